@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Language(models.TextChoices):
+    FR = "fr", "Français"
+    EN = "en", "English"
+
+
+class AlertPreference(models.TextChoices):
+    IMMEDIATE = "immediate", _("Immediate email")
+    DAILY_DIGEST = "daily_digest", _("Daily digest")
+
+
+class Client(models.Model):
+    """A person Bodyguard watches for. Photos are never stored here, only their hashes."""
+
+    reference = models.SlugField(
+        max_length=64,
+        unique=True,
+        help_text=_(
+            "Stable identifier, used by imports and in Elasticsearch (e.g. jeanne-dupont)."
+        ),
+    )
+    display_name = models.CharField(max_length=200)
+    email = models.EmailField(help_text=_("Where alerts are sent."))
+    language = models.CharField(max_length=2, choices=Language.choices, default=Language.FR)
+    alert_preference = models.CharField(
+        max_length=20, choices=AlertPreference.choices, default=AlertPreference.IMMEDIATE
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["display_name"]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.reference})"
+
+
+class WatchTerm(models.Model):
+    class Kind(models.TextChoices):
+        NAME = "name", _("Full name")
+        ALIAS = "alias", _("Alias or handle")
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="terms")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    value = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["kind", "value"]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "kind", "value"], name="unique_watch_term")
+        ]
+
+    def __str__(self) -> str:
+        return self.value

@@ -1,0 +1,111 @@
+"""Everything Bodyguard reads from the process environment, read once and typed.
+
+No other module reads ``os.environ``: they import :data:`ENV` (or receive the values they need).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+class ConfigurationError(Exception):
+    """An environment variable has a value Bodyguard cannot use."""
+
+
+def _int(environ: dict[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not a whole number") from None
+
+
+def _bool(environ: dict[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigurationError(f"{name}={raw!r} is not a boolean (use 1/0, true/false)")
+
+
+@dataclass(frozen=True)
+class Environment:
+    debug: bool
+    secret_key: str
+    allowed_hosts: tuple[str, ...]
+    var_dir: Path
+    database_url: str
+    elasticsearch_url: str
+    es_index_prefix: str
+    es_timeout_s: int
+    sources_dir: Path
+    email_host: str
+    email_port: int
+    email_user: str
+    email_password: str
+    email_use_tls: bool
+    email_from: str
+    crawl_time_limit_s: int
+    digest_hour: int
+    site_url: str
+    journal_dir: Path
+
+
+def load(environ: dict[str, str] | None = None) -> Environment:
+    env = dict(os.environ if environ is None else environ)
+    var_dir = Path(env.get("BODYGUARD_VAR_DIR") or BASE_DIR / "var")
+    es_port = _int(env, "ES_PORT", 9200)
+    digest_hour = _int(env, "BODYGUARD_DIGEST_HOUR", 18)
+    if not 0 <= digest_hour <= 23:
+        raise ConfigurationError(f"BODYGUARD_DIGEST_HOUR={digest_hour} must be between 0 and 23")
+    debug = _bool(env, "BODYGUARD_DEBUG", False)
+    secret_key = env.get("DJANGO_SECRET_KEY", "")
+    if not secret_key:
+        if not debug and env.get("BODYGUARD_ENV", "dev") == "production":
+            raise ConfigurationError("DJANGO_SECRET_KEY must be set in production")
+        secret_key = "dev-only-insecure-key-set-DJANGO_SECRET_KEY-in-production"
+    return Environment(
+        debug=debug,
+        secret_key=secret_key,
+        allowed_hosts=tuple(
+            h.strip()
+            for h in env.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
+            if h.strip()
+        ),
+        var_dir=var_dir,
+        database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'bodyguard.sqlite3'}",
+        elasticsearch_url=env.get("ELASTICSEARCH_URL") or f"http://127.0.0.1:{es_port}",
+        es_index_prefix=env.get("BODYGUARD_INDEX_PREFIX", "bodyguard"),
+        es_timeout_s=_int(env, "BODYGUARD_ES_TIMEOUT", 10),
+        sources_dir=Path(env.get("BODYGUARD_SOURCES_DIR") or BASE_DIR / "config" / "sources"),
+        email_host=env.get("EMAIL_HOST", "127.0.0.1"),
+        email_port=_int(env, "EMAIL_PORT", 25),
+        email_user=env.get("EMAIL_HOST_USER", ""),
+        email_password=env.get("EMAIL_HOST_PASSWORD", ""),
+        email_use_tls=_bool(env, "EMAIL_USE_TLS", False),
+        email_from=env.get(
+            "BODYGUARD_EMAIL_FROM", "SOS Cyber-harcèlement <veille@bodyguard.invalid>"
+        ),
+        crawl_time_limit_s=_int(env, "BODYGUARD_CRAWL_TIME_LIMIT", 900),
+        digest_hour=digest_hour,
+        site_url=env.get("BODYGUARD_SITE_URL", "http://127.0.0.1:8000"),
+        journal_dir=Path(env.get("BODYGUARD_JOURNAL_DIR") or var_dir / "journal"),
+    )
+
+
+def child_environment(overrides: dict[str, str]) -> dict[str, str]:
+    """The environment for a child process (a crawl): ours, with ``overrides`` on top."""
+    return {**os.environ, **overrides}
+
+
+ENV = load()

@@ -1,0 +1,148 @@
+"""The monitoring cycle and its schedule. Jobs are thin wrappers over plain functions."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from django.conf import settings
+from django.db import close_old_connections
+
+from alerts.services import (
+    CollectReport,
+    DispatchReport,
+    collect_new_hits,
+    dispatch_pending,
+    hit_store,
+)
+from config.sources import Source, load_sources
+from crawlers.registry import KNOWN_KINDS
+from crawlers.runner import CrawlOutcome, run_crawl
+from hits.errors import HitStoreError
+
+logger = logging.getLogger(__name__)
+
+# How often pending alerts are collected and sent even when no crawl just finished.
+ALERTS_EVERY_S = 60
+
+
+class MonitorAlreadyRunning(RuntimeError):
+    pass
+
+
+@dataclass
+class AlertsOutcome:
+    collect: CollectReport | None = None
+    dispatch: DispatchReport | None = None
+    error: str = ""
+
+
+@dataclass
+class CycleReport:
+    crawls: list[CrawlOutcome] = field(default_factory=list)
+    alerts: AlertsOutcome = field(default_factory=AlertsOutcome)
+
+
+def configured_sources() -> dict[str, Source]:
+    return load_sources(Path(settings.BODYGUARD_SOURCES_DIR), KNOWN_KINDS)
+
+
+def crawl_source(source: Source) -> CrawlOutcome:
+    outcome = run_crawl(source)
+    logger.info(
+        "crawl %s: %s, %d page(s), %d item(s), %d hit(s), %d new",
+        source.id, outcome.status, outcome.pages, outcome.items, outcome.hits, outcome.new_hits,
+    )  # fmt: skip
+    return outcome
+
+
+def process_alerts(*, digest: bool = False) -> AlertsOutcome:
+    outcome = AlertsOutcome()
+    store = hit_store()
+    try:
+        store.ensure_index()
+        outcome.collect = collect_new_hits(store)
+    except HitStoreError as exc:
+        # Alerts already recorded can still be sent; the rest waits for Elasticsearch.
+        outcome.error = str(exc)
+        logger.error("could not collect new hits: %s", exc)
+    finally:
+        store.close()
+    outcome.dispatch = dispatch_pending(digest=digest)
+    return outcome
+
+
+def run_cycle(sources: list[Source]) -> CycleReport:
+    report = CycleReport()
+    for source in sources:
+        report.crawls.append(crawl_source(source))
+    report.alerts = process_alerts()
+    return report
+
+
+def _job(func, *args, **kwargs):  # type: ignore[no-untyped-def]
+    close_old_connections()
+    try:
+        return func(*args, **kwargs)
+    except Exception:
+        logger.exception("job %s failed", func.__name__)
+    finally:
+        close_old_connections()
+
+
+def build_scheduler(sources: list[Source]) -> BlockingScheduler:
+    scheduler = BlockingScheduler(timezone=settings.TIME_ZONE)
+    now = datetime.now(UTC)
+    for source in sources:
+        scheduler.add_job(
+            _job,
+            IntervalTrigger(seconds=int(source.crawl_interval.total_seconds())),
+            args=[crawl_source, source],
+            id=f"crawl:{source.id}",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=now,
+            misfire_grace_time=300,
+        )
+    scheduler.add_job(
+        _job, IntervalTrigger(seconds=ALERTS_EVERY_S), args=[process_alerts],
+        id="alerts", max_instances=1, coalesce=True,
+    )  # fmt: skip
+    scheduler.add_job(
+        _job, CronTrigger(hour=settings.BODYGUARD_DIGEST_HOUR), args=[process_alerts],
+        kwargs={"digest": True}, id="digest", max_instances=1, coalesce=True,
+    )  # fmt: skip
+    return scheduler
+
+
+@contextmanager
+def single_monitor(var_dir: Path) -> Iterator[None]:
+    """One scheduler per deployment: a second one on the same machine refuses to start."""
+    var_dir.mkdir(parents=True, exist_ok=True)
+    path = var_dir / "monitor.lock"
+    with open(path, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            raise MonitorAlreadyRunning(
+                f"another monitor holds {path} (pid {lock.read().strip() or '?'}); "
+                "run exactly one scheduler per deployment"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

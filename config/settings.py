@@ -1,0 +1,120 @@
+"""Django settings. Values come from :mod:`config.environment`, read once."""
+
+from __future__ import annotations
+
+import dj_database_url
+
+from config.environment import ENV
+
+DEBUG = ENV.debug
+SECRET_KEY = ENV.secret_key
+ALLOWED_HOSTS = list(ENV.allowed_hosts)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "config.apps.ConfigAppConfig",
+    "clients",
+    "crawlers",
+    "alerts",
+    "takedowns",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": dj_database_url.parse(ENV.database_url, conn_max_age=60)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    ENV.var_dir.mkdir(parents=True, exist_ok=True)
+    # The crawler runs as a separate `scrapy crawl` process and must see the same database,
+    # so even the test database is a file, never SQLite's default in-memory one.
+    DATABASES["default"]["TEST"] = {"NAME": str(ENV.var_dir / "test-bodyguard.sqlite3")}
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "fr"
+LANGUAGES = [("fr", "Français"), ("en", "English")]
+TIME_ZONE = "Europe/Paris"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = ENV.var_dir / "static"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG and ENV.site_url.startswith("https://"):
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = ENV.email_host
+EMAIL_PORT = ENV.email_port
+EMAIL_HOST_USER = ENV.email_user
+EMAIL_HOST_PASSWORD = ENV.email_password
+EMAIL_USE_TLS = ENV.email_use_tls
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = ENV.email_from
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "INFO"},
+    "loggers": {
+        "apscheduler": {"level": "WARNING"},
+        "elastic_transport": {"level": "WARNING"},
+        "mail.log": {"level": "WARNING"},
+    },
+}
+
+# Bodyguard's own settings (tests override them with pytest-django's `settings` fixture).
+BODYGUARD_VAR_DIR = ENV.var_dir
+BODYGUARD_ELASTICSEARCH_URL = ENV.elasticsearch_url
+BODYGUARD_INDEX_PREFIX = ENV.es_index_prefix
+BODYGUARD_ES_TIMEOUT_S = ENV.es_timeout_s
+BODYGUARD_SOURCES_DIR = ENV.sources_dir
+BODYGUARD_JOURNAL_DIR = ENV.journal_dir
+BODYGUARD_CRAWL_TIME_LIMIT_S = ENV.crawl_time_limit_s
+BODYGUARD_DIGEST_HOUR = ENV.digest_hour
+BODYGUARD_SITE_URL = ENV.site_url

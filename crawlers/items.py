@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from matching.names import Mention
+
+
+@dataclass
+class ForumPost:
+    """One post as published, with the watched names found in it (filled by a pipeline)."""
+
+    source_id: str
+    url: str
+    thread_url: str
+    thread_title: str
+    text: str
+    author: str
+    posted_at: datetime | None
+    image_urls: list[str] = field(default_factory=list)
+    is_thread_start: bool = False
+    mentions: list[Mention] = field(default_factory=list)
+
+    @property
+    def match_text(self) -> str:
+        """The text names are looked for in: the title counts only on a thread's first post."""
+        if self.is_thread_start and self.thread_title:
+            return f"{self.thread_title}\n\n{self.text}"
+        return self.text
+
+    @property
+    def content_sha256(self) -> str:
+        return hashlib.sha256(self.match_text.encode("utf-8")).hexdigest()

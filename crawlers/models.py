@@ -1,0 +1,32 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class CrawlRun(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        OK = "ok", _("Finished")
+        DEGRADED = "degraded", _("Finished, hits kept in the local journal")
+        FAILED = "failed", _("Failed")
+        TIMEOUT = "timeout", _("Stopped at the time limit")
+
+    source_id = models.CharField(max_length=64, db_index=True)
+    kind = models.CharField(max_length=32)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    exit_code = models.IntegerField(null=True, blank=True)
+    pages = models.IntegerField(default=0)
+    items = models.IntegerField(default=0)
+    hits = models.IntegerField(default=0)
+    new_hits = models.IntegerField(default=0)
+    journaled_hits = models.IntegerField(default=0)
+    errors = models.IntegerField(default=0)
+    message = models.TextField(blank=True)
+    log_file = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.source_id} {self.started_at:%Y-%m-%d %H:%M} {self.status}"

@@ -1,0 +1,190 @@
+"""Item pipelines, one concern each, ordered in settings.ITEM_PIPELINES."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from scrapy import Spider
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem, NotConfigured
+from scrapy.statscollectors import StatsCollector
+
+from crawlers.items import ForumPost
+from hits.documents import Hit, MatchedTerm, MatchKind
+from hits.errors import HitStoreError, HitStoreUnavailable
+from hits.journal import HitJournal
+from hits.store import HitStore
+from matching.names import Mention, WatchTerms, find_mentions
+
+logger = logging.getLogger(__name__)
+
+# Characters of context kept around the first and last mention for reviewers.
+EXCERPT_CONTEXT = 240
+EXCERPT_MAX = 1500
+
+
+class DuplicatePostsPipeline:
+    """A post reached twice in one crawl (by search and by walking its topic) counts once."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def process_item(self, item: ForumPost, spider: Spider) -> ForumPost:
+        if item.url in self.seen:
+            raise DropItem(f"already seen in this crawl: {item.url}")
+        self.seen.add(item.url)
+        return item
+
+
+class MatchNamesPipeline:
+    """Keeps posts that name a watched client, with the mentions found; drops the rest."""
+
+    def __init__(self, stats: StatsCollector) -> None:
+        self.stats = stats
+        self.watch: list[WatchTerms] = []
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> MatchNamesPipeline:
+        if not crawler.settings.getbool("BODYGUARD_MATCH_NAMES"):
+            raise NotConfigured("BODYGUARD_MATCH_NAMES is off")
+        assert crawler.stats is not None
+        return cls(crawler.stats)
+
+    def open_spider(self, spider: Spider) -> None:
+        self.watch = [
+            WatchTerms(client_id=t.client_ref, terms=t.terms) for t in getattr(spider, "watch", [])
+        ]
+
+    def process_item(self, item: ForumPost, spider: Spider) -> ForumPost:
+        item.mentions = find_mentions(item.match_text, self.watch)
+        if not item.mentions:
+            raise DropItem(f"no watched name in {item.url}")
+        self.stats.inc_value("bodyguard/posts_matched")
+        return item
+
+
+def hits_from_post(post: ForumPost, seen_at: datetime) -> list[Hit]:
+    by_client: dict[str, list[Mention]] = defaultdict(list)
+    for mention in post.mentions:
+        by_client[mention.client_id].append(mention)
+    hits = []
+    text = post.match_text
+    for client_id, mentions in sorted(by_client.items()):
+        lo = max(0, mentions[0].start - EXCERPT_CONTEXT)
+        hi = min(len(text), max(m.end for m in mentions) + EXCERPT_CONTEXT, lo + EXCERPT_MAX)
+        excerpt = text[lo:hi]
+        terms = tuple(
+            MatchedTerm(
+                term=m.term,
+                text=m.text,
+                rule=m.rule,
+                start=m.start - lo,
+                end=m.end - lo,
+                score=m.score,
+            )
+            for m in mentions
+            if m.end <= hi
+        )
+        hits.append(
+            Hit(
+                client_id=client_id,
+                source_id=post.source_id,
+                url=post.url,
+                match_kind=MatchKind.NAME,
+                matched_terms=terms,
+                first_seen=seen_at,
+                last_seen=seen_at,
+                title=post.thread_title,
+                excerpt=excerpt,
+                author=post.author,
+                posted_at=post.posted_at,
+                score=max(m.score for m in mentions),
+                content_sha256=post.content_sha256,
+            )
+        )
+    return hits
+
+
+class IndexHitsPipeline:
+    """Writes hits to Elasticsearch in bulk; while it is unreachable, to the local journal."""
+
+    def __init__(
+        self, store: HitStore, journal: HitJournal, stats: StatsCollector, batch: int
+    ) -> None:
+        self.store = store
+        self.journal = journal
+        self.stats = stats
+        self.batch_size = batch
+        self.pending: list[Hit] = []
+        self.store_up = True
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> IndexHitsPipeline:
+        settings = crawler.settings
+        if not settings.getbool("BODYGUARD_INDEX_HITS"):
+            raise NotConfigured("BODYGUARD_INDEX_HITS is off")
+        store = HitStore(
+            settings.get("BODYGUARD_ELASTICSEARCH_URL"),
+            settings.get("BODYGUARD_INDEX_PREFIX"),
+            timeout_s=settings.getfloat("BODYGUARD_ES_TIMEOUT_S"),
+        )
+        journal = HitJournal(Path(settings.get("BODYGUARD_JOURNAL_DIR")), store.index)
+        assert crawler.stats is not None
+        return cls(store, journal, crawler.stats, settings.getint("BODYGUARD_HIT_BATCH"))
+
+    def open_spider(self, spider: Spider) -> None:
+        try:
+            self.store.ensure_index()
+            outcome = self.journal.replay(self._write)
+        except HitStoreUnavailable as exc:
+            self._store_down(exc)
+            return
+        if outcome.replayed:
+            logger.info(
+                "replayed %d hit(s) from the journal %s", outcome.replayed, self.journal.path
+            )
+            self.stats.set_value("bodyguard/hits_replayed", outcome.replayed)
+
+    def process_item(self, item: ForumPost, spider: Spider) -> ForumPost:
+        self.pending.extend(hits_from_post(item, datetime.now(UTC)))
+        if len(self.pending) >= self.batch_size:
+            self._flush()
+        return item
+
+    def close_spider(self, spider: Spider) -> None:
+        self._flush()
+        self.store.close()
+
+    def _flush(self) -> None:
+        batch, self.pending = self.pending, []
+        if not batch:
+            return
+        if self.store_up:
+            try:
+                self._write(batch)
+                return
+            except HitStoreUnavailable as exc:
+                self._store_down(exc)
+            except HitStoreError as exc:
+                # Not an outage but a refusal (mapping, script): keep the hits, say so loudly.
+                self.stats.inc_value("bodyguard/store_refusals")
+                logger.error("Elasticsearch refused hits, kept in %s: %s", self.journal.path, exc)
+        self.journal.append(batch)
+        self.stats.inc_value("bodyguard/hits_journaled", len(batch))
+
+    def _write(self, hits: list[Hit]) -> None:
+        results = self.store.upsert(hits)
+        self.stats.inc_value("bodyguard/hits", len(results))
+        self.stats.inc_value("bodyguard/hits_new", sum(r.created for r in results))
+
+    def _store_down(self, exc: HitStoreError) -> None:
+        self.store_up = False
+        self.stats.set_value("bodyguard/store_error", str(exc))
+        logger.error(
+            "Elasticsearch unavailable, hits go to the journal %s and will be written on the next run: %s",
+            self.journal.path,
+            exc,
+        )

@@ -1,0 +1,171 @@
+"""Running one crawl as a ``scrapy crawl`` subprocess and recording its outcome.
+
+A subprocess per crawl because Twisted's reactor cannot be restarted in one process, and
+because a crawl that hangs can then be killed without taking the scheduler with it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from django.conf import settings
+from django.db import connection
+
+from config.environment import BASE_DIR, child_environment
+from config.sources import Source
+from crawlers.models import CrawlRun
+
+# Seconds the spider gets to close cleanly (flush hits) before the hard time limit.
+CLOSE_MARGIN_S = 30
+
+
+@dataclass(frozen=True)
+class CrawlOutcome:
+    run_id: int
+    source_id: str
+    status: str
+    exit_code: int | None
+    pages: int
+    items: int
+    hits: int
+    new_hits: int
+    journaled_hits: int
+    errors: int
+    message: str
+
+
+def database_url_of(db: dict[str, Any]) -> str:
+    engine = db["ENGINE"]
+    if engine.endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    if "postgresql" in engine:
+        auth = ""
+        if db.get("USER"):
+            auth = quote(db["USER"], safe="")
+            if db.get("PASSWORD"):
+                auth += ":" + quote(db["PASSWORD"], safe="")
+            auth += "@"
+        port = f":{db['PORT']}" if db.get("PORT") else ""
+        return (
+            f"postgres://{auth}{db.get('HOST') or 'localhost'}{port}/{quote(db['NAME'], safe='')}"
+        )
+    raise ValueError(f"unsupported database engine for crawls: {engine}")
+
+
+def crawl_environment() -> dict[str, str]:
+    """What a crawl process must share with us: database, index, sources, journal."""
+    return child_environment(
+        {
+            "DATABASE_URL": database_url_of(connection.settings_dict),
+            "ELASTICSEARCH_URL": settings.BODYGUARD_ELASTICSEARCH_URL,
+            "BODYGUARD_INDEX_PREFIX": settings.BODYGUARD_INDEX_PREFIX,
+            "BODYGUARD_SOURCES_DIR": str(settings.BODYGUARD_SOURCES_DIR),
+            "BODYGUARD_JOURNAL_DIR": str(settings.BODYGUARD_JOURNAL_DIR),
+            "BODYGUARD_VAR_DIR": str(settings.BODYGUARD_VAR_DIR),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+
+
+def run_crawl(
+    source: Source, *, time_limit_s: int | None = None, extra_settings: dict[str, str] | None = None
+) -> CrawlOutcome:
+    limit = time_limit_s or settings.BODYGUARD_CRAWL_TIME_LIMIT_S
+    started = datetime.now(UTC)
+    log_dir = Path(settings.BODYGUARD_VAR_DIR) / "logs" / "crawls"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_file = log_dir / f"{source.id}-{started:%Y%m%dT%H%M%S%f}.log"
+    run = CrawlRun.objects.create(
+        source_id=source.id, kind=source.kind, started_at=started, log_file=str(log_file)
+    )
+    with tempfile.TemporaryDirectory(prefix="bodyguard-crawl-") as tmp:
+        stats_file = Path(tmp) / "stats.json"
+        command = [
+            sys.executable, "-m", "scrapy", "crawl", source.kind,
+            "-a", f"source={source.id}",
+            "-s", f"BODYGUARD_STATS_FILE={stats_file}",
+            "-s", f"CLOSESPIDER_TIMEOUT={max(10, limit - CLOSE_MARGIN_S)}",
+        ]  # fmt: skip
+        for key, value in (extra_settings or {}).items():
+            command += ["-s", f"{key}={value}"]
+        exit_code: int | None
+        with open(log_file, "wb") as log:
+            process = subprocess.Popen(
+                command, cwd=BASE_DIR, env=crawl_environment(), stdout=log, stderr=subprocess.STDOUT
+            )
+            try:
+                exit_code = process.wait(timeout=limit)
+                timed_out = False
+            except subprocess.TimeoutExpired:
+                process.terminate()
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+                exit_code, timed_out = None, True
+        stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
+    return _record(run, stats, exit_code, timed_out, log_file, limit)
+
+
+def _record(
+    run: CrawlRun,
+    stats: dict[str, Any],
+    exit_code: int | None,
+    timed_out: bool,
+    log_file: Path,
+    limit: int,
+) -> CrawlOutcome:
+    run.finished_at = datetime.now(UTC)
+    run.exit_code = exit_code
+    run.pages = int(stats.get("response_received_count", 0))
+    run.items = int(stats.get("item_scraped_count", 0))
+    run.hits = int(stats.get("bodyguard/hits", 0))
+    run.new_hits = int(stats.get("bodyguard/hits_new", 0))
+    run.journaled_hits = int(stats.get("bodyguard/hits_journaled", 0))
+    run.errors = int(stats.get("log_count/ERROR", 0))
+    if timed_out:
+        run.status, run.message = CrawlRun.Status.TIMEOUT, f"killed after the {limit}s time limit"
+    elif exit_code != 0 or not stats:
+        run.status = CrawlRun.Status.FAILED
+        run.message = f"scrapy exited with status {exit_code}: {_last_error(log_file)}"
+    elif run.journaled_hits:
+        run.status = CrawlRun.Status.DEGRADED
+        run.message = (
+            f"{run.journaled_hits} hit(s) kept in the local journal because Elasticsearch was "
+            f"unavailable ({stats.get('bodyguard/store_error', '')}); they are written on the next run"
+        )
+    else:
+        run.status = CrawlRun.Status.OK
+        run.message = f"finish reason: {stats.get('finish_reason', 'unknown')}"
+    run.save()
+    return CrawlOutcome(
+        run_id=run.pk,
+        source_id=run.source_id,
+        status=run.status,
+        exit_code=exit_code,
+        pages=run.pages,
+        items=run.items,
+        hits=run.hits,
+        new_hits=run.new_hits,
+        journaled_hits=run.journaled_hits,
+        errors=run.errors,
+        message=run.message,
+    )
+
+
+def _last_error(log_file: Path) -> str:
+    try:
+        lines = log_file.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return "no log"
+    interesting = [line for line in lines if "Error" in line or "ERROR" in line]
+    return (interesting or lines or ["no output"])[-1][:500]

@@ -1,0 +1,62 @@
+"""Scrapy settings. Bodyguard's own values come from Django settings (one configuration)."""
+
+import os
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Scrapy runs on an asyncio loop; the only database read in a crawl is the watch list, once,
+# when the spider is created, before any request: Django's async guard does not apply to it.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+django.setup()
+
+from django.conf import settings as _django  # noqa: E402
+
+BOT_NAME = "bodyguard"
+SPIDER_MODULES = ["crawlers.spiders"]
+NEWSPIDER_MODULE = "crawlers.spiders"
+
+USER_AGENT = "BodyguardMonitor/0.1 (SOS Cyber-harcelement; abuse reports: see site)"
+ROBOTSTXT_OBEY = True
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+
+CONCURRENT_REQUESTS = 8
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_DELAY = 0.25
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 0.25
+AUTOTHROTTLE_MAX_DELAY = 30
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
+RETRY_ENABLED = True
+RETRY_TIMES = 2
+REDIRECT_MAX_TIMES = 5
+
+DOWNLOADER_MIDDLEWARES = {
+    # Before every other middleware, so redirects and robots.txt are checked too.
+    "crawlers.middlewares.AddressGuardMiddleware": 50,
+}
+ITEM_PIPELINES = {
+    "crawlers.pipelines.DuplicatePostsPipeline": 100,
+    "crawlers.pipelines.MatchNamesPipeline": 300,
+    "crawlers.pipelines.IndexHitsPipeline": 800,
+}
+EXTENSIONS = {
+    "crawlers.extensions.RunStatsFile": 500,
+}
+LOG_FORMATTER = "crawlers.extensions.QuietDropLogFormatter"
+LOG_LEVEL = "INFO"
+
+# Bodyguard
+BODYGUARD_SOURCES_DIR = str(_django.BODYGUARD_SOURCES_DIR)
+BODYGUARD_ELASTICSEARCH_URL = _django.BODYGUARD_ELASTICSEARCH_URL
+BODYGUARD_INDEX_PREFIX = _django.BODYGUARD_INDEX_PREFIX
+BODYGUARD_ES_TIMEOUT_S = _django.BODYGUARD_ES_TIMEOUT_S
+BODYGUARD_JOURNAL_DIR = str(_django.BODYGUARD_JOURNAL_DIR)
+BODYGUARD_MATCH_NAMES = True
+BODYGUARD_INDEX_HITS = True
+BODYGUARD_HIT_BATCH = 100
+BODYGUARD_STATS_FILE = ""

@@ -1,0 +1,57 @@
+"""What every Bodyguard spider shares: its source, and the names it watches for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlencode
+
+import scrapy
+from scrapy.crawler import Crawler
+
+from clients.services import WatchTarget, watchlist
+from config.sources import Source, load_sources
+
+
+class SourceSpider(scrapy.Spider):
+    """A spider bound to one declared source: ``scrapy crawl <kind> -a source=<id>``."""
+
+    name: ClassVar[str]  # type: ignore[misc]
+    source: Source
+    watch: list[WatchTarget]
+
+    def __init__(self, source: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not source:
+            raise ValueError(f"name the source to crawl: scrapy crawl {self.name} -a source=<id>")
+        self.source_id = source
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SourceSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        from crawlers.registry import KNOWN_KINDS
+
+        directory = Path(crawler.settings.get("BODYGUARD_SOURCES_DIR"))
+        sources = load_sources(directory, KNOWN_KINDS)
+        if spider.source_id not in sources:
+            known = ", ".join(sorted(sources)) or "none"
+            raise ValueError(f"no source {spider.source_id!r} in {directory} (known: {known})")
+        source = sources[spider.source_id]
+        if source.kind != cls.name:
+            raise ValueError(
+                f"source {source.id!r} is of kind {source.kind!r}; run: scrapy crawl {source.kind} -a source={source.id}"
+            )
+        spider.source = source
+        spider.watch = watchlist()
+        return spider
+
+    def option(self, key: str, default: Any) -> Any:
+        return self.source.options.get(key, default)
+
+    def api_url(self, path: str, params: dict[str, Any] | None = None) -> str:
+        url = self.source.base_url + path
+        return f"{url}?{urlencode(params, doseq=True)}" if params else url
+
+    def search_terms(self) -> list[str]:
+        """Every watched name and alias, once."""
+        return list(dict.fromkeys(term for target in self.watch for term in target.terms))

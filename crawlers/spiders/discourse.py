@@ -1,0 +1,147 @@
+"""Discourse forums, through their public JSON API.
+
+Search (``/search.json``) finds posts naming a client; ``/latest.json`` and topics listed in the
+source's options are walked too, because forum search misses obfuscated names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from typing import Any
+
+import lxml.html
+from scrapy import Request
+from scrapy.http import Response
+
+from crawlers.items import ForumPost
+from crawlers.spiders.base import SourceSpider
+from crawlers.text import html_to_text
+
+# Discourse serves at most 20 posts per /t/{id}.json or /t/{id}/posts.json page.
+POSTS_PER_REQUEST = 20
+# Images that are part of the forum's chrome, not of what the author posted.
+_CHROME_IMG_CLASSES = {"avatar", "emoji", "site-icon", "onebox-avatar"}
+
+
+class DiscourseSpider(SourceSpider):
+    name = "discourse"
+
+    async def start(self) -> AsyncIterator[Request]:
+        for request in self._initial_requests():
+            yield request
+
+    def _initial_requests(self) -> Iterator[Request]:
+        for term in self.search_terms():
+            yield Request(
+                self.api_url("/search.json", {"q": f'"{term}"'}),
+                callback=self.parse_search,
+                cb_kwargs={"term": term, "page": 1},
+            )
+        if int(self.option("latest_pages", 1)) > 0:
+            yield Request(
+                self.api_url("/latest.json"), callback=self.parse_latest, cb_kwargs={"page": 1}
+            )
+        for topic_id in self.option("topics", []):
+            yield Request(self.api_url(f"/t/{int(topic_id)}.json"), callback=self.parse_topic)
+
+    def parse_search(self, response: Response, term: str, page: int) -> Iterator[Request]:
+        data = response.json()
+        topics = {t.get("id"): t for t in data.get("topics") or []}
+        for post in data.get("posts") or []:
+            topic = topics.get(post.get("topic_id"), {})
+            yield Request(
+                self.api_url(
+                    f"/t/{int(post['topic_id'])}/posts.json", {"post_ids[]": [post["id"]]}
+                ),
+                callback=self.parse_posts,
+                cb_kwargs={"title": topic.get("title", ""), "slug": topic.get("slug", "")},
+            )
+        grouped = data.get("grouped_search_result") or {}
+        more = grouped.get("more_full_page_results") or grouped.get("more_posts")
+        if more and page < int(self.option("search_pages", 2)):
+            yield Request(
+                self.api_url("/search.json", {"q": f'"{term}"', "page": page + 1}),
+                callback=self.parse_search,
+                cb_kwargs={"term": term, "page": page + 1},
+            )
+
+    def parse_latest(self, response: Response, page: int) -> Iterator[Request]:
+        topic_list = response.json().get("topic_list") or {}
+        for topic in topic_list.get("topics") or []:
+            yield Request(self.api_url(f"/t/{int(topic['id'])}.json"), callback=self.parse_topic)
+        more = topic_list.get("more_topics_url")
+        if more and page < int(self.option("latest_pages", 1)):
+            yield Request(
+                response.urljoin(more), callback=self.parse_latest, cb_kwargs={"page": page + 1}
+            )
+
+    def parse_topic(self, response: Response) -> Iterator[ForumPost | Request]:
+        data = response.json()
+        topic_id, title, slug = int(data["id"]), data.get("title", ""), data.get("slug", "")
+        stream = data.get("post_stream") or {}
+        posts = stream.get("posts") or []
+        yield from self._items(posts, title, slug)
+        have = {p.get("id") for p in posts}
+        limit = int(self.option("max_posts_per_topic", 1000))
+        missing = [pid for pid in (stream.get("stream") or [])[:limit] if pid not in have]
+        for i in range(0, len(missing), POSTS_PER_REQUEST):
+            chunk = missing[i : i + POSTS_PER_REQUEST]
+            yield Request(
+                self.api_url(f"/t/{topic_id}/posts.json", {"post_ids[]": chunk}),
+                callback=self.parse_posts,
+                cb_kwargs={"title": title, "slug": slug},
+            )
+
+    def parse_posts(self, response: Response, title: str, slug: str) -> Iterator[ForumPost]:
+        posts = (response.json().get("post_stream") or {}).get("posts") or []
+        yield from self._items(posts, title, slug)
+
+    def _items(self, posts: list[dict[str, Any]], title: str, slug: str) -> Iterator[ForumPost]:
+        for post in posts:
+            if post.get("hidden") or post.get("deleted_at") or not post.get("cooked"):
+                continue
+            topic_id = int(post["topic_id"])
+            slug = post.get("topic_slug") or slug or "topic"
+            yield ForumPost(
+                source_id=self.source.id,
+                url=self._parse_permalink(post, slug),
+                thread_url=self.api_url(f"/t/{slug}/{topic_id}"),
+                thread_title=title or post.get("topic_title") or "",
+                text=self._parse_text(post),
+                author=self._parse_author(post),
+                posted_at=self._parse_posted_at(post),
+                image_urls=self._parse_image_urls(post),
+                is_thread_start=post.get("post_number") == 1,
+            )
+
+    def _parse_text(self, post: dict[str, Any]) -> str:
+        return html_to_text(post["cooked"])
+
+    def _parse_author(self, post: dict[str, Any]) -> str:
+        return str(post.get("username") or post.get("name") or "")
+
+    def _parse_posted_at(self, post: dict[str, Any]) -> datetime | None:
+        raw = post.get("created_at")
+        return datetime.fromisoformat(raw.replace("Z", "+00:00")) if raw else None
+
+    def _parse_permalink(self, post: dict[str, Any], slug: str) -> str:
+        if post.get("post_url"):
+            return self.api_url(post["post_url"])
+        return self.api_url(f"/t/{slug}/{int(post['topic_id'])}/{int(post['post_number'])}")
+
+    def _parse_image_urls(self, post: dict[str, Any]) -> list[str]:
+        root = lxml.html.fragment_fromstring(post["cooked"], create_parent="div")
+        urls: list[str] = []
+        for link in root.xpath("//a[contains(concat(' ', @class, ' '), ' lightbox ')]/@href"):
+            urls.append(str(link))
+        for img in root.xpath("//img[@src]"):
+            classes = set((img.get("class") or "").split())
+            if classes & _CHROME_IMG_CLASSES or "/images/emoji/" in img.get("src"):
+                continue
+            urls.append(img.get("src"))
+        base = self.source.base_url
+        absolute = [
+            u if "://" in u else (f"https:{u}" if u.startswith("//") else base + u) for u in urls
+        ]
+        return list(dict.fromkeys(absolute))

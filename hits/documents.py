@@ -1,0 +1,171 @@
+"""The hit record and its Elasticsearch document (mapping + conversions in one adapter)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from hits.urls import canonicalize, host_of
+
+
+class MatchKind(StrEnum):
+    NAME = "name"
+    IMAGE = "image"
+
+
+class ReviewStatus(StrEnum):
+    NEW = "new"
+    CONFIRMED = "confirmed"
+    DISMISSED = "dismissed"
+
+
+@dataclass(frozen=True)
+class MatchedTerm:
+    """One mention. ``start``/``end`` are character offsets into the hit's ``excerpt``."""
+
+    term: str
+    text: str
+    rule: str
+    start: int
+    end: int
+    score: float = 1.0
+
+
+def hit_id_for(client_id: str, canonical_url: str, match_kind: str) -> str:
+    key = f"{client_id}\x1f{canonical_url}\x1f{match_kind}".encode()
+    return hashlib.sha256(key).hexdigest()[:40]
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("hit timestamps must be timezone-aware")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class Hit:
+    client_id: str
+    source_id: str
+    url: str
+    match_kind: MatchKind
+    matched_terms: tuple[MatchedTerm, ...]
+    first_seen: datetime
+    last_seen: datetime
+    title: str = ""
+    excerpt: str = ""
+    author: str = ""
+    posted_at: datetime | None = None
+    score: float = 1.0
+    content_sha256: str = ""
+    review_status: ReviewStatus = ReviewStatus.NEW
+    canonical_url: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.canonical_url:
+            object.__setattr__(self, "canonical_url", canonicalize(self.url))
+
+    @property
+    def hit_id(self) -> str:
+        return hit_id_for(self.client_id, self.canonical_url, self.match_kind)
+
+    @property
+    def host(self) -> str:
+        return host_of(self.canonical_url)
+
+    def seen_again(self, moment: datetime) -> Hit:
+        return replace(self, last_seen=moment)
+
+
+class HitDocument:
+    """Adapter between :class:`Hit` and the ``<prefix>-hits`` index."""
+
+    MAPPING: dict[str, Any] = {
+        "dynamic": "strict",
+        "properties": {
+            "hit_id": {"type": "keyword"},
+            "client_id": {"type": "keyword"},
+            "source_id": {"type": "keyword"},
+            "url": {"type": "keyword", "ignore_above": 4096},
+            "canonical_url": {"type": "keyword", "ignore_above": 4096},
+            "host": {"type": "keyword"},
+            "title": {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 512}}},
+            "excerpt": {"type": "text", "analyzer": "french"},
+            "author": {"type": "keyword"},
+            "posted_at": {"type": "date"},
+            "matched_terms": {
+                "type": "nested",
+                "properties": {
+                    "term": {"type": "keyword"},
+                    "text": {"type": "keyword"},
+                    "rule": {"type": "keyword"},
+                    "start": {"type": "integer"},
+                    "end": {"type": "integer"},
+                    "score": {"type": "float"},
+                },
+            },
+            "match_kind": {"type": "keyword"},
+            "score": {"type": "float"},
+            "first_seen": {"type": "date"},
+            "last_seen": {"type": "date"},
+            "content_sha256": {"type": "keyword"},
+            "review_status": {"type": "keyword"},
+            # False until alerts/ has recorded an Alert for the hit; set on creation only.
+            "alerted": {"type": "boolean"},
+        },
+    }
+    SETTINGS: dict[str, Any] = {"number_of_shards": 1, "number_of_replicas": 0}
+
+    @staticmethod
+    def from_domain(hit: Hit) -> dict[str, Any]:
+        return {
+            "hit_id": hit.hit_id,
+            "client_id": hit.client_id,
+            "source_id": hit.source_id,
+            "url": hit.url,
+            "canonical_url": hit.canonical_url,
+            "host": hit.host,
+            "title": hit.title,
+            "excerpt": hit.excerpt,
+            "author": hit.author,
+            "posted_at": _iso(hit.posted_at) if hit.posted_at else None,
+            "matched_terms": [asdict(t) for t in hit.matched_terms],
+            "match_kind": str(hit.match_kind),
+            "score": hit.score,
+            "first_seen": _iso(hit.first_seen),
+            "last_seen": _iso(hit.last_seen),
+            "content_sha256": hit.content_sha256,
+            "review_status": str(hit.review_status),
+            "alerted": False,
+        }
+
+    @staticmethod
+    def to_domain(source: dict[str, Any]) -> Hit:
+        first_seen = _parse_time(source["first_seen"])
+        last_seen = _parse_time(source["last_seen"])
+        assert first_seen is not None and last_seen is not None
+        return Hit(
+            client_id=source["client_id"],
+            source_id=source["source_id"],
+            url=source["url"],
+            canonical_url=source["canonical_url"],
+            match_kind=MatchKind(source["match_kind"]),
+            matched_terms=tuple(MatchedTerm(**t) for t in source.get("matched_terms") or ()),
+            first_seen=first_seen,
+            last_seen=last_seen,
+            title=source.get("title") or "",
+            excerpt=source.get("excerpt") or "",
+            author=source.get("author") or "",
+            posted_at=_parse_time(source.get("posted_at")),
+            score=float(source.get("score") or 0.0),
+            content_sha256=source.get("content_sha256") or "",
+            review_status=ReviewStatus(source.get("review_status") or ReviewStatus.NEW),
+        )

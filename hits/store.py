@@ -1,0 +1,218 @@
+"""Reading and writing hits. Elasticsearch errors become :mod:`hits.errors` exceptions here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from elasticsearch import ApiError, Elasticsearch, TransportError, helpers
+
+from hits.documents import Hit, HitDocument
+from hits.errors import HitStoreError, HitStoreUnavailable
+
+T = TypeVar("T")
+
+# Keeps first_seen and review_status; moves last_seen forward only (a replayed journal entry
+# may be older than what a later crawl already wrote); refreshes content when it changed.
+_UPSERT_SCRIPT = """
+if (params.last_seen.compareTo(ctx._source.last_seen) > 0) {
+  ctx._source.last_seen = params.last_seen;
+  if (ctx._source.content_sha256 != params.content_sha256) {
+    ctx._source.content_sha256 = params.content_sha256;
+    ctx._source.title = params.title;
+    ctx._source.excerpt = params.excerpt;
+    ctx._source.matched_terms = params.matched_terms;
+    ctx._source.score = params.score;
+  }
+} else {
+  ctx.op = 'noop';
+}
+"""
+_UNAVAILABLE_STATUSES = {429, 502, 503, 504}
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    hit_id: str
+    created: bool
+
+
+def _guard(action: str, call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except ApiError as exc:
+        if exc.meta.status in _UNAVAILABLE_STATUSES:
+            raise HitStoreUnavailable(
+                f"Elasticsearch is overloaded during {action}: {exc}"
+            ) from exc
+        raise HitStoreError(f"Elasticsearch refused {action}: {exc}") from exc
+    except TransportError as exc:
+        raise HitStoreUnavailable(
+            f"Elasticsearch is unreachable during {action} ({exc.__class__.__name__}: {exc}); "
+            "check that it runs (scripts/elasticsearch.sh status) or ELASTICSEARCH_URL"
+        ) from exc
+
+
+class HitStore:
+    def __init__(self, url: str, index_prefix: str, timeout_s: float = 10) -> None:
+        self.url = url
+        self.index = f"{index_prefix}-hits"
+        self._template = f"{index_prefix}-hits"
+        self._es = Elasticsearch(
+            url, request_timeout=timeout_s, max_retries=1, retry_on_timeout=False
+        )
+
+    def close(self) -> None:
+        self._es.close()
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._es.ping())
+        except TransportError:
+            return False
+
+    def ensure_index(self) -> None:
+        """Install the index template and create the index; safe to call at every start."""
+
+        def install() -> None:
+            self._es.indices.put_index_template(
+                name=self._template,
+                index_patterns=[f"{self.index}*"],
+                template={"settings": HitDocument.SETTINGS, "mappings": HitDocument.MAPPING},
+                priority=200,
+            )
+            if not self._es.indices.exists(index=self.index):
+                try:
+                    self._es.indices.create(index=self.index)
+                except ApiError as exc:
+                    if exc.error != "resource_already_exists_exception":
+                        raise
+
+        _guard("index set-up", install)
+
+    def upsert(self, hits: Iterable[Hit]) -> list[WriteResult]:
+        """Write hits in one bulk request. New ones are created, known ones have last_seen moved."""
+        actions = [self._action(hit) for hit in hits]
+        if not actions:
+            return []
+        results: list[WriteResult] = []
+        failures: list[dict[str, Any]] = []
+
+        def run() -> None:
+            for ok, item in helpers.streaming_bulk(
+                self._es,
+                actions,
+                raise_on_error=False,
+                raise_on_exception=True,
+                refresh="wait_for",
+                chunk_size=500,
+            ):
+                outcome = item["update"]
+                if ok:
+                    results.append(WriteResult(outcome["_id"], outcome.get("result") == "created"))
+                else:
+                    failures.append(outcome)
+
+        _guard("a bulk write of hits", run)
+        if failures:
+            statuses = {f.get("status") for f in failures}
+            message = f"{len(failures)} hit(s) not written, first: {failures[0].get('error')}"
+            if statuses <= _UNAVAILABLE_STATUSES:
+                raise HitStoreUnavailable(message)
+            raise HitStoreError(message)
+        return results
+
+    def _action(self, hit: Hit) -> dict[str, Any]:
+        doc = HitDocument.from_domain(hit)
+        return {
+            "_op_type": "update",
+            "_index": self.index,
+            "_id": hit.hit_id,
+            "retry_on_conflict": 3,
+            "script": {
+                "lang": "painless",
+                "source": _UPSERT_SCRIPT,
+                "params": {
+                    k: doc[k]
+                    for k in (
+                        "last_seen",
+                        "content_sha256",
+                        "title",
+                        "excerpt",
+                        "matched_terms",
+                        "score",
+                    )
+                },
+            },
+            "upsert": doc,
+        }
+
+    def get(self, hit_id: str) -> Hit | None:
+        def run() -> Hit | None:
+            try:
+                response = self._es.get(index=self.index, id=hit_id)
+            except ApiError as exc:
+                if exc.meta.status == 404:
+                    return None
+                raise
+            return HitDocument.to_domain(response["_source"])
+
+        return _guard("reading a hit", run)
+
+    def count(self, client_id: str | None = None) -> int:
+        query = {"term": {"client_id": client_id}} if client_id else {"match_all": {}}
+        return int(
+            _guard("counting hits", lambda: self._es.count(index=self.index, query=query))["count"]
+        )
+
+    def iter_unalerted(self) -> Iterator[Hit]:
+        """Hits no alert was recorded for yet, oldest first."""
+        search_after: list[Any] | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "index": self.index,
+                "query": {"bool": {"must_not": {"term": {"alerted": True}}}},
+                "sort": [{"first_seen": "asc"}, {"hit_id": "asc"}],
+                "size": 500,
+            }
+            if search_after is not None:
+                kwargs["search_after"] = search_after
+            response = _guard("listing new hits", lambda kw=kwargs: self._es.search(**kw))  # type: ignore[misc]
+            page = response["hits"]["hits"]
+            for doc in page:
+                yield HitDocument.to_domain(doc["_source"])
+            if len(page) < kwargs["size"]:
+                return
+            search_after = page[-1]["sort"]
+
+    def mark_alerted(self, hit_ids: Iterable[str]) -> None:
+        actions = [
+            {"_op_type": "update", "_index": self.index, "_id": hit_id, "doc": {"alerted": True}}
+            for hit_id in hit_ids
+        ]
+        if actions:
+            _guard(
+                "marking hits as alerted",
+                lambda: helpers.bulk(self._es, actions, refresh="wait_for"),
+            )
+
+    def latest(self, client_id: str | None = None, size: int = 20) -> list[Hit]:
+        query = {"term": {"client_id": client_id}} if client_id else {"match_all": {}}
+        response = _guard(
+            "listing hits",
+            lambda: self._es.search(
+                index=self.index, query=query, sort=[{"first_seen": "desc"}], size=size
+            ),
+        )
+        return [HitDocument.to_domain(d["_source"]) for d in response["hits"]["hits"]]
+
+    def delete_index(self) -> None:
+        """Drop the index and its template (tests and erasure tooling)."""
+
+        def run() -> None:
+            self._es.indices.delete(index=self.index, ignore_unavailable=True)
+            if self._es.indices.exists_index_template(name=self._template):
+                self._es.indices.delete_index_template(name=self._template)
+
+        _guard("deleting the hit index", run)

@@ -1,0 +1,51 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from clients.models import Client
+
+
+class Case(models.Model):
+    """Getting content about one client removed from one host."""
+
+    class State(models.TextChoices):
+        NEW = "new", _("New")
+        CONFIRMED = "confirmed", _("Confirmed")
+        NOTICE_SENT = "notice_sent", _("Notice sent")
+        REMOVED = "removed", _("Removed")
+        REFUSED = "refused", _("Refused")
+        NO_RESPONSE = "no_response", _("No response")
+        ESCALATED = "escalated", _("Escalated")
+        CLOSED = "closed", _("Closed")
+
+    OPEN_STATES = (
+        State.NEW,
+        State.CONFIRMED,
+        State.NOTICE_SENT,
+        State.NO_RESPONSE,
+        State.ESCALATED,
+    )
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="cases")
+    host = models.CharField(max_length=255)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.NEW)
+    opened_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.client.reference} @ {self.host} ({self.state})"
+
+
+class CaseHit(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="hits")
+    hit_id = models.CharField(max_length=64, unique=True)
+    url = models.URLField(max_length=2000)
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["added_at"]
+
+    def __str__(self) -> str:
+        return self.url
