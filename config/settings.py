@@ -116,5 +116,7 @@ BODYGUARD_ES_TIMEOUT_S = ENV.es_timeout_s
 BODYGUARD_SOURCES_DIR = ENV.sources_dir
 BODYGUARD_JOURNAL_DIR = ENV.journal_dir
 BODYGUARD_CRAWL_TIME_LIMIT_S = ENV.crawl_time_limit_s
+# Scrapy settings passed to every crawl process (`-s KEY=VALUE`); tests drop the delays.
+BODYGUARD_CRAWL_SETTINGS: dict[str, str] = {}
 BODYGUARD_DIGEST_HOUR = ENV.digest_hour
 BODYGUARD_SITE_URL = ENV.site_url

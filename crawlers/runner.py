@@ -94,7 +94,8 @@ def run_crawl(
             "-s", f"BODYGUARD_STATS_FILE={stats_file}",
             "-s", f"CLOSESPIDER_TIMEOUT={max(10, limit - CLOSE_MARGIN_S)}",
         ]  # fmt: skip
-        for key, value in (extra_settings or {}).items():
+        overrides = {**settings.BODYGUARD_CRAWL_SETTINGS, **(extra_settings or {})}
+        for key, value in overrides.items():
             command += ["-s", f"{key}={value}"]
         exit_code: int | None
         with open(log_file, "wb") as log:

@@ -1,0 +1,123 @@
+"""Shared fixtures: real Elasticsearch, a real SMTP server, real Discourse responses over HTTP."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+
+from demo.discourse_server import DiscourseSite, serve
+from demo.smtp_sink import MailSink, start_sink
+from hits.store import HitStore
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def elasticsearch_url() -> str:
+    """The local node, started (or reused) by the project's script; never skipped."""
+    subprocess.run([str(ROOT / "scripts" / "elasticsearch.sh"), "start"], check=True, cwd=ROOT)
+    return str(django_settings.BODYGUARD_ELASTICSEARCH_URL)
+
+
+@pytest.fixture
+def isolated(settings: Any, tmp_path: Path, elasticsearch_url: str) -> Path:
+    """Own index prefix, journal, sources and var folders for one test."""
+    settings.BODYGUARD_INDEX_PREFIX = f"bodyguard-test-{uuid.uuid4().hex[:10]}"
+    settings.BODYGUARD_ELASTICSEARCH_URL = elasticsearch_url
+    settings.BODYGUARD_JOURNAL_DIR = tmp_path / "journal"
+    settings.BODYGUARD_VAR_DIR = tmp_path / "var"
+    settings.BODYGUARD_SOURCES_DIR = tmp_path / "sources"
+    settings.BODYGUARD_SOURCES_DIR.mkdir()
+    settings.BODYGUARD_CRAWL_TIME_LIMIT_S = 120
+    # Politeness delays are for other people's servers, not for our local test server.
+    settings.BODYGUARD_CRAWL_SETTINGS = {"DOWNLOAD_DELAY": "0", "AUTOTHROTTLE_ENABLED": "0"}
+    return tmp_path
+
+
+@pytest.fixture
+def hit_store(isolated: Path, settings: Any) -> Iterator[HitStore]:
+    store = HitStore(settings.BODYGUARD_ELASTICSEARCH_URL, settings.BODYGUARD_INDEX_PREFIX)
+    store.ensure_index()
+    yield store
+    store.delete_index()
+    store.close()
+
+
+@pytest.fixture
+def mailbox(settings: Any) -> Iterator[MailSink]:
+    controller, sink = start_sink()
+    # Django's test set-up swaps in the in-memory backend; these tests speak real SMTP.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = controller.port
+    settings.EMAIL_USE_TLS = False
+    yield sink
+    controller.stop()
+
+
+def _load(name: str) -> Any:
+    return json.loads((DATA / "discourse" / name).read_text(encoding="utf-8"))
+
+
+def real_discourse_site() -> DiscourseSite:
+    """Real Discourse responses under Discourse's URL structure.
+
+    /t/2108.json and /t/57.json are served byte for byte; /t/{id}/posts.json answers from the
+    real posts we have (a real forum omits posts it cannot show, and so do we); /latest.json
+    lists those topics; /search.json searches the real posts.
+    """
+    site = DiscourseSite()
+    topic = _load("discuss.criticalfallibilism.com_t_2108_post_452.json")
+    pool = list(topic["post_stream"]["posts"])
+    for extra in (
+        "discuss.criticalfallibilism.com_t_2108_posts.json",
+        "discuss.criticalfallibilism.com_t_2108_posts_pn_41.json",
+    ):
+        pool += _load(extra)["post_stream"]["posts"]
+    site.add_topic(
+        {"id": topic["id"], "title": topic["title"], "slug": topic["slug"]},
+        pool,
+        stream=topic["post_stream"]["stream"],
+    )
+    site.raw["/t/2108.json"] = (DATA / "discourse" / "discuss.criticalfallibilism.com_t_2108_post_452.json").read_bytes()
+    sandbox = _load("discourse_api_fixture_topic.json")
+    site.add_topic(
+        {"id": sandbox["id"], "title": sandbox["title"], "slug": sandbox["slug"]},
+        sandbox["post_stream"]["posts"],
+    )
+    site.raw["/t/57.json"] = (DATA / "discourse" / "discourse_api_fixture_topic.json").read_bytes()
+    return site
+
+
+@pytest.fixture
+def discourse_site() -> Iterator[tuple[DiscourseSite, str]]:
+    site = real_discourse_site()
+    server = serve(site)
+    yield site, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def write_source(directory: Path, source_id: str, base_url: str, **extra: Any) -> Path:
+    import yaml
+
+    data = {
+        "id": source_id,
+        "kind": "discourse",
+        "base_url": base_url,
+        "crawl_interval": "15m",
+        "enabled": True,
+        "allow_private_addresses": True,
+        "options": {"latest_pages": 1},
+    }
+    data.update(extra)
+    path = directory / f"{source_id}.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
