@@ -166,8 +166,8 @@ def _terms_of(client: Client) -> set[tuple[str, str]]:
 def save_records(records: list[ClientRecord]) -> ImportReport:
     report = ImportReport()
     for record in records:
-        wanted_terms = {(WatchTerm.Kind.NAME.value, n) for n in record.names} | {
-            (WatchTerm.Kind.ALIAS.value, a) for a in record.aliases
+        wanted_terms = {(str(WatchTerm.Kind.NAME), n) for n in record.names} | {
+            (str(WatchTerm.Kind.ALIAS), a) for a in record.aliases
         }
         fields = {
             "display_name": record.display_name,

@@ -89,7 +89,7 @@ def run_cycle(sources: list[Source]) -> CycleReport:
     return report
 
 
-def _job(func, *args, **kwargs):  # type: ignore[no-untyped-def]
+def _job(func, *args, **kwargs):
     close_old_connections()
     try:
         return func(*args, **kwargs)

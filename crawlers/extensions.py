@@ -45,7 +45,7 @@ def _jsonable(value: Any) -> Any:
 class QuietDropLogFormatter(LogFormatter):
     """Most posts mention no client; dropping them is routine, not a warning."""
 
-    def dropped(self, item, exception, response, spider):  # type: ignore[no-untyped-def]
+    def dropped(self, item, exception, response, spider):
         entry = super().dropped(item, exception, response, spider)
         entry["level"] = logging.DEBUG
         return entry

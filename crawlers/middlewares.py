@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 from urllib.parse import urlsplit
 
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
+
+logger = logging.getLogger(__name__)
 
 # Cloud metadata endpoints are link-local or private already; named so the intent is explicit.
 _METADATA_ADDRESSES = {
@@ -59,6 +62,7 @@ class AddressGuardMiddleware:
         if reason:
             assert self.stats is not None
             self.stats.inc_value("bodyguard/refused_private_address")
+            logger.warning("refused %s: %s", request.url, reason)
             raise IgnoreRequest(f"refused {request.url}: {reason}")
         return None
 

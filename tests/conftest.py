@@ -87,7 +87,9 @@ def real_discourse_site() -> DiscourseSite:
         pool,
         stream=topic["post_stream"]["stream"],
     )
-    site.raw["/t/2108.json"] = (DATA / "discourse" / "discuss.criticalfallibilism.com_t_2108_post_452.json").read_bytes()
+    site.raw["/t/2108.json"] = (
+        DATA / "discourse" / "discuss.criticalfallibilism.com_t_2108_post_452.json"
+    ).read_bytes()
     sandbox = _load("discourse_api_fixture_topic.json")
     site.add_topic(
         {"id": sandbox["id"], "title": sandbox["title"], "slug": sandbox["slug"]},

@@ -41,7 +41,7 @@ def _cycle():
 
 
 def test_a_client_named_in_a_real_post_gets_a_hit_an_email_and_a_case(registered):
-    site, base_url, store, mailbox = registered
+    _site, base_url, store, mailbox = registered
 
     report = _cycle()
 
@@ -68,7 +68,7 @@ def test_a_client_named_in_a_real_post_gets_a_hit_an_email_and_a_case(registered
 
 
 def test_the_email_never_shows_the_offending_content(registered):
-    site, base_url, store, mailbox = registered
+    _site, _base_url, store, mailbox = registered
     _cycle()
 
     body = mailbox.messages[0].get_body(preferencelist=("plain",)).get_content()
@@ -82,7 +82,7 @@ def test_the_email_never_shows_the_offending_content(registered):
 
 
 def test_crawling_twice_keeps_one_hit_one_alert_one_email(registered):
-    site, base_url, store, mailbox = registered
+    _site, _base_url, store, mailbox = registered
     _cycle()
     first = store.latest(client_id="allan-bloom")
 
@@ -99,6 +99,6 @@ def test_crawling_twice_keeps_one_hit_one_alert_one_email(registered):
 
 
 def test_the_forum_search_is_used_for_the_clients_names(registered):
-    site, base_url, store, mailbox = registered
+    site, _base_url, _store, _mailbox = registered
     _cycle()
     assert any(r.startswith("/search.json?q=%22Allan+Bloom%22") for r in site.requests)

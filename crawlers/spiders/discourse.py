@@ -12,7 +12,7 @@ from typing import Any
 
 import lxml.html
 from scrapy import Request
-from scrapy.http import Response
+from scrapy.http import Response, TextResponse
 
 from crawlers.items import ForumPost
 from crawlers.spiders.base import SourceSpider
@@ -24,8 +24,14 @@ POSTS_PER_REQUEST = 20
 _CHROME_IMG_CLASSES = {"avatar", "emoji", "site-icon", "onebox-avatar"}
 
 
+def _json(response: Response) -> Any:
+    if not isinstance(response, TextResponse):
+        raise ValueError(f"{response.url} did not return JSON text")
+    return response.json()
+
+
 class DiscourseSpider(SourceSpider):
-    name = "discourse"
+    name = "discourse"  # type: ignore[misc]
 
     async def start(self) -> AsyncIterator[Request]:
         for request in self._initial_requests():
@@ -46,7 +52,7 @@ class DiscourseSpider(SourceSpider):
             yield Request(self.api_url(f"/t/{int(topic_id)}.json"), callback=self.parse_topic)
 
     def parse_search(self, response: Response, term: str, page: int) -> Iterator[Request]:
-        data = response.json()
+        data = _json(response)
         topics = {t.get("id"): t for t in data.get("topics") or []}
         for post in data.get("posts") or []:
             topic = topics.get(post.get("topic_id"), {})
@@ -67,7 +73,7 @@ class DiscourseSpider(SourceSpider):
             )
 
     def parse_latest(self, response: Response, page: int) -> Iterator[Request]:
-        topic_list = response.json().get("topic_list") or {}
+        topic_list = _json(response).get("topic_list") or {}
         for topic in topic_list.get("topics") or []:
             yield Request(self.api_url(f"/t/{int(topic['id'])}.json"), callback=self.parse_topic)
         more = topic_list.get("more_topics_url")
@@ -77,7 +83,7 @@ class DiscourseSpider(SourceSpider):
             )
 
     def parse_topic(self, response: Response) -> Iterator[ForumPost | Request]:
-        data = response.json()
+        data = _json(response)
         topic_id, title, slug = int(data["id"]), data.get("title", ""), data.get("slug", "")
         stream = data.get("post_stream") or {}
         posts = stream.get("posts") or []
@@ -94,7 +100,7 @@ class DiscourseSpider(SourceSpider):
             )
 
     def parse_posts(self, response: Response, title: str, slug: str) -> Iterator[ForumPost]:
-        posts = (response.json().get("post_stream") or {}).get("posts") or []
+        posts = (_json(response).get("post_stream") or {}).get("posts") or []
         yield from self._items(posts, title, slug)
 
     def _items(self, posts: list[dict[str, Any]], title: str, slug: str) -> Iterator[ForumPost]:
