@@ -111,7 +111,7 @@ def main() -> int:
 
     print(f"\n-- emails received by the SMTP sink: {len(mailbox.messages)} --")
     for message in mailbox.messages:
-        print(f"  to {message['To']}: {message['Subject']}")
+        print(f"  to {message['To']}: {str(message['Subject']).strip()}")
         body = message.get_body(preferencelist=("plain",))
         if body is not None:
             print("    " + "\n    ".join(body.get_content().strip().splitlines()))
