@@ -45,9 +45,12 @@ class WatchTerm(models.Model):
     class Kind(models.TextChoices):
         NAME = "name", _("Full name")
         ALIAS = "alias", _("Alias or handle")
+        NICKNAME = "nickname", _("Nickname")
+        REQUIRED_CONTEXT = "required_context", _("Required context word (city, school, employer)")
+        EXCLUDED_CONTEXT = "excluded_context", _("Excluded context word (a homonym's)")
 
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="terms")
-    kind = models.CharField(max_length=10, choices=Kind.choices)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
     value = models.CharField(max_length=200)
 
     class Meta:

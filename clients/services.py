@@ -14,7 +14,17 @@ from django.db import transaction
 from clients.models import AlertPreference, Client, Language, WatchTerm
 
 _REFERENCE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_TERM_FIELDS = {
+    "names": WatchTerm.Kind.NAME,
+    "aliases": WatchTerm.Kind.ALIAS,
+    "nicknames": WatchTerm.Kind.NICKNAME,
+    "required_context": WatchTerm.Kind.REQUIRED_CONTEXT,
+    "excluded_context": WatchTerm.Kind.EXCLUDED_CONTEXT,
+}
 _CLIENT_KEYS = {
+    "nicknames",
+    "required_context",
+    "excluded_context",
     "id",
     "display_name",
     "names",
@@ -46,6 +56,9 @@ class ClientRecord:
     names: tuple[str, ...]
     aliases: tuple[str, ...]
     email: str
+    nicknames: tuple[str, ...]
+    required_context: tuple[str, ...]
+    excluded_context: tuple[str, ...]
     language: str
     alert_preference: str
     active: bool
@@ -65,9 +78,12 @@ class WatchTarget:
     client_ref: str
     names: tuple[str, ...]
     aliases: tuple[str, ...]
+    required_context: tuple[str, ...] = ()
+    excluded_context: tuple[str, ...] = ()
 
     @property
     def terms(self) -> tuple[str, ...]:
+        """What to search for: names, aliases and nicknames (nicknames are kept as aliases)."""
         return self.names + self.aliases
 
 
@@ -149,6 +165,15 @@ def parse_client_file(file: Path) -> list[ClientRecord]:
                 display_name=display_name.strip(),
                 names=_string_list(file, who, "names", entry.get("names"), required=True),
                 aliases=_string_list(file, who, "aliases", entry.get("aliases"), required=False),
+                nicknames=_string_list(
+                    file, who, "nicknames", entry.get("nicknames"), required=False
+                ),
+                required_context=_string_list(
+                    file, who, "required_context", entry.get("required_context"), required=False
+                ),
+                excluded_context=_string_list(
+                    file, who, "excluded_context", entry.get("excluded_context"), required=False
+                ),
                 email=email,
                 language=language,
                 alert_preference=preference,
@@ -166,8 +191,10 @@ def _terms_of(client: Client) -> set[tuple[str, str]]:
 def save_records(records: list[ClientRecord]) -> ImportReport:
     report = ImportReport()
     for record in records:
-        wanted_terms = {(str(WatchTerm.Kind.NAME), n) for n in record.names} | {
-            (str(WatchTerm.Kind.ALIAS), a) for a in record.aliases
+        wanted_terms = {
+            (str(kind), value)
+            for key, kind in _TERM_FIELDS.items()
+            for value in getattr(record, key)
         }
         fields = {
             "display_name": record.display_name,
@@ -210,11 +237,17 @@ def watchlist() -> list[WatchTarget]:
     targets = []
     for client in Client.objects.filter(active=True).prefetch_related("terms"):
         terms = list(client.terms.all())
+
+        def of(*kinds: object, terms: list[WatchTerm] = terms) -> tuple[str, ...]:
+            return tuple(t.value for t in terms if t.kind in kinds)
+
         targets.append(
             WatchTarget(
                 client_ref=client.reference,
-                names=tuple(t.value for t in terms if t.kind == WatchTerm.Kind.NAME),
-                aliases=tuple(t.value for t in terms if t.kind == WatchTerm.Kind.ALIAS),
+                names=of(WatchTerm.Kind.NAME),
+                aliases=of(WatchTerm.Kind.ALIAS, WatchTerm.Kind.NICKNAME),
+                required_context=of(WatchTerm.Kind.REQUIRED_CONTEXT),
+                excluded_context=of(WatchTerm.Kind.EXCLUDED_CONTEXT),
             )
         )
     return targets

@@ -17,7 +17,7 @@ from hits.documents import Hit, MatchedTerm, MatchKind
 from hits.errors import HitStoreError, HitStoreUnavailable
 from hits.journal import HitJournal
 from hits.store import HitStore
-from matching.names import Mention, WatchTerms, find_mentions
+from matching.names import Mention, NameMatcher, WatchEntry
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class MatchNamesPipeline:
 
     def __init__(self, stats: StatsCollector) -> None:
         self.stats = stats
-        self.watch: list[WatchTerms] = []
+        self.matcher = NameMatcher([])
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> MatchNamesPipeline:
@@ -54,12 +54,21 @@ class MatchNamesPipeline:
         return cls(crawler.stats)
 
     def open_spider(self, spider: Spider) -> None:
-        self.watch = [
-            WatchTerms(client_id=t.client_ref, terms=t.terms) for t in getattr(spider, "watch", [])
-        ]
+        self.matcher = NameMatcher(
+            [
+                WatchEntry(
+                    client_id=t.client_ref,
+                    names=t.names,
+                    aliases=t.aliases,
+                    required_context=t.required_context,
+                    excluded_context=t.excluded_context,
+                )
+                for t in getattr(spider, "watch", [])
+            ]
+        )
 
     def process_item(self, item: ForumPost, spider: Spider) -> ForumPost:
-        item.mentions = find_mentions(item.match_text, self.watch)
+        item.mentions = self.matcher.scan(item.match_text)
         if not item.mentions:
             raise DropItem(f"no watched name in {item.url}")
         self.stats.inc_value("bodyguard/posts_matched")

@@ -1,23 +1,46 @@
-"""Finding watched names in text.
+"""Finding watched names in hostile text.
 
-This is the walking skeleton's matcher: a normalised exact match (case, accents, punctuation
-and spacing ignored) on word boundaries. Offsets always refer to the original text, so a
-reviewer sees exactly which characters matched.
+Candidates come from one Aho–Corasick automaton over every client's name forms, so the cost of
+a scan follows the text, not the number of clients. Each candidate is then checked (word
+boundaries, context words) and near misses found around a name's own words are verified with
+rapidfuzz. Every mention says which rule fired and maps back to the exact raw characters.
 """
 
 from __future__ import annotations
 
-import unicodedata
+import bisect
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-RULE_EXACT_NORMALIZED = "exact_normalized"
+import ahocorasick
+from rapidfuzz import fuzz
+from rapidfuzz.distance import OSA, Indel
 
+from matching.normalize import MASK, Normalized, basic, basic_term, skeleton, skeleton_term
 
-@dataclass(frozen=True)
-class WatchTerms:
-    client_id: str
-    terms: tuple[str, ...]
+# Rules, strongest first. Scores are the confidence a reviewer sees; they order the queue.
+RULE_EXACT = "exact"  # same words, up to case, accents, punctuation and spacing
+RULE_OBFUSCATED = "obfuscated"  # same words once leetspeak, look-alikes and separators are undone
+RULE_ALIAS = "alias"  # an alias or handle of the client
+RULE_REORDERED = "reordered"  # family name first: "DUPONT Jeanne"
+RULE_MASKED = "masked"  # one letter hidden: "D*pont"
+RULE_INITIAL = "initial"  # "J. Dupont", "DUPONT J."
+RULE_FUZZY = "fuzzy"  # a misspelling, verified with rapidfuzz
+RULE_SCORES = {
+    RULE_EXACT: 1.0,
+    RULE_ALIAS: 1.0,
+    RULE_OBFUSCATED: 0.95,
+    RULE_REORDERED: 0.95,
+    RULE_MASKED: 0.9,
+    RULE_INITIAL: 0.8,
+}
+# rapidfuzz ratio (0-100) of the whole window against the name, below which a near miss is not
+# considered ("Jeane Dupont" scores 96, "Jeanne Dupontt" 96, "Jeanne Durand" 69).
+FUZZY_MIN = 88
+# Words of a name shorter than this are not used as anchors for fuzzy matching (too common).
+ANCHOR_MIN_LEN = 4
+# Context words must appear within this many words of the mention.
+CONTEXT_WINDOW = 20
 
 
 @dataclass(frozen=True)
@@ -32,83 +55,257 @@ class Mention:
 
 
 @dataclass(frozen=True)
-class NormalizedText:
-    """Normalised text plus, for each of its characters, the raw offset it came from."""
+class WatchEntry:
+    """What to look for on behalf of one client."""
 
-    text: str
-    raw_start: tuple[int, ...]
-    raw_end: tuple[int, ...]
-
-
-def _fold(char: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", char)
-    kept = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return kept.casefold()
+    client_id: str
+    names: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    required_context: tuple[str, ...] = ()
+    excluded_context: tuple[str, ...] = ()
 
 
-def normalize(raw: str) -> NormalizedText:
-    out: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    pending_space = False
-    for index, char in enumerate(raw):
-        folded = _fold(char)
-        if not folded or not all(c.isalnum() for c in folded):
-            pending_space = bool(out)
-            continue
-        if pending_space:
-            out.append(" ")
-            starts.append(index)
-            ends.append(index)
-            pending_space = False
-        for c in folded:
-            out.append(c)
-            starts.append(index)
-            ends.append(index + 1)
-    return NormalizedText("".join(out), tuple(starts), tuple(ends))
+@dataclass(frozen=True)
+class _Form:
+    client: int
+    term: str
+    rule: str
+    tokens: int
 
 
-def normalize_term(term: str) -> str:
-    return normalize(term).text
+@dataclass(frozen=True)
+class _Anchor:
+    client: int
+    term: str
+    name_tokens: tuple[str, ...]
+    position: int
 
 
-def find_mentions(raw: str, watch: Sequence[WatchTerms]) -> list[Mention]:
-    norm = normalize(raw)
-    hay = norm.text
-    mentions: list[Mention] = []
-    for entry in watch:
-        for term in entry.terms:
-            needle = normalize_term(term)
-            if not needle:
-                continue
-            pos = hay.find(needle)
-            while pos != -1:
-                end = pos + len(needle)
-                before_ok = pos == 0 or hay[pos - 1] == " "
-                after_ok = end == len(hay) or hay[end] == " "
-                if before_ok and after_ok:
-                    raw_start, raw_end = norm.raw_start[pos], norm.raw_end[end - 1]
-                    mentions.append(
-                        Mention(
-                            client_id=entry.client_id,
-                            start=raw_start,
-                            end=raw_end,
-                            text=raw[raw_start:raw_end],
-                            term=term,
-                            rule=RULE_EXACT_NORMALIZED,
-                            score=1.0,
+@dataclass
+class _Client:
+    entry: WatchEntry
+    required: tuple[str, ...] = field(default=())
+    excluded: tuple[str, ...] = field(default=())
+
+
+def _masked_variants(form: str) -> Iterable[str]:
+    for i, c in enumerate(form):
+        if c != " ":
+            yield form[:i] + MASK + form[i + 1 :]
+
+
+class NameMatcher:
+    """Built once from every client's watch entry; :meth:`scan` is then cheap per text."""
+
+    def __init__(self, entries: Sequence[WatchEntry]) -> None:
+        self._clients = [
+            _Client(
+                entry,
+                required=tuple(t for t in map(skeleton_term, entry.required_context) if t),
+                excluded=tuple(t for t in map(skeleton_term, entry.excluded_context) if t),
+            )
+            for entry in entries
+        ]
+        self._forms = ahocorasick.Automaton()
+        self._anchors = ahocorasick.Automaton()
+        forms: dict[str, list[_Form]] = {}
+        anchors: dict[str, list[_Anchor]] = {}
+
+        def add(pattern: str, form: _Form) -> None:
+            if pattern:
+                forms.setdefault(pattern, []).append(form)
+
+        for index, client in enumerate(self._clients):
+            for name in client.entry.names:
+                tokens = skeleton_term(name).split()
+                if len(tokens) < 2:
+                    add(" ".join(tokens), _Form(index, name, RULE_ALIAS, len(tokens)))
+                    continue
+                first, *middle, last = tokens
+                straight = " ".join(tokens)
+                reordered = " ".join([last, first, *middle])
+                for pattern, rule, count in (
+                    (straight, RULE_EXACT, len(tokens)),
+                    ("".join(tokens), RULE_EXACT, 1),
+                    (reordered, RULE_REORDERED, len(tokens)),
+                    ("".join([last, first, *middle]), RULE_REORDERED, 1),
+                    (f"{first[0]} {last}", RULE_INITIAL, 2),
+                    (f"{last} {first[0]}", RULE_INITIAL, 2),
+                    (f"{first[0]}{last}", RULE_INITIAL, 1),
+                ):
+                    add(pattern, _Form(index, name, rule, count))
+                for pattern in (straight, reordered):
+                    for masked in _masked_variants(pattern):
+                        add(masked, _Form(index, name, RULE_MASKED, len(tokens)))
+                for position, token in enumerate(tokens):
+                    if len(token) >= ANCHOR_MIN_LEN:
+                        anchors.setdefault(token, []).append(
+                            _Anchor(index, name, tuple(tokens), position)
                         )
+            for alias in client.entry.aliases:
+                tokens = skeleton_term(alias).split()
+                add(" ".join(tokens), _Form(index, alias, RULE_ALIAS, len(tokens)))
+                if len(tokens) > 1:
+                    add("".join(tokens), _Form(index, alias, RULE_ALIAS, 1))
+        for pattern, payload in forms.items():
+            self._forms.add_word(pattern, (pattern, tuple(payload)))
+        for pattern, anchor_payload in anchors.items():
+            self._anchors.add_word(pattern, (pattern, tuple(anchor_payload)))
+        if forms:
+            self._forms.make_automaton()
+        if anchors:
+            self._anchors.make_automaton()
+        self._has_forms, self._has_anchors = bool(forms), bool(anchors)
+
+    def scan(self, raw: str) -> list[Mention]:
+        norm = skeleton(raw)
+        text = norm.text
+        if not text:
+            return []
+        token_starts = [0] + [i + 1 for i, c in enumerate(text) if c == " "]
+        found: list[Mention] = []
+        if self._has_forms:
+            for end, (pattern, payload) in self._forms.iter(text):
+                start = end - len(pattern) + 1
+                if not (norm.is_boundary(start) and norm.is_boundary(end + 1)):
+                    continue
+                for form in payload:
+                    mention = self._mention(
+                        raw, norm, start, end + 1, form.client, form.term, form.rule, None
                     )
-                pos = hay.find(needle, pos + 1)
-    return _dedupe(mentions)
+                    if mention and self._context_ok(
+                        form.client, text, token_starts, start, end + 1
+                    ):
+                        found.append(mention)
+        if self._has_anchors:
+            found.extend(self._fuzzy(raw, norm, token_starts))
+        return _best_per_span(found)
+
+    def _mention(
+        self,
+        raw: str,
+        norm: Normalized,
+        start: int,
+        end: int,
+        client: int,
+        term: str,
+        rule: str,
+        score: float | None,
+    ) -> Mention | None:
+        raw_start, raw_end = norm.raw_span(start, end)
+        written = raw[raw_start:raw_end]
+        if rule in (RULE_EXACT, RULE_REORDERED) and basic(written).text != _careless(term, rule):
+            rule = RULE_OBFUSCATED if rule == RULE_EXACT else rule
+        return Mention(
+            client_id=self._clients[client].entry.client_id,
+            start=raw_start,
+            end=raw_end,
+            text=written,
+            term=term,
+            rule=rule,
+            score=RULE_SCORES[rule] if score is None else score,
+        )
+
+    def _fuzzy(self, raw: str, norm: Normalized, token_starts: list[int]) -> list[Mention]:
+        text = norm.text
+        tokens = text.split(" ")
+        found = []
+        seen: set[tuple[int, int, int]] = set()
+        for end, (pattern, payload) in self._anchors.iter(text):
+            start = end - len(pattern) + 1
+            if not (_at_boundaries(text, start, end + 1)):
+                continue
+            at = bisect.bisect_right(token_starts, start) - 1
+            for anchor in payload:
+                size = len(anchor.name_tokens)
+                for window_start, expected in (
+                    (at - anchor.position, anchor.name_tokens),
+                    (
+                        at - (anchor.position + 1) % size,
+                        anchor.name_tokens[-1:] + anchor.name_tokens[:-1],
+                    ),
+                ):
+                    if window_start < 0 or window_start + size > len(tokens):
+                        continue
+                    key = (anchor.client, window_start, size)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    window = tokens[window_start : window_start + size]
+                    score = fuzz.ratio(" ".join(window), " ".join(expected))
+                    if score < FUZZY_MIN or score == 100:
+                        continue
+                    if not all(_typo(a, b) for a, b in zip(window, expected, strict=True)):
+                        continue
+                    s = token_starts[window_start]
+                    e = token_starts[window_start + size - 1] + len(window[-1])
+                    if not self._context_ok(anchor.client, text, token_starts, s, e):
+                        continue
+                    mention = self._mention(
+                        raw,
+                        norm,
+                        s,
+                        e,
+                        anchor.client,
+                        anchor.term,
+                        RULE_FUZZY,
+                        round(0.9 * score / 100, 3),
+                    )
+                    if mention:
+                        found.append(mention)
+        return found
+
+    def _context_ok(
+        self, client: int, text: str, token_starts: list[int], start: int, end: int
+    ) -> bool:
+        c = self._clients[client]
+        if not c.required and not c.excluded:
+            return True
+        first = bisect.bisect_right(token_starts, start) - 1
+        last = bisect.bisect_right(token_starts, end - 1) - 1
+        lo = token_starts[max(0, first - CONTEXT_WINDOW)]
+        hi_token = last + CONTEXT_WINDOW + 1
+        hi = token_starts[hi_token] - 1 if hi_token < len(token_starts) else len(text)
+        around = " " + text[lo:start] + " " + text[end:hi] + " "
+        if any(f" {word} " in around for word in c.excluded):
+            return False
+        return not c.required or any(f" {word} " in around for word in c.required)
 
 
-def _dedupe(mentions: Iterable[Mention]) -> list[Mention]:
-    seen: set[tuple[str, int, int]] = set()
-    unique = []
-    for m in sorted(mentions, key=lambda m: (m.client_id, m.start, -m.end)):
-        key = (m.client_id, m.start, m.end)
-        if key not in seen:
-            seen.add(key)
-            unique.append(m)
-    return unique
+def _typo(written: str, expected: str) -> bool:
+    """One missing, extra or swapped letter. A substituted letter is not a typo here: it turns
+    a family name into another real one too often (Dupont, Dumont, Dupond); deliberate
+    substitutions are leetspeak and masks, which have their own rules."""
+    if written == expected:
+        return True
+    if Indel.distance(written, expected) == 1:
+        return True
+    return OSA.distance(written, expected) == 1 and sorted(written) == sorted(expected)
+
+
+def _careless(term: str, rule: str) -> str:
+    """The term as a careless (not hostile) writer would write it, in the matched order."""
+    tokens = basic_term(term).split()
+    if rule == RULE_REORDERED and len(tokens) > 1:
+        tokens = [tokens[-1], *tokens[:-1]]
+    return " ".join(tokens)
+
+
+def _at_boundaries(text: str, start: int, end: int) -> bool:
+    return (start == 0 or text[start - 1] == " ") and (end == len(text) or text[end] == " ")
+
+
+def _best_per_span(mentions: list[Mention]) -> list[Mention]:
+    """Per client, overlapping mentions collapse to the strongest (then longest) one."""
+    ordered = sorted(mentions, key=lambda m: (m.client_id, -m.score, -(m.end - m.start), m.start))
+    kept: dict[str, list[Mention]] = {}
+    for m in ordered:
+        taken = kept.setdefault(m.client_id, [])
+        if all(m.end <= k.start or m.start >= k.end for k in taken):
+            taken.append(m)
+    return sorted((m for ms in kept.values() for m in ms), key=lambda m: (m.start, m.client_id))
+
+
+def find_mentions(raw: str, entries: Sequence[WatchEntry]) -> list[Mention]:
+    """One-off convenience; build a :class:`NameMatcher` once to scan many texts."""
+    return NameMatcher(entries).scan(raw)

@@ -16,7 +16,7 @@ from scrapy.http import Response, TextResponse
 
 from crawlers.items import ForumPost
 from crawlers.spiders.base import SourceSpider
-from crawlers.text import html_to_text
+from matching.html import html_to_text
 
 # Discourse serves at most 20 posts per /t/{id}.json or /t/{id}/posts.json page.
 POSTS_PER_REQUEST = 20

@@ -1,4 +1,4 @@
-"""Visible text of HTML fragments (forum posts are HTML)."""
+"""Visible text of HTML (forum posts and saved pages are HTML). Pure: a string in, a string out."""
 
 from __future__ import annotations
 
