@@ -131,11 +131,11 @@ def trim_borders(image: Image.Image) -> Image.Image | None:
     top, bottom = t, h - b
     if bottom - top < h * 0.3:
         return None
-    l, r = rows(grey[top:bottom].T)
-    left, right = l, w - r
+    side_left, side_right = rows(grey[top:bottom].T)
+    left, right = side_left, w - side_right
     if right - left < w * 0.3:
         return None
-    if l or r:
+    if side_left or side_right:
         # Only once the side frames are gone do the frame's own top and bottom lines look flat.
         t, b = rows(grey[top:bottom, left:right])
         top, bottom = top + t, bottom - b
@@ -205,7 +205,7 @@ def registration_hashes(image: Image.Image) -> list[PdqHash]:
         cw, ch = w * 0.85, h * 0.85
         x0, y0 = fx * (w - cw), fy * (h - ch)
         boxes.append((x0, y0, x0 + cw, y0 + ch))
-    crops = [image.crop(tuple(int(round(v)) for v in box)) for box in boxes]  # type: ignore[misc]
+    crops = [image.crop((round(x0), round(y0), round(x1), round(y1))) for x0, y0, x1, y1 in boxes]
     for crop in [*crops, *_bands(image)]:
         for candidate in (crop, ImageOps.mirror(crop)):
             variants.append(_pdq(_hash_input(candidate)))
