@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint lint-ruff elasticsearch es-stop clean
+.PHONY: install demo test lint lint-ruff eval bench elasticsearch es-stop clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -34,6 +34,16 @@ lint-ruff: install
 
 lint: lint-ruff
 	$(VENV)/bin/mypy .
+
+# Quality on real material: recall/precision per disguise and per photo transform.
+eval: install
+	$(PY) -m bench.eval_names
+	$(PY) -W ignore -m bench.eval_photos
+
+# Speed, with the baseline measured in the same run.
+bench: install
+	$(PY) -m bench.bench_names
+	$(PY) -W ignore -m bench.bench_images
 
 clean:
 	rm -rf var test-artifacts .pytest_cache .mypy_cache .ruff_cache

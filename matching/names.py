@@ -9,6 +9,7 @@ rapidfuzz. Every mention says which rule fired and maps back to the exact raw ch
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -39,6 +40,8 @@ RULE_SCORES = {
 FUZZY_MIN = 88
 # Words of a name shorter than this are not used as anchors for fuzzy matching (too common).
 ANCHOR_MIN_LEN = 4
+# "M. Dupont" is Monsieur Dupont far more often than Mathilde Dupont: a civility, not an initial.
+CIVILITY_INITIALS = frozenset({"m"})
 # Context words must appear within this many words of the mention.
 CONTEXT_WINDOW = 20
 
@@ -173,6 +176,8 @@ class NameMatcher:
                     mention = self._mention(
                         raw, norm, start, end + 1, form.client, form.term, form.rule, None
                     )
+                    if mention and form.rule == RULE_INITIAL and not _initial_ok(raw, mention):
+                        continue
                     if mention and self._context_ok(
                         form.client, text, token_starts, start, end + 1
                     ):
@@ -196,6 +201,14 @@ class NameMatcher:
         written = raw[raw_start:raw_end]
         if rule in (RULE_EXACT, RULE_REORDERED) and basic(written).text != _careless(term, rule):
             rule = RULE_OBFUSCATED if rule == RULE_EXACT else rule
+        if (
+            rule == RULE_ALIAS
+            and score is None
+            and basic(written).text.replace(" ", "") != basic_term(term).replace(" ", "")
+        ):
+            # Found only once look-alikes are undone: a different literal handle is slightly
+            # less sure, and loses to a client whose handle is written exactly there.
+            score = 0.95
         return Mention(
             client_id=self._clients[client].entry.client_id,
             start=raw_start,
@@ -291,19 +304,58 @@ def _careless(term: str, rule: str) -> str:
     return " ".join(tokens)
 
 
+_SPLIT_INITIAL = re.compile(r"^(?P<a>\w)\.\s*\S|\S\s+(?P<b>\w)$")
+
+
+def _initial_ok(raw: str, mention: Mention) -> bool:
+    """An initial is a capital with a full stop ("J. Dupont", "DUPONT J."), of the right letter,
+    and not a civility ("M. Dupont" is Monsieur). Without the stop, "Dupont a" is French and
+    "Dupont I" English far more often than initials."""
+    written = mention.text
+    if " " not in written.strip() and "." not in written:
+        return True  # "JDupont": one word, the initial glued to the name
+    m = _SPLIT_INITIAL.search(written)
+    if m is None:
+        return False
+    letter = m.group("a") or m.group("b")
+    if m.group("b") and raw[mention.end : mention.end + 1] != ".":
+        return False
+    if not letter.isupper():
+        return False
+    first = basic_term(mention.term)[:1]
+    if basic_term(letter) != first:
+        return False
+    return not (m.group("a") and basic_term(letter) in CIVILITY_INITIALS)
+
+
 def _at_boundaries(text: str, start: int, end: int) -> bool:
     return (start == 0 or text[start - 1] == " ") and (end == len(text) or text[end] == " ")
 
 
 def _best_per_span(mentions: list[Mention]) -> list[Mention]:
-    """Per client, overlapping mentions collapse to the strongest (then longest) one."""
+    """Per client, overlapping mentions collapse to the strongest (then longest) one. Across
+    clients, a mention inside a longer, at least as strong one of another client is dropped
+    ("n Mercier" inside "J.u.l.i.e.n Mercier"), and on the very same span the strongest wins
+    (two clients sharing a handle once look-alikes are undone)."""
     ordered = sorted(mentions, key=lambda m: (m.client_id, -m.score, -(m.end - m.start), m.start))
     kept: dict[str, list[Mention]] = {}
     for m in ordered:
         taken = kept.setdefault(m.client_id, [])
         if all(m.end <= k.start or m.start >= k.end for k in taken):
             taken.append(m)
-    return sorted((m for ms in kept.values() for m in ms), key=lambda m: (m.start, m.client_id))
+    flat = [m for ms in kept.values() for m in ms]
+
+    def shadowed(m: Mention) -> bool:
+        for k in flat:
+            if k.client_id == m.client_id or not (k.start <= m.start and m.end <= k.end):
+                continue
+            if (k.end - k.start) > (m.end - m.start) and k.score >= m.score:
+                return True
+            if (k.start, k.end) == (m.start, m.end) and k.score > m.score:
+                return True
+        return False
+
+    return sorted((m for m in flat if not shadowed(m)), key=lambda m: (m.start, m.client_id))
 
 
 def find_mentions(raw: str, entries: Sequence[WatchEntry]) -> list[Mention]:

@@ -46,16 +46,6 @@ def _confusables() -> dict[str, str]:
     return table
 
 
-def _fold_char(char: str, confusables: bool) -> str:
-    out = []
-    for c in unicodedata.normalize("NFKC", char):
-        if confusables and not c.isascii():
-            c = _confusables().get(c, c)
-        decomposed = unicodedata.normalize("NFKD", c)
-        out.append("".join(d for d in decomposed if not unicodedata.combining(d)).casefold())
-    return "".join(out)
-
-
 @dataclass(frozen=True)
 class Normalized:
     """``text`` plus, per character, the raw span ``[raw_start[i], raw_end[i])`` it came from."""
@@ -81,91 +71,122 @@ class Normalized:
         return self.raw_start[start], self.raw_end[end - 1]
 
 
-def _assemble(chars: list[tuple[str, int]], spaced_runs: bool) -> Normalized:
-    """Collapse separators (" ") and join spaced-out letters; keep raw offsets."""
-    Char = tuple[str, int, bool]  # character, raw index, joined to the previous one
-    tokens: list[list[Char]] = []
-    current: list[Char] = []
-    for c, i in chars:
-        if c == " ":
-            if current:
-                tokens.append(current)
-                current = []
-        else:
-            current.append((c, i, False))
-    if current:
-        tokens.append(current)
-    if spaced_runs:
-        merged: list[list[Char]] = []
-        run: list[list[Char]] = []
-        for token in [*tokens, []]:
-            if len(token) == 1 and token[0][0].isalpha():
-                run.append(token)
-                continue
-            if len(run) >= SPACED_RUN_MIN:
-                merged.append([(c, i, k > 0) for k, (c, i, _) in enumerate(t[0] for t in run)])
-            else:
-                merged.extend(run)
-            run = []
-            if token:
-                merged.append(token)
-        tokens = merged
-    text: list[str] = []
+def _fold_uncached(char: str, confusables: bool) -> str:
+    out = []
+    for c in unicodedata.normalize("NFKC", char):
+        if confusables and not c.isascii():
+            c = _confusables().get(c, c)
+        decomposed = unicodedata.normalize("NFKD", c)
+        out.append("".join(d for d in decomposed if not unicodedata.combining(d)).casefold())
+    return "".join(out)
+
+
+# Folding is per character and texts reuse few distinct characters: remember each answer.
+_FOLD: dict[bool, dict[str, str]] = {True: {}, False: {}}
+
+
+def _fold_text(raw: str, confusables: bool) -> tuple[str, list[int] | None]:
+    """Folded text and, unless it is one character per raw character, each one's raw index."""
+    cache = _FOLD[confusables]
+    pieces = []
+    for ch in raw:
+        folded = cache.get(ch)
+        if folded is None:
+            folded = cache[ch] = (
+                ch.lower() if ch.isascii() and ch.isalpha() else _fold_uncached(ch, confusables)
+            )
+        pieces.append(folded)
+    text = "".join(pieces)
+    # Equal lengths can hide a dropped mark next to a ligature expanded in two: check pieces.
+    if len(text) == len(raw) and all(len(p) == 1 for p in pieces):
+        return text, None
+    origin: list[int] = []
+    for i, piece in enumerate(pieces):
+        origin.extend([i] * len(piece))
+    return text, origin
+
+
+_WORD = r"[^\W_]"
+_LETTER = r"[^\W\d_]"
+_MASK_CLASS = "[" + re.escape("".join(sorted(MASKS))) + "]"
+_SKELETON_TOKEN = re.compile(
+    rf"(?:{_WORD}|(?<={_WORD})[@!|$](?={_WORD})|{_MASK_CLASS}(?={_LETTER})|(?<={_LETTER}){_MASK_CLASS})+"
+)
+_BASIC_TOKEN = re.compile(rf"{_WORD}+")
+_HAS_LETTER = re.compile(_LETTER)
+_LEET_TABLE = str.maketrans({**LEET_DIGITS, **LEET_SYMBOLS, "l": "i", **{m: MASK for m in MASKS}})
+_PLAIN_TABLE = str.maketrans({"l": "i", **{m: MASK for m in MASKS}})
+
+
+def _build(
+    tokens: list[tuple[str, list[int] | range]], origin: list[int] | None, joins: set[int]
+) -> Normalized:
+    text_parts: list[str] = []
     starts: list[int] = []
-    ends: list[int] = []
-    joins: set[int] = set()
-    for n, token in enumerate(tokens):
+    for n, (token, positions) in enumerate(tokens):
         if n:
-            text.append(" ")
-            starts.append(token[0][1])
-            ends.append(token[0][1])
-        for c, i, joined in token:
-            if joined:
-                joins.add(len(text))
-            text.append(c)
-            starts.append(i)
-            ends.append(i + 1)
-    return Normalized("".join(text), tuple(starts), tuple(ends), frozenset(joins))
+            text_parts.append(" ")
+            first = positions[0] if origin is None else origin[positions[0]]
+            starts.append(first)
+        text_parts.append(token)
+        if origin is None:
+            starts.extend(positions)
+        else:
+            starts.extend(origin[p] for p in positions)
+    ends = [i + 1 for i in starts]
+    # Separator positions span nothing: give them an empty raw span at the next word.
+    pos = 0
+    for n, (token, _) in enumerate(tokens):
+        if n:
+            ends[pos] = starts[pos]
+            pos += 1
+        pos += len(token)
+    return Normalized("".join(text_parts), tuple(starts), tuple(ends), frozenset(joins))
 
 
 def basic(raw: str) -> Normalized:
-    chars: list[tuple[str, int]] = []
-    for i, ch in enumerate(raw):
-        for c in _fold_char(ch, confusables=False):
-            chars.append((c if c.isalnum() else " ", i))
-    return _assemble(chars, spaced_runs=False)
+    folded, origin = _fold_text(raw, confusables=False)
+    tokens: list[tuple[str, list[int] | range]] = [
+        (m.group(), range(m.start(), m.end())) for m in _BASIC_TOKEN.finditer(folded)
+    ]
+    return _build(tokens, origin, set())
 
 
 def skeleton(raw: str) -> Normalized:
-    email_ats = {m.start() for m in _EMAIL_AT.finditer(raw)}
-    folded: list[tuple[str, int]] = []
-    for i, ch in enumerate(raw):
-        if i in email_ats:
-            folded.append((" ", i))
+    folded, origin = _fold_text(raw, confusables=True)
+    if "@" in folded:
+        # An "@" before a domain is an email address, not a leetspeak "a".
+        folded = _EMAIL_AT.sub(" ", folded)
+    tokens: list[tuple[str, list[int] | range]] = []
+    for m in _SKELETON_TOKEN.finditer(folded):
+        word = m.group()
+        # Leetspeak is undone in words that have a letter ("54r4h", "J3anne"), never in numbers.
+        table = _LEET_TABLE if _HAS_LETTER.search(word) else _PLAIN_TABLE
+        tokens.append((word.translate(table), range(m.start(), m.end())))
+    # Runs of single letters are one spaced-out word ("J e a n n e"); where letters were joined,
+    # a word may still start or end ("J e a n n e D u p o n t a" holds "jeanne dupont").
+    merged: list[tuple[str, list[int] | range]] = []
+    joins: set[int] = set()
+    run: list[tuple[str, list[int] | range]] = []
+    length = 0
+    for token in [*tokens, ("", range(0))]:
+        if len(token[0]) == 1 and token[0].isalpha():
+            run.append(token)
             continue
-        for c in _fold_char(ch, confusables=True):
-            folded.append((c, i))
-    chars: list[tuple[str, int]] = []
-    n = len(folded)
-    for k, (c, i) in enumerate(folded):
-        prev = folded[k - 1][0] if k else ""
-        nxt = folded[k + 1][0] if k + 1 < n else ""
-        if c.isalpha() and c.isascii():
-            chars.append(("i" if c == "l" else c, i))
-        elif c in LEET_DIGITS and (prev.isalpha() or nxt.isalpha()):
-            chars.append((LEET_DIGITS[c], i))
-        elif c.isdigit() and c.isascii():
-            chars.append((c, i))
-        elif c in LEET_SYMBOLS and prev.isalnum() and nxt.isalnum():
-            chars.append((LEET_SYMBOLS[c], i))
-        elif c in MASKS and (prev.isalpha() or nxt.isalpha()):
-            chars.append((MASK, i))
-        elif c.isalpha():
-            # A letter of a script with no Latin look-alike: keep it, it is part of a word.
-            chars.append((c, i))
+        if len(run) >= SPACED_RUN_MIN:
+            start = length + (1 if merged else 0)
+            joins.update(range(start + 1, start + len(run)))
+            merged.append(("".join(t for t, _ in run), [p for _, ps in run for p in ps]))
+            length = start + len(run)
         else:
-            chars.append((" ", i))
-    return _assemble(chars, spaced_runs=True)
+            for t in run:
+                length += len(t[0]) + (1 if merged else 0)
+                merged.append(t)
+        run = []
+        if token[0]:
+            length += len(token[0]) + (1 if merged else 0)
+            merged.append(token)
+    return _build(merged, origin, joins)
 
 
 def skeleton_term(term: str) -> str:

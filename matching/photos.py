@@ -150,7 +150,7 @@ class PhotoIndex:
                 candidates.append(self._order[c, starts + np.arange(total)])
         if not candidates:
             return None
-        rows = np.unique(np.concatenate(candidates))
+        rows = np.concatenate(candidates)  # duplicates are harmless for a minimum
         q = np.array(query.words(), dtype=np.uint64)
         distances = np.bitwise_count(self._words[rows] ^ q).sum(axis=1)
         i = int(np.argmin(distances))

@@ -1,0 +1,84 @@
+"""Real forum text from shared/realdata/forums, and generated French client names."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from matching.html import html_to_text
+
+REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+
+FIRST_NAMES = [
+    "Jeanne", "Camille", "Léa", "Manon", "Chloé", "Inès", "Sarah", "Emma", "Louise", "Juliette",
+    "Margaux", "Océane", "Pauline", "Mathilde", "Clémence", "Anaïs", "Élodie", "Aurélie", "Nadia",
+    "Yasmine", "Lucas", "Hugo", "Théo", "Nathan", "Mathis", "Julien", "Antoine", "Maxime",
+    "Nicolas", "Sébastien", "Mehdi", "Karim", "Thomas", "Romain", "Quentin", "Bastien", "Cédric",
+    "Florian", "Jérôme", "Benoît",
+]  # fmt: skip
+LAST_NAMES = [
+    "Dupont", "Moreau", "Lefèvre", "Garnier", "Rousseau", "Chevalier", "Fontaine", "Mercier",
+    "Boucher", "Lemaire", "Gauthier", "Perrin", "Morin", "Clément", "Faure", "Bertrand", "Girard",
+    "Bonnet", "Lambert", "Marchand", "Duval", "Deschamps", "Lacroix", "Barbier", "Brunet",
+    "Roussel", "Dumas", "Guerin", "Bourgeois", "Renaud", "Carpentier", "Vasseur", "Hoarau",
+    "Benali", "Haddad", "Nguyen", "Lebrun", "Masson", "Joly", "Colin",
+]  # fmt: skip
+
+
+def generated_names(count: int, seed: int = 7) -> list[tuple[str, str]]:
+    """``count`` distinct (first, last) pairs; beyond the lists, numbered surnames keep them distinct."""
+    rng = random.Random(seed)
+    pairs = [(f, last) for f in FIRST_NAMES for last in LAST_NAMES]
+    rng.shuffle(pairs)
+    out = pairs[:count]
+    n = 0
+    while len(out) < count:
+        f, last = pairs[n % len(pairs)]
+        out.append((f, f"{last}-{chr(97 + (n // len(pairs)) % 26)}{n}"))
+        n += 1
+    return out
+
+
+def _json_texts(data: Any) -> list[str]:
+    texts: list[str] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key in {"cooked", "body_html", "com", "selftext_html"} and isinstance(value, str):
+                texts.append(html_to_text(value))
+            elif key in {"body", "selftext", "title", "excerpt"} and isinstance(value, str):
+                texts.append(value)
+            else:
+                texts.extend(_json_texts(value))
+    elif isinstance(data, list):
+        for value in data:
+            texts.extend(_json_texts(value))
+    return texts
+
+
+def forum_texts(realdata: Path = REALDATA) -> list[str]:
+    """Visible text of the real forum pages and posts, one string per page or post."""
+    forums = realdata / "forums"
+    texts = [
+        html_to_text(p.read_text(encoding="utf-8", errors="replace"))
+        for p in sorted((forums / "html").glob("*.html"))
+    ]
+    for path in sorted((forums / "json").rglob("*.json")):
+        try:
+            texts.extend(_json_texts(json.loads(path.read_text(encoding="utf-8-sig"))))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+    return [t for t in texts if t.strip()]
+
+
+def chunks(texts: list[str], size: int = 400) -> list[str]:
+    out = []
+    for text in texts:
+        words = text.split()
+        step = max(1, size // 7)
+        for i in range(0, len(words), step):
+            piece = " ".join(words[i : i + step])
+            if len(piece) > 80:
+                out.append(piece)
+    return out
