@@ -103,6 +103,18 @@ def load(environ: dict[str, str] | None = None) -> Environment:
     )
 
 
+def secret(name: str) -> str:
+    """A credential, read from the environment variable a source names (never from a file)."""
+    if not name or not name.replace("_", "").isalnum():
+        raise ConfigurationError(f"{name!r} is not an environment variable name")
+    value = os.environ.get(name, "")
+    if not value:
+        raise ConfigurationError(
+            f"the environment variable {name} (named in a source's credentials) is not set"
+        )
+    return value
+
+
 def child_environment(overrides: dict[str, str]) -> dict[str, str]:
     """The environment for a child process (a crawl): ours, with ``overrides`` on top."""
     return {**os.environ, **overrides}

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import yaml
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_ENV_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _INTERVAL_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # Below this a crawl would hammer a small forum; above a week, a victim learns too late.
@@ -32,6 +33,10 @@ ALLOWED_KEYS = {
     "allow_private_addresses",
     "notes",
     "options",
+    "credentials",
+    "rate_limit",
+    "concurrency",
+    "robots",
 }
 
 
@@ -53,6 +58,14 @@ class Source:
     allow_private_addresses: bool = False
     notes: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+    # Purpose -> name of the environment variable holding the secret, e.g. {api_key: BRAVE_API_KEY}.
+    credentials: dict[str, str] = field(default_factory=dict)
+    # Seconds between two requests to the source, and requests in flight at once.
+    rate_limit: float = 1.0
+    concurrency: int = 2
+    # robots.txt is obeyed unless the source says why not (e.g. an API endpoint with none).
+    obey_robots: bool = True
+    robots_reason: str = ""
     file: Path | None = None
 
     @property
@@ -115,6 +128,46 @@ def _parse_one(file: Path, data: object, known_kinds: Iterable[str]) -> Source:
     options = data.get("options", {}) or {}
     if not isinstance(options, dict):
         raise SourceError(file, "options", "must be a mapping")
+    credentials = data.get("credentials", {}) or {}
+    if not isinstance(credentials, dict) or not all(
+        isinstance(v, str) and _ENV_NAME_RE.match(v) for v in credentials.values()
+    ):
+        raise SourceError(
+            file,
+            "credentials",
+            "must map each purpose to the NAME of an environment variable (e.g. api_key: BRAVE_API_KEY); secrets never go in source files",
+        )
+    rate_limit = data.get("rate_limit", 1.0)
+    if (
+        isinstance(rate_limit, bool)
+        or not isinstance(rate_limit, (int, float))
+        or not 0 <= rate_limit <= 3600
+    ):
+        raise SourceError(
+            file, "rate_limit", f"{rate_limit!r} must be seconds between requests (0 to 3600)"
+        )
+    concurrency = data.get("concurrency", 2)
+    if (
+        isinstance(concurrency, bool)
+        or not isinstance(concurrency, int)
+        or not 1 <= concurrency <= 16
+    ):
+        raise SourceError(
+            file, "concurrency", f"{concurrency!r} must be a whole number from 1 to 16"
+        )
+    robots = data.get("robots", {"obey": True}) or {"obey": True}
+    if not isinstance(robots, dict) or not isinstance(robots.get("obey", True), bool):
+        raise SourceError(
+            file, "robots", "must be a mapping: {obey: true} or {obey: false, reason: ...}"
+        )
+    obey = robots.get("obey", True)
+    reason = robots.get("reason", "") or ""
+    if not obey and not (isinstance(reason, str) and reason.strip()):
+        raise SourceError(
+            file,
+            "robots",
+            "ignoring robots.txt needs a written reason (robots: {obey: false, reason: ...})",
+        )
     return Source(
         id=source_id,
         kind=kind,
@@ -124,6 +177,11 @@ def _parse_one(file: Path, data: object, known_kinds: Iterable[str]) -> Source:
         allow_private_addresses=flags["allow_private_addresses"],
         notes=notes,
         options=options,
+        credentials=credentials,
+        rate_limit=float(rate_limit),
+        concurrency=concurrency,
+        obey_robots=obey,
+        robots_reason=reason,
         file=file,
     )
 

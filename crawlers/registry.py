@@ -3,9 +3,33 @@
 from __future__ import annotations
 
 from crawlers.spiders.base import SourceSpider
+from crawlers.spiders.bing import BingSpider
+from crawlers.spiders.brave import BraveSpider
 from crawlers.spiders.discourse import DiscourseSpider
+from crawlers.spiders.fourchan import FourchanSpider
+from crawlers.spiders.generic import GenericSpider
+from crawlers.spiders.google_cse import GoogleCseSpider
+from crawlers.spiders.invision import InvisionSpider
+from crawlers.spiders.phpbb import PhpbbSpider
+from crawlers.spiders.reddit import RedditSpider
+from crawlers.spiders.searxng import SearxngSpider
+from crawlers.spiders.vbulletin import VbulletinSpider
+from crawlers.spiders.xenforo import XenforoSpider
 
-_ALL: tuple[type[SourceSpider], ...] = (DiscourseSpider,)
+_ALL: tuple[type[SourceSpider], ...] = (
+    DiscourseSpider,
+    PhpbbSpider,
+    VbulletinSpider,
+    XenforoSpider,
+    InvisionSpider,
+    GenericSpider,
+    RedditSpider,
+    FourchanSpider,
+    SearxngSpider,
+    BraveSpider,
+    GoogleCseSpider,
+    BingSpider,
+)
 
 SPIDERS: dict[str, type[SourceSpider]] = {spider.name: spider for spider in _ALL}
 if len(SPIDERS) != len(_ALL):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 # Parameters that track the visitor, never identify the content.
 _TRACKING_PREFIXES = ("utm_", "fbclid", "gclid", "mc_", "_ga")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# Fragments that name one post on a page of many ("#p453", "#comment4750748") are kept: they are
+# the only thing telling two posts of one page apart. Other fragments are navigation.
+_POST_FRAGMENT = re.compile(r"^(?:p|post|comment|msg|reply|entry)[-_]?\d+$", re.IGNORECASE)
 
 
 def canonicalize(url: str) -> str:
@@ -21,7 +25,8 @@ def canonicalize(url: str) -> str:
         if not k.lower().startswith(_TRACKING_PREFIXES)
     )
     path = parts.path or "/"
-    return urlunsplit((scheme, netloc, path, urlencode(query), ""))
+    fragment = parts.fragment if _POST_FRAGMENT.match(parts.fragment) else ""
+    return urlunsplit((scheme, netloc, path, urlencode(query), fragment))
 
 
 def host_of(url: str) -> str:

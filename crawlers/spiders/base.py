@@ -17,6 +17,8 @@ class SourceSpider(scrapy.Spider):
     """A spider bound to one declared source: ``scrapy crawl <kind> -a source=<id>``."""
 
     name: ClassVar[str]  # type: ignore[misc]
+    # Search engines send us to other sites on purpose; forums should not.
+    STAY_ON_SOURCE_HOST: ClassVar[bool] = True
     source: Source
     watch: list[WatchTarget]
 
@@ -43,7 +45,21 @@ class SourceSpider(scrapy.Spider):
             )
         spider.source = source
         spider.watch = watchlist()
+        if cls.STAY_ON_SOURCE_HOST:
+            # Forums link everywhere; a forum crawl stays on its forum (and never wanders into
+            # someone else's server through an absolute link).
+            spider.allowed_domains = [source.host, *source.options.get("extra_domains", [])]
+        cls._apply_source_settings(crawler, source)
         return spider
+
+    @staticmethod
+    def _apply_source_settings(crawler: Crawler, source: Source) -> None:
+        """The source's politeness, at spider priority: a command-line -s still wins (tests)."""
+        settings = crawler.settings
+        settings.set("DOWNLOAD_DELAY", source.rate_limit, priority="spider")
+        settings.set("AUTOTHROTTLE_START_DELAY", max(source.rate_limit, 0.1), priority="spider")
+        settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", source.concurrency, priority="spider")
+        settings.set("ROBOTSTXT_OBEY", source.obey_robots, priority="spider")
 
     def option(self, key: str, default: Any) -> Any:
         return self.source.options.get(key, default)

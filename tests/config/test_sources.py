@@ -33,7 +33,11 @@ def test_a_valid_source_loads_with_defaults(tmp_path):
 @pytest.mark.parametrize(
     ("text", "key", "words"),
     [
-        (GOOD.replace("kind: discourse", "kind: myspace"), "kind", "known kinds: discourse"),
+        (
+            GOOD.replace("kind: discourse", "kind: myspace"),
+            "kind",
+            "known kinds: bing, brave, discourse, fourchan, generic, google_cse, invision, phpbb, reddit, searxng, vbulletin, xenforo",
+        ),
         (
             GOOD.replace("crawl_interval: 30m", "crawl_interval: often"),
             "crawl_interval",

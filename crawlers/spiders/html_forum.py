@@ -1,0 +1,175 @@
+"""Forums read as HTML pages, driven by CSS selectors.
+
+Each engine (phpBB, vBulletin, XenForo, Invision) is a preset of selectors and a search URL; the
+``generic`` kind takes its selectors from the source's YAML. One parse method serves every page:
+posts found are emitted, thread links and the next page are followed, within ``max_pages``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, ClassVar
+from urllib.parse import quote_plus
+
+from parsel import Selector
+from scrapy import Request
+from scrapy.http import Response, TextResponse
+
+from crawlers.dates import DEFAULT_ZONE, parse_post_time
+from crawlers.items import ForumPost
+from crawlers.spiders.base import SourceSpider
+from matching.html import html_to_text
+
+# Images that belong to the forum, not to the post (smileys, avatars, icons, tracking pixels).
+_CHROME_HINTS = ("smilie", "smiley", "emoji", "avatar", "inlineimg", "icon", "rank", "data:image")
+
+
+@dataclass(frozen=True)
+class ForumSelectors:
+    post: str
+    text: str
+    author: str
+    time: str
+    permalink: str
+    images: str = "img"
+    next_page: str = "link[rel=next]::attr(href), a[rel=next]::attr(href)"
+    thread_links: str = ""
+    title: str = "title::text"
+
+    @classmethod
+    def from_options(
+        cls, options: dict[str, Any], base: ForumSelectors | None = None
+    ) -> ForumSelectors:
+        given = options.get("selectors") or {}
+        unknown = sorted(set(given) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(
+                f"unknown selector(s) {', '.join(unknown)}; known: {', '.join(f.name for f in fields(cls))}"
+            )
+        values = {f.name: getattr(base, f.name) for f in fields(cls)} if base else {}
+        values.update(given)
+        missing = [
+            name for name in ("post", "text", "author", "time", "permalink") if not values.get(name)
+        ]
+        if missing:
+            raise ValueError(f"selectors missing: {', '.join(missing)}")
+        return cls(**values)
+
+
+def first_of(selector: Selector, alternatives: str) -> str | None:
+    """The first value of the first alternative that matches: ", " in a preset lists
+    alternatives in order of preference, not a union in document order."""
+    for alternative in alternatives.split(","):
+        for value in selector.css(alternative.strip()).getall():
+            if value.strip():
+                return value
+    return None
+
+
+class HtmlForumSpider(SourceSpider):
+    SELECTORS: ClassVar[ForumSelectors | None] = None
+    # Path and query of the forum's own search for one term, or "" when it has none.
+    SEARCH_PATH: ClassVar[str] = ""
+
+    @property
+    def selectors(self) -> ForumSelectors:
+        return ForumSelectors.from_options(self.source.options, self.SELECTORS)
+
+    async def start(self) -> AsyncIterator[Request]:
+        for request in self._initial_requests():
+            yield request
+
+    def _initial_requests(self) -> Iterator[Request]:
+        search = self.option("search_path", self.SEARCH_PATH)
+        if search:
+            for term in self.search_terms():
+                yield Request(
+                    self.api_url(search.format(q=quote_plus(f'"{term}"'))),
+                    callback=self.parse_page,
+                    cb_kwargs={"depth": 0},
+                )
+        for path in self.option("start_urls", []):
+            url = path if "://" in path else self.api_url(path)
+            yield Request(url, callback=self.parse_page, cb_kwargs={"depth": 0})
+
+    def parse_page(self, response: Response, depth: int) -> Iterator[ForumPost | Request]:
+        if not isinstance(response, TextResponse):
+            return
+        sel = self.selectors
+        title = self._parse_title(response, sel)
+        for post in response.css(sel.post):
+            item = self._post(response, post, sel, title)
+            if item is not None:
+                yield item
+        if depth >= int(self.option("max_pages", 20)):
+            return
+        links = []
+        if sel.thread_links:
+            links += response.css(sel.thread_links).getall()
+        links += response.css(sel.next_page).getall()[:1]
+        for link in dict.fromkeys(links):
+            yield response.follow(link, callback=self.parse_page, cb_kwargs={"depth": depth + 1})
+
+    def _post(
+        self, response: TextResponse, post: Selector, sel: ForumSelectors, title: str
+    ) -> ForumPost | None:
+        text = self._parse_text(post, sel)
+        if not text:
+            return None
+        permalink = self._parse_permalink(response, post, sel)
+        return ForumPost(
+            source_id=self.source.id,
+            url=permalink,
+            thread_url=response.url.split("#", 1)[0],
+            thread_title=title,
+            text=text,
+            author=self._parse_author(post, sel),
+            posted_at=self._parse_posted_at(post, sel),
+            image_urls=self._parse_image_urls(response, post, sel),
+            is_thread_start=False,
+        )
+
+    def _parse_title(self, response: TextResponse, sel: ForumSelectors) -> str:
+        return " ".join((first_of(response, sel.title) or "").split())
+
+    def _parse_text(self, post: Selector, sel: ForumSelectors) -> str:
+        return "\n\n".join(
+            html_to_text(fragment) for fragment in post.css(sel.text).getall()
+        ).strip()
+
+    def _parse_author(self, post: Selector, sel: ForumSelectors) -> str:
+        # The first match: later ones are authors quoted inside the post.
+        return " ".join((first_of(post, sel.author) or "").split())
+
+    def _parse_posted_at(self, post: Selector, sel: ForumSelectors) -> datetime | None:
+        zone = self.option("timezone", DEFAULT_ZONE)
+        for value in post.css(sel.time).getall():
+            moment = parse_post_time(html_to_text(value) if value.startswith("<") else value, zone)
+            if moment is not None:
+                return moment
+        return None
+
+    def _parse_permalink(self, response: TextResponse, post: Selector, sel: ForumSelectors) -> str:
+        link = first_of(post, sel.permalink)
+        if not link:
+            return response.url
+        return response.urljoin(link if not link.isdigit() else f"#{link}")
+
+    def _parse_image_urls(
+        self, response: TextResponse, post: Selector, sel: ForumSelectors
+    ) -> list[str]:
+        urls = []
+        for img in post.css(sel.text).css(sel.images):
+            src = (
+                img.attrib.get("data-url")
+                or img.attrib.get("data-src")
+                or img.attrib.get("src")
+                or ""
+            )
+            marks = " ".join([img.attrib.get("class", ""), src]).lower()
+            if not src or any(hint in marks for hint in _CHROME_HINTS):
+                continue
+            urls.append(response.urljoin(src))
+        return list(dict.fromkeys(urls))

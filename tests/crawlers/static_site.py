@@ -1,0 +1,53 @@
+"""A local HTTP server serving saved real pages under the URL structure of their engine."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Route:
+    body: bytes
+    content_type: str = "text/html"
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class StaticSite:
+    """``routes`` maps a path with its query ("/viewtopic.php?f=4&t=167") or a bare path to a page."""
+
+    routes: dict[str, Route] = field(default_factory=dict)
+    requests: list[str] = field(default_factory=list)
+
+    def route(self, target: str) -> Route | None:
+        if target in self.routes:
+            return self.routes[target]
+        return self.routes.get(target.split("?", 1)[0])
+
+
+def serve_site(site: StaticSite) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            site.requests.append(self.path)
+            route = site.route(self.path)
+            if route is None:
+                route = Route(b"not found", "text/plain", 404)
+            self.send_response(route.status)
+            self.send_header("Content-Type", route.content_type)
+            self.send_header("Content-Length", str(len(route.body)))
+            for key, value in route.headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(route.body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
