@@ -138,6 +138,9 @@ def _record(
     elif exit_code != 0 or not stats:
         run.status = CrawlRun.Status.FAILED
         run.message = f"scrapy exited with status {exit_code}: {_last_error(log_file)}"
+    elif stats.get("finish_reason") not in ("finished", "closespider_timeout"):
+        run.status = CrawlRun.Status.FAILED
+        run.message = str(stats.get("finish_reason"))
     elif run.journaled_hits:
         run.status = CrawlRun.Status.DEGRADED
         run.message = (

@@ -13,14 +13,20 @@ from tests.conftest import ROOT, write_source
 
 
 def crawl_items(
-    tmp: Path, kind: str, base_url: str, options: dict[str, Any], source_id: str = "golden"
+    tmp: Path,
+    kind: str,
+    base_url: str,
+    options: dict[str, Any],
+    source_id: str = "golden",
+    env: dict[str, str] | None = None,
+    **source: Any,
 ) -> list[dict[str, Any]]:
     """Needs the test database to exist (request django_db_setup in the calling fixture)."""
     sources = tmp / "sources"
     sources.mkdir(exist_ok=True)
-    write_source(sources, source_id, base_url, kind=kind, options=options)
+    write_source(sources, source_id, base_url, kind=kind, options=options, **source)
     out = tmp / f"{source_id}.jsonl"
-    env = crawl_environment() | {"BODYGUARD_SOURCES_DIR": str(sources)}
+    child_env = crawl_environment() | {"BODYGUARD_SOURCES_DIR": str(sources)} | (env or {})
     result = subprocess.run(
         [
             sys.executable,
@@ -42,7 +48,7 @@ def crawl_items(
             "AUTOTHROTTLE_ENABLED=0",
         ],
         cwd=ROOT,
-        env=env,
+        env=child_env,
         capture_output=True,
         text=True,
         timeout=120,
