@@ -21,6 +21,7 @@ class SourceSpider(scrapy.Spider):
     STAY_ON_SOURCE_HOST: ClassVar[bool] = True
     source: Source
     watch: list[WatchTarget]
+    allowed_domains: list[str]
 
     def __init__(self, source: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -58,7 +58,7 @@ class ForumSelectors:
         return cls(**values)
 
 
-def first_of(selector: Selector, alternatives: str) -> str | None:
+def first_of(selector: Selector | TextResponse, alternatives: str) -> str | None:
     """The first value of the first alternative that matches: ", " in a preset lists
     alternatives in order of preference, not a union in document order."""
     for alternative in alternatives.split(","):

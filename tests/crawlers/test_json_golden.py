@@ -79,13 +79,13 @@ def _by_url(items, suffix):
 
 
 def test_reddit_every_comment_of_the_thread_is_read_including_nested_replies(reddit):
-    base, items, _ = reddit
+    _base, items, _ = reddit
     comments = [i for i in items if "/1cebxh/" in i["url"] and not i["url"].endswith("_i/")]
     assert len(comments) == 199
 
 
 def test_reddit_submission_fields(reddit):
-    base, items, _ = reddit
+    _base, items, _ = reddit
     post = _by_url(items, THREAD)
     assert post["author"] == "hglkgkjd"
     assert post["posted_at"] == "2013-04-15T16:44:39+00:00"
@@ -101,7 +101,7 @@ def test_reddit_comment_permalink_is_built_when_the_api_gives_none(reddit):
 
 
 def test_reddit_listing_posts_are_read(reddit):
-    base, items, _ = reddit
+    _base, items, _ = reddit
     assert any(
         i["thread_title"] == "The /r/netsec Weekly Discussion Thread - October 17, 2016"
         for i in items
@@ -112,13 +112,13 @@ def test_reddit_listing_posts_are_read(reddit):
 
 
 def test_fourchan_thread_posts(fourchan):
-    base, items, _ = fourchan
+    _base, items, _ = fourchan
     po = [i for i in items if "/po/thread/570368" in i["url"]]
     assert len({i["url"] for i in po}) == 3
 
 
 def test_fourchan_permalink_and_author(fourchan):
-    base, items, _ = fourchan
+    _base, items, _ = fourchan
     post = next(i for i in items if i["url"].endswith("/po/thread/570368#p570370"))
     assert post["url"] == "https://boards.4chan.org/po/thread/570368#p570370"
     assert post["author"] == "Anonymous"
