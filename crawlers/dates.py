@@ -23,6 +23,11 @@ _FORMATS = (
     "%d %b %Y, %H:%M",
 )
 _SPACES = re.compile(r"\s+")
+# A date and time inside other words: "von lupa am 26/10/13, 03:48 pm", "23.04.18 | 20:30".
+_EMBEDDED = re.compile(
+    r"(?P<d>\d{1,2})[./](?P<m>\d{1,2})[./](?P<y>\d{2,4})\D{0,6}?(?P<H>\d{1,2}):(?P<M>\d{2})\s*(?P<ampm>[ap]\.?m\.?)?",
+    re.IGNORECASE,
+)
 
 
 def parse_post_time(value: str | None, zone: str = DEFAULT_ZONE) -> datetime | None:
@@ -44,4 +49,21 @@ def parse_post_time(value: str | None, zone: str = DEFAULT_ZONE) -> datetime | N
             return datetime.strptime(text, fmt).replace(tzinfo=ZoneInfo(zone))
         except ValueError:
             continue
-    return None
+    return _embedded(text, zone)
+
+
+def _embedded(text: str, zone: str) -> datetime | None:
+    m = _EMBEDDED.search(text)
+    if m is None:
+        return None
+    year = int(m["y"]) + (2000 if len(m["y"]) == 2 else 0)
+    hour = int(m["H"])
+    ampm = (m["ampm"] or "").lower().replace(".", "")
+    if ampm == "pm" and hour < 12:
+        hour += 12
+    elif ampm == "am" and hour == 12:
+        hour = 0
+    try:
+        return datetime(year, int(m["m"]), int(m["d"]), hour, int(m["M"]), tzinfo=ZoneInfo(zone))
+    except ValueError:
+        return None

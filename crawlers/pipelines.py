@@ -27,15 +27,17 @@ EXCERPT_MAX = 1500
 
 
 class DuplicatePostsPipeline:
-    """A post reached twice in one crawl (by search and by walking its topic) counts once."""
+    """A post reached twice in one crawl (by search and by walking its topic) counts once.
+    The same URL with other content (a search snippet, then the page itself) is not a duplicate."""
 
     def __init__(self) -> None:
-        self.seen: set[str] = set()
+        self.seen: set[tuple[str, str]] = set()
 
     def process_item(self, item: ForumPost, spider: Spider) -> ForumPost:
-        if item.url in self.seen:
+        key = (item.url, item.content_sha256)
+        if key in self.seen:
             raise DropItem(f"already seen in this crawl: {item.url}")
-        self.seen.add(item.url)
+        self.seen.add(key)
         return item
 
 

@@ -10,7 +10,7 @@ _TRACKING_PREFIXES = ("utm_", "fbclid", "gclid", "mc_", "_ga")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Fragments that name one post on a page of many ("#p453", "#comment4750748") are kept: they are
 # the only thing telling two posts of one page apart. Other fragments are navigation.
-_POST_FRAGMENT = re.compile(r"^(?:p|post|comment|msg|reply|entry)[-_]?\d+$", re.IGNORECASE)
+_POST_FRAGMENT = re.compile(r"^(?:p|post|comment|msg|reply|entry)?[-_]?\d+$", re.IGNORECASE)
 
 
 def canonicalize(url: str) -> str:

@@ -12,7 +12,7 @@ T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 def _hit(
-    url="https://Forum.example.org:443/t/x/1?utm_source=a#p1", seen=T0, text="Jeanne Dupont", **kw
+    url="https://Forum.example.org:443/t/x/1?utm_source=a#top", seen=T0, text="Jeanne Dupont", **kw
 ):
     return Hit(
         client_id="jeanne",
@@ -32,6 +32,12 @@ def test_canonical_urls_ignore_case_default_port_fragment_and_tracking():
     assert canonicalize("HTTPS://Forum.Example.org:443/t/x/1?utm_source=a&b=2&a=1#post") == (
         "https://forum.example.org/t/x/1?a=1&b=2"
     )
+
+
+def test_a_fragment_naming_one_post_of_a_page_is_kept():
+    assert canonicalize("https://f.example/viewtopic.php?t=1#p453").endswith("#p453")
+    assert canonicalize("https://f.example/2018/04/#comment4750748").endswith("#comment4750748")
+    assert canonicalize("https://f.example/t/1#top") == "https://f.example/t/1"
 
 
 def test_the_hit_id_depends_on_client_canonical_url_and_kind_only():
