@@ -9,6 +9,7 @@ class CrawlRun(models.Model):
         DEGRADED = "degraded", _("Finished, hits kept in the local journal")
         FAILED = "failed", _("Failed")
         TIMEOUT = "timeout", _("Stopped at the time limit")
+        BLOCKED = "blocked", _("Blocked (anti-bot or login wall)")
 
     source_id = models.CharField(max_length=64, db_index=True)
     kind = models.CharField(max_length=32)
@@ -22,6 +23,8 @@ class CrawlRun(models.Model):
     new_hits = models.IntegerField(default=0)
     journaled_hits = models.IntegerField(default=0)
     errors = models.IntegerField(default=0)
+    blocked = models.IntegerField(default=0)
+    images = models.IntegerField(default=0)
     message = models.TextField(blank=True)
     log_file = models.CharField(max_length=500, blank=True)
 

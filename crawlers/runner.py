@@ -40,6 +40,7 @@ class CrawlOutcome:
     journaled_hits: int
     errors: int
     message: str
+    blocked: int = 0
 
 
 def database_url_of(db: dict[str, Any]) -> str:
@@ -133,6 +134,8 @@ def _record(
     run.new_hits = int(stats.get("bodyguard/hits_new", 0))
     run.journaled_hits = int(stats.get("bodyguard/hits_journaled", 0))
     run.errors = int(stats.get("log_count/ERROR", 0))
+    run.blocked = int(stats.get("bodyguard/blocked", 0))
+    run.images = int(stats.get("bodyguard/images", 0))
     if timed_out:
         run.status, run.message = CrawlRun.Status.TIMEOUT, f"killed after the {limit}s time limit"
     elif exit_code != 0 or not stats:
@@ -141,6 +144,12 @@ def _record(
     elif stats.get("finish_reason") not in ("finished", "closespider_timeout"):
         run.status = CrawlRun.Status.FAILED
         run.message = str(stats.get("finish_reason"))
+    elif run.blocked and not run.items:
+        # Never "no results": what we could not read is not known to be clean.
+        run.status = CrawlRun.Status.BLOCKED
+        run.message = (
+            f"{run.blocked} page(s) blocked; last: {stats.get('bodyguard/blocked_reason', '')}"
+        )
     elif run.journaled_hits:
         run.status = CrawlRun.Status.DEGRADED
         run.message = (
@@ -163,6 +172,7 @@ def _record(
         journaled_hits=run.journaled_hits,
         errors=run.errors,
         message=run.message,
+        blocked=run.blocked,
     )
 
 

@@ -38,7 +38,12 @@ REDIRECT_MAX_TIMES = 5
 DOWNLOADER_MIDDLEWARES = {
     # Before every other middleware, so redirects and robots.txt are checked too.
     "crawlers.middlewares.AddressGuardMiddleware": 50,
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawlers.middlewares.PoliteRetryMiddleware": 550,
+    # Responses pass middlewares from high to low numbers: retries first, then wall detection.
+    "crawlers.middlewares.BlockedPageMiddleware": 540,
 }
+RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 522, 524, 408]
 ITEM_PIPELINES = {
     "crawlers.pipelines.DuplicatePostsPipeline": 100,
     "crawlers.pipelines.MatchNamesPipeline": 300,
@@ -60,3 +65,6 @@ BODYGUARD_MATCH_NAMES = True
 BODYGUARD_INDEX_HITS = True
 BODYGUARD_HIT_BATCH = 100
 BODYGUARD_STATS_FILE = ""
+BODYGUARD_RETRY_BACKOFF_BASE = 1.0
+BODYGUARD_RETRY_BACKOFF_MAX = 60.0
+BODYGUARD_RETRY_AFTER_MAX = 300.0

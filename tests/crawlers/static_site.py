@@ -20,13 +20,15 @@ class Route:
 class StaticSite:
     """``routes`` maps a path with its query ("/viewtopic.php?f=4&t=167") or a bare path to a page."""
 
-    routes: dict[str, Route] = field(default_factory=dict)
+    routes: dict[str, Route | list[Route]] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
 
     def route(self, target: str) -> Route | None:
-        if target in self.routes:
-            return self.routes[target]
-        return self.routes.get(target.split("?", 1)[0])
+        """A list of routes answers one request each, in order, then repeats its last one."""
+        found = self.routes.get(target) or self.routes.get(target.split("?", 1)[0])
+        if isinstance(found, list):
+            return found.pop(0) if len(found) > 1 else found[0]
+        return found
 
 
 def serve_site(site: StaticSite) -> ThreadingHTTPServer:
