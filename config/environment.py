@@ -59,6 +59,7 @@ class Environment:
     digest_hour: int
     site_url: str
     journal_dir: Path
+    staff_emails: tuple[str, ...]
 
 
 def load(environ: dict[str, str] | None = None) -> Environment:
@@ -100,6 +101,9 @@ def load(environ: dict[str, str] | None = None) -> Environment:
         digest_hour=digest_hour,
         site_url=env.get("BODYGUARD_SITE_URL", "http://127.0.0.1:8000"),
         journal_dir=Path(env.get("BODYGUARD_JOURNAL_DIR") or var_dir / "journal"),
+        staff_emails=tuple(
+            e.strip() for e in env.get("BODYGUARD_STAFF_EMAILS", "").split(",") if e.strip()
+        ),
     )
 
 

@@ -25,6 +25,7 @@ from alerts.services import (
     hit_store,
 )
 from config.sources import Source, load_sources
+from crawlers.health import alert_staff_if_failing
 from crawlers.registry import KNOWN_KINDS
 from crawlers.runner import CrawlOutcome, run_crawl
 from hits.errors import HitStoreError
@@ -58,6 +59,10 @@ def configured_sources() -> dict[str, Source]:
 
 def crawl_source(source: Source) -> CrawlOutcome:
     outcome = run_crawl(source)
+    try:
+        alert_staff_if_failing(source.id)
+    except OSError as exc:  # SMTP down: the run is recorded; the next failure will not re-alert
+        logger.error("could not email staff about source %s: %s", source.id, exc)
     logger.info(
         "crawl %s: %s, %d page(s), %d item(s), %d hit(s), %d new",
         source.id, outcome.status, outcome.pages, outcome.items, outcome.hits, outcome.new_hits,

@@ -120,3 +120,7 @@ BODYGUARD_CRAWL_TIME_LIMIT_S = ENV.crawl_time_limit_s
 BODYGUARD_CRAWL_SETTINGS: dict[str, str] = {}
 BODYGUARD_DIGEST_HOUR = ENV.digest_hour
 BODYGUARD_SITE_URL = ENV.site_url
+# Who hears about sources that keep failing (never clients).
+BODYGUARD_STAFF_EMAILS = list(ENV.staff_emails)
+# Consecutive failed runs of a source after which staff are told, once.
+BODYGUARD_FAILURES_BEFORE_ALERT = 3
