@@ -42,7 +42,7 @@ def alert_staff_if_failing(source_id: str) -> bool:
         f"La source « {source_id} » a échoué lors de ses {threshold} derniers passages :\n\n"
         + "\n".join(lines)
         + "\n\nTant qu'elle échoue, rien n'est surveillé sur ce site. Les journaux de chaque passage "
-        "sont dans l'administration (Crawls › Crawl runs).\n"
+        "sont dans l'administration (Crawls > Crawl runs).\n"
     )
     recipients = list(settings.BODYGUARD_STAFF_EMAILS)
     if not recipients:

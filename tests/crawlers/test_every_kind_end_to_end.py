@@ -155,7 +155,7 @@ def test_a_crawl_of_each_kind_puts_its_hits_in_elasticsearch(
     server = serve_site(site)
     base = f"http://127.0.0.1:{server.server_port}"
     for path, route in site.routes.items():
-        if route.body and b"BASE" in route.body:
+        if isinstance(route, Route) and b"BASE" in route.body:
             site.routes[path] = Route(
                 route.body.replace(b"BASE", base.encode()), route.content_type
             )
