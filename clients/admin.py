@@ -1,11 +1,38 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
 
-from clients.models import Client, WatchTerm
+from clients.models import Client, ClientPhoto, WatchTerm
+from clients.photos import PhotoError, register_photo
 
 
 class WatchTermInline(admin.TabularInline):
     model = WatchTerm
     extra = 1
+
+
+class PhotoForm(forms.ModelForm):
+    photo = forms.FileField(
+        label=_("Photo"),
+        required=False,
+        help_text=_("Read in memory and hashed; the photo itself is never stored."),
+    )
+
+    class Meta:
+        model = ClientPhoto
+        fields = ("label",)
+
+
+class ClientPhotoInline(admin.TabularInline):
+    model = ClientPhoto
+    form = PhotoForm
+    extra = 1
+    readonly_fields = ("variants", "created_at")
+    fields = ("label", "photo", "variants", "created_at")
+
+    @admin.display(description=_("Hashes"))
+    def variants(self, obj: ClientPhoto) -> int:
+        return len(obj.pdq_hashes or [])
 
 
 @admin.register(Client)
@@ -14,4 +41,37 @@ class ClientAdmin(admin.ModelAdmin):
     list_filter = ("active", "language", "alert_preference")
     search_fields = ("display_name", "reference", "terms__value")
     prepopulated_fields = {"reference": ("display_name",)}
-    inlines = [WatchTermInline]
+    inlines = [WatchTermInline, ClientPhotoInline]
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not ClientPhoto:
+            return super().save_formset(request, form, formset, change)
+        for photo_form in formset.forms:
+            if not photo_form.has_changed() or photo_form.cleaned_data.get("DELETE"):
+                continue
+            upload = photo_form.cleaned_data.get("photo")
+            label = photo_form.cleaned_data.get("label")
+            if upload is None:
+                if photo_form.instance.pk is None:
+                    messages.error(request, _("Photo %(label)s: choose a file.") % {"label": label})
+                continue
+            try:
+                result = register_photo(form.instance, label, upload.read())
+            except PhotoError as exc:
+                messages.error(request, str(exc))
+                continue
+            finally:
+                upload.close()
+            messages.success(
+                request,
+                _("Photo %(label)s registered (%(n)s hashes).")
+                % {"label": label, "n": result.variants},
+            )
+        deleted_objects = []
+        for deleted in formset.deleted_forms:
+            if deleted.instance.pk:
+                deleted_objects.append(deleted.instance)
+                deleted.instance.delete()
+        # What the admin's change history reads after a formset is saved.
+        formset.new_objects, formset.changed_objects = [], []
+        formset.deleted_objects = deleted_objects

@@ -61,3 +61,27 @@ class WatchTerm(models.Model):
 
     def __str__(self) -> str:
         return self.value
+
+
+class ClientPhoto(models.Model):
+    """A client photo, known only by its perceptual hashes: the image itself is never stored."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="photos")
+    label = models.CharField(
+        max_length=200,
+        help_text=_("A neutral name for staff (e.g. 'photo 1'), never a description."),
+    )
+    pdq_hashes = models.JSONField(
+        help_text=_("PDQ hashes of the photo's registration variants (hex).")
+    )
+    quality = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["client", "label"]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "label"], name="unique_photo_label")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client.reference}/{self.label}"

@@ -80,6 +80,8 @@ class WatchTarget:
     aliases: tuple[str, ...]
     required_context: tuple[str, ...] = ()
     excluded_context: tuple[str, ...] = ()
+    # (label, PDQ hashes in hex) of each registered photo: hashes only, never images.
+    photos: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def terms(self) -> tuple[str, ...]:
@@ -235,7 +237,7 @@ def import_client_file(file: Path) -> ImportReport:
 
 def watchlist() -> list[WatchTarget]:
     targets = []
-    for client in Client.objects.filter(active=True).prefetch_related("terms"):
+    for client in Client.objects.filter(active=True).prefetch_related("terms", "photos"):
         terms = list(client.terms.all())
 
         def of(*kinds: object, terms: list[WatchTerm] = terms) -> tuple[str, ...]:
@@ -248,6 +250,7 @@ def watchlist() -> list[WatchTarget]:
                 aliases=of(WatchTerm.Kind.ALIAS, WatchTerm.Kind.NICKNAME),
                 required_context=of(WatchTerm.Kind.REQUIRED_CONTEXT),
                 excluded_context=of(WatchTerm.Kind.EXCLUDED_CONTEXT),
+                photos=tuple((p.label, tuple(p.pdq_hashes)) for p in client.photos.all()),
             )
         )
     return targets

@@ -86,6 +86,11 @@ if not DEBUG and ENV.site_url.startswith("https://"):
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 
+# Uploaded client photos stay in memory (hashed, then forgotten): never a temporary file on disk.
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
+FILE_UPLOAD_MAX_MEMORY_SIZE = 30 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 31 * 1024 * 1024
+
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_HOST = ENV.email_host
 EMAIL_PORT = ENV.email_port

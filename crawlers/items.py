@@ -7,6 +7,17 @@ from datetime import datetime
 from matching.names import Mention
 
 
+@dataclass(frozen=True)
+class ImageMatch:
+    """An image of the post that is a registered photo of a client."""
+
+    client_id: str
+    photo_label: str
+    image_url: str
+    distance: int
+    tier: str
+
+
 @dataclass
 class ForumPost:
     """One post as published, with the watched names found in it (filled by a pipeline)."""
@@ -21,6 +32,7 @@ class ForumPost:
     image_urls: list[str] = field(default_factory=list)
     is_thread_start: bool = False
     mentions: list[Mention] = field(default_factory=list)
+    image_matches: list[ImageMatch] = field(default_factory=list)
 
     @property
     def match_text(self) -> str:

@@ -54,16 +54,24 @@ class AddressGuardMiddleware:
     def __init__(self, crawler: Crawler) -> None:
         self.stats = crawler.stats
         self._verdicts: dict[str, str | None] = {}
+        # Tests and the demo pin the crawl to this machine: nothing else is even looked up.
+        self.only_hosts = set(crawler.settings.getlist("BODYGUARD_ONLY_HOSTS"))
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> AddressGuardMiddleware:
         return cls(crawler)
 
     def process_request(self, request: Request, spider: Spider) -> None:
+        host = urlsplit(request.url).hostname or ""
+        if self.only_hosts and host not in self.only_hosts:
+            assert self.stats is not None
+            self.stats.inc_value("bodyguard/refused_host")
+            raise IgnoreRequest(
+                f"refused {request.url}: only {', '.join(sorted(self.only_hosts))} may be fetched here"
+            )
         source = getattr(spider, "source", None)
         if source is not None and source.allow_private_addresses:
             return None
-        host = urlsplit(request.url).hostname or ""
         if host not in self._verdicts:
             self._verdicts[host] = self._check(host)
         reason = self._verdicts[host]

@@ -12,7 +12,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.statscollectors import StatsCollector
 
-from crawlers.items import ForumPost
+from crawlers.items import ForumPost, ImageMatch
 from hits.documents import Hit, MatchedTerm, MatchKind
 from hits.errors import HitStoreError, HitStoreUnavailable
 from hits.journal import HitJournal
@@ -71,8 +71,8 @@ class MatchNamesPipeline:
 
     def process_item(self, item: ForumPost, spider: Spider) -> ForumPost:
         item.mentions = self.matcher.scan(item.match_text)
-        if not item.mentions:
-            raise DropItem(f"no watched name in {item.url}")
+        if not item.mentions and not item.image_matches:
+            raise DropItem(f"no watched name or photo in {item.url}")
         self.stats.inc_value("bodyguard/posts_matched")
         return item
 
@@ -116,7 +116,37 @@ def hits_from_post(post: ForumPost, seen_at: datetime) -> list[Hit]:
                 content_sha256=post.content_sha256,
             )
         )
+    hits.extend(_image_hits(post, seen_at))
     return hits
+
+
+def _image_hits(post: ForumPost, seen_at: datetime) -> list[Hit]:
+    best: dict[str, ImageMatch] = {}
+    for match in post.image_matches:
+        if match.client_id not in best or match.distance < best[match.client_id].distance:
+            best[match.client_id] = match
+    return [
+        Hit(
+            client_id=match.client_id,
+            source_id=post.source_id,
+            url=post.url,
+            match_kind=MatchKind.IMAGE,
+            matched_terms=(),
+            first_seen=seen_at,
+            last_seen=seen_at,
+            title=post.thread_title,
+            excerpt=post.text[:EXCERPT_MAX],
+            author=post.author,
+            posted_at=post.posted_at,
+            score=round(1 - match.distance / 64, 3),
+            content_sha256=post.content_sha256,
+            image_url=match.image_url,
+            photo_label=match.photo_label,
+            photo_distance=match.distance,
+            photo_tier=match.tier,
+        )
+        for match in best.values()
+    ]
 
 
 class IndexHitsPipeline:

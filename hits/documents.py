@@ -67,6 +67,11 @@ class Hit:
     score: float = 1.0
     content_sha256: str = ""
     review_status: ReviewStatus = ReviewStatus.NEW
+    # Image hits: which image on the page, which registered photo it is, how close, how sure.
+    image_url: str = ""
+    photo_label: str = ""
+    photo_distance: int | None = None
+    photo_tier: str = ""
     canonical_url: str = field(default="")
 
     def __post_init__(self) -> None:
@@ -118,6 +123,10 @@ class HitDocument:
             "last_seen": {"type": "date"},
             "content_sha256": {"type": "keyword"},
             "review_status": {"type": "keyword"},
+            "image_url": {"type": "keyword", "ignore_above": 4096},
+            "photo_label": {"type": "keyword"},
+            "photo_distance": {"type": "short"},
+            "photo_tier": {"type": "keyword"},
             # False until alerts/ has recorded an Alert for the hit; set on creation only.
             "alerted": {"type": "boolean"},
         },
@@ -144,6 +153,10 @@ class HitDocument:
             "last_seen": _iso(hit.last_seen),
             "content_sha256": hit.content_sha256,
             "review_status": str(hit.review_status),
+            "image_url": hit.image_url,
+            "photo_label": hit.photo_label,
+            "photo_distance": hit.photo_distance,
+            "photo_tier": hit.photo_tier,
             "alerted": False,
         }
 
@@ -168,4 +181,8 @@ class HitDocument:
             score=float(source.get("score") or 0.0),
             content_sha256=source.get("content_sha256") or "",
             review_status=ReviewStatus(source.get("review_status") or ReviewStatus.NEW),
+            image_url=source.get("image_url") or "",
+            photo_label=source.get("photo_label") or "",
+            photo_distance=source.get("photo_distance"),
+            photo_tier=source.get("photo_tier") or "",
         )

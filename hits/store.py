@@ -25,6 +25,12 @@ if (params.last_seen.compareTo(ctx._source.last_seen) > 0) {
     ctx._source.matched_terms = params.matched_terms;
     ctx._source.score = params.score;
   }
+  if (params.photo_distance != null && (ctx._source.photo_distance == null || params.photo_distance < ctx._source.photo_distance)) {
+    ctx._source.image_url = params.image_url;
+    ctx._source.photo_label = params.photo_label;
+    ctx._source.photo_distance = params.photo_distance;
+    ctx._source.photo_tier = params.photo_tier;
+  }
 } else {
   ctx.op = 'noop';
 }
@@ -88,6 +94,11 @@ class HitStore:
                 except ApiError as exc:
                     if exc.error != "resource_already_exists_exception":
                         raise
+            else:
+                # An index made by an older version gains the fields added since (additive only).
+                self._es.indices.put_mapping(
+                    index=self.index, properties=HitDocument.MAPPING["properties"]
+                )
 
         _guard("index set-up", install)
 
@@ -142,6 +153,10 @@ class HitStore:
                         "excerpt",
                         "matched_terms",
                         "score",
+                        "image_url",
+                        "photo_label",
+                        "photo_distance",
+                        "photo_tier",
                     )
                 },
             },

@@ -38,7 +38,12 @@ def isolated(settings: Any, tmp_path: Path, elasticsearch_url: str) -> Path:
     settings.BODYGUARD_SOURCES_DIR.mkdir()
     settings.BODYGUARD_CRAWL_TIME_LIMIT_S = 120
     # Politeness delays are for other people's servers, not for our local test server.
-    settings.BODYGUARD_CRAWL_SETTINGS = {"DOWNLOAD_DELAY": "0", "AUTOTHROTTLE_ENABLED": "0"}
+    settings.BODYGUARD_CRAWL_SETTINGS = {
+        "DOWNLOAD_DELAY": "0",
+        "AUTOTHROTTLE_ENABLED": "0",
+        # Tests reach this machine only: a link to the real web in a saved page is not followed.
+        "BODYGUARD_ONLY_HOSTS": "127.0.0.1,localhost",
+    }
     return tmp_path
 
 

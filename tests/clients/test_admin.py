@@ -3,7 +3,7 @@ from django.contrib.auth.models import Permission, User
 
 from clients.models import Client
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
@@ -32,6 +32,10 @@ def test_staff_register_a_client_with_names_and_aliases_in_the_admin(staff_clien
             "terms-0-value": "Jeanne Dupont",
             "terms-1-kind": "alias",
             "terms-1-value": "jdupont75",
+            "photos-TOTAL_FORMS": "0",
+            "photos-INITIAL_FORMS": "0",
+            "photos-MIN_NUM_FORMS": "0",
+            "photos-MAX_NUM_FORMS": "1000",
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -46,3 +50,41 @@ def test_the_admin_requires_login(client):
     response = client.get("/admin/clients/client/")
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_staff_register_a_photo_in_the_admin_and_only_hashes_are_kept(
+    staff_client, isolated, hit_store
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from clients.models import ClientPhoto
+    from tests.conftest import DATA
+
+    client = Client.objects.create(reference="jeanne", display_name="Jeanne", email="j@example.org")
+    data = (DATA / "photos" / "opencv_baboon.jpg").read_bytes()
+    response = staff_client.post(
+        f"/admin/clients/client/{client.pk}/change/",
+        {
+            "reference": "jeanne",
+            "display_name": "Jeanne",
+            "email": "j@example.org",
+            "language": "fr",
+            "alert_preference": "immediate",
+            "active": "on",
+            "terms-TOTAL_FORMS": "0",
+            "terms-INITIAL_FORMS": "0",
+            "terms-MIN_NUM_FORMS": "0",
+            "terms-MAX_NUM_FORMS": "1000",
+            "photos-TOTAL_FORMS": "1",
+            "photos-INITIAL_FORMS": "0",
+            "photos-MIN_NUM_FORMS": "0",
+            "photos-MAX_NUM_FORMS": "1000",
+            "photos-0-label": "photo 1",
+            "photos-0-photo": SimpleUploadedFile("vacances.jpg", data, content_type="image/jpeg"),
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    photo = ClientPhoto.objects.get(client=client)
+    assert photo.label == "photo 1"
+    assert 8 <= len(photo.pdq_hashes) <= 28
+    assert all(len(h) == 64 for h in photo.pdq_hashes)

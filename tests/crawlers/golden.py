@@ -46,6 +46,8 @@ def crawl_items(
             "DOWNLOAD_DELAY=0",
             "-s",
             "AUTOTHROTTLE_ENABLED=0",
+            "-s",
+            "BODYGUARD_ONLY_HOSTS=127.0.0.1,localhost",
         ],
         cwd=ROOT,
         env=child_env,

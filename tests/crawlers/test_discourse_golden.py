@@ -58,6 +58,8 @@ def crawl(django_db_setup, django_db_blocker, tmp_path_factory):
                     "DOWNLOAD_DELAY=0",
                     "-s",
                     "AUTOTHROTTLE_ENABLED=0",
+                    "-s",
+                    "BODYGUARD_ONLY_HOSTS=127.0.0.1,localhost",
                 ],
                 cwd=ROOT,
                 env=env,
