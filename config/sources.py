@@ -56,6 +56,8 @@ class Source:
     crawl_interval: timedelta
     enabled: bool = True
     allow_private_addresses: bool = False
+    # Private host:port pairs this source may reach even when private addresses are refused.
+    private_allowlist: tuple[str, ...] = ()
     notes: str = ""
     options: dict[str, Any] = field(default_factory=dict)
     # Purpose -> name of the environment variable holding the secret, e.g. {api_key: BRAVE_API_KEY}.
@@ -117,11 +119,21 @@ def _parse_one(file: Path, data: object, known_kinds: Iterable[str]) -> Source:
     except ValueError as exc:
         raise SourceError(file, "crawl_interval", str(exc)) from None
     flags: dict[str, bool] = {}
-    for key, default in (("enabled", True), ("allow_private_addresses", False)):
-        value = data.get(key, default)
-        if not isinstance(value, bool):
-            raise SourceError(file, key, f"{value!r} must be true or false")
-        flags[key] = value
+    value = data.get("enabled", True)
+    if not isinstance(value, bool):
+        raise SourceError(file, "enabled", f"{value!r} must be true or false")
+    flags["enabled"] = value
+    private = data.get("allow_private_addresses", False)
+    allowlist: tuple[str, ...] = ()
+    if isinstance(private, list) and all(isinstance(v, str) and v for v in private):
+        allowlist, private = tuple(private), False
+    elif not isinstance(private, bool):
+        raise SourceError(
+            file,
+            "allow_private_addresses",
+            f"{private!r} must be true, false, or a list of host:port the crawl may reach inside",
+        )
+    flags["allow_private_addresses"] = private
     notes = data.get("notes", "") or ""
     if not isinstance(notes, str):
         raise SourceError(file, "notes", "must be text")
@@ -175,6 +187,7 @@ def _parse_one(file: Path, data: object, known_kinds: Iterable[str]) -> Source:
         crawl_interval=interval,
         enabled=flags["enabled"],
         allow_private_addresses=flags["allow_private_addresses"],
+        private_allowlist=allowlist,
         notes=notes,
         options=options,
         credentials=credentials,

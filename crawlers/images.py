@@ -6,7 +6,7 @@ import logging
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from scrapy import Request, Spider
+from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.statscollectors import StatsCollector
@@ -56,8 +56,8 @@ class ImagePipeline:
             )
         return cls(crawler, store)
 
-    def open_spider(self, spider: Spider) -> None:
-        for target in getattr(spider, "watch", []):
+    def open_spider(self) -> None:
+        for target in getattr(self.crawler.spider, "watch", []):
             for label, hashes in target.photos:
                 self.index.add(
                     f"{target.client_ref}{_SEP}{label}", [PdqHash.from_hex(h) for h in hashes]
@@ -69,10 +69,10 @@ class ImagePipeline:
                 logger.error("image fingerprints will not be indexed in this run: %s", exc)
                 self.store = None
 
-    def _allowed_hosts(self, spider: Spider, item: ForumPost) -> set[str]:
+    def _allowed_hosts(self, item: ForumPost) -> set[str]:
         """Images are fetched from the forum itself and the image hosts its source lists
         (``options.image_hosts``); for a search engine's result, from that page's own host."""
-        source = getattr(spider, "source", None)
+        source = getattr(self.crawler.spider, "source", None)
         hosts = {urlsplit(item.url).hostname or ""}
         if source is not None:
             hosts |= {
@@ -85,8 +85,8 @@ class ImagePipeline:
                 hosts.add(urlsplit(image_host).hostname or "")
         return hosts
 
-    async def process_item(self, item: ForumPost, spider: Spider) -> ForumPost:
-        allowed = self._allowed_hosts(spider, item)
+    async def process_item(self, item: ForumPost) -> ForumPost:
+        allowed = self._allowed_hosts(item)
         for url in item.image_urls[: self.per_page]:
             if url in self.seen or self.fetched >= self.per_crawl:
                 continue
@@ -144,7 +144,7 @@ class ImagePipeline:
             return None
         return response.body
 
-    def close_spider(self, spider: Spider) -> None:
+    def close_spider(self) -> None:
         # The last batch waits for a refresh: a photo registered right after the crawl sees it.
         self._flush(refresh=True)
         if self.store is not None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
-from scrapy import Request, Spider
+from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest
@@ -52,6 +52,7 @@ class AddressGuardMiddleware:
     """
 
     def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
         self.stats = crawler.stats
         self._verdicts: dict[str, str | None] = {}
         # Tests and the demo pin the crawl to this machine: nothing else is even looked up.
@@ -61,25 +62,27 @@ class AddressGuardMiddleware:
     def from_crawler(cls, crawler: Crawler) -> AddressGuardMiddleware:
         return cls(crawler)
 
-    def process_request(self, request: Request, spider: Spider) -> None:
-        host = urlsplit(request.url).hostname or ""
+    def process_request(self, request: Request) -> None:
+        parts = urlsplit(request.url)
+        host = parts.hostname or ""
+        assert self.stats is not None
+        source = getattr(self.crawler.spider, "source", None)
+        allowed = source is not None and (
+            source.allow_private_addresses or parts.netloc in source.private_allowlist
+        )
+        if not allowed:
+            if host not in self._verdicts:
+                self._verdicts[host] = self._check(host)
+            reason = self._verdicts[host]
+            if reason:
+                self.stats.inc_value("bodyguard/refused_private_address")
+                logger.warning("refused %s: %s", request.url, reason)
+                raise IgnoreRequest(f"refused {request.url}: {reason}")
         if self.only_hosts and host not in self.only_hosts:
-            assert self.stats is not None
             self.stats.inc_value("bodyguard/refused_host")
             raise IgnoreRequest(
                 f"refused {request.url}: only {', '.join(sorted(self.only_hosts))} may be fetched here"
             )
-        source = getattr(spider, "source", None)
-        if source is not None and source.allow_private_addresses:
-            return None
-        if host not in self._verdicts:
-            self._verdicts[host] = self._check(host)
-        reason = self._verdicts[host]
-        if reason:
-            assert self.stats is not None
-            self.stats.inc_value("bodyguard/refused_private_address")
-            logger.warning("refused %s: %s", request.url, reason)
-            raise IgnoreRequest(f"refused {request.url}: {reason}")
         return None
 
     @staticmethod
@@ -120,7 +123,7 @@ class PoliteRetryMiddleware(RetryMiddleware):
         return min(self.backoff_max, self.backoff_base * 2 ** request.meta.get("retry_times", 0))
 
     async def process_response(  # type: ignore[override]
-        self, request: Request, response: Response, spider: Spider | None = None
+        self, request: Request, response: Response
     ) -> Request | Response:
         if request.meta.get("dont_retry") or response.status not in self.retry_http_codes:
             return response
@@ -140,7 +143,7 @@ class PoliteRetryMiddleware(RetryMiddleware):
         return self._retry(request, response_status_message(response.status)) or response
 
     async def process_exception(  # type: ignore[override]
-        self, request: Request, exception: Exception, spider: Spider | None = None
+        self, request: Request, exception: Exception
     ) -> Request | Response | None:
         if isinstance(exception, self.exceptions_to_retry) and not request.meta.get("dont_retry"):
             await asyncio.sleep(self._backoff(request))
@@ -204,7 +207,7 @@ class BlockedPageMiddleware:
     def from_crawler(cls, crawler: Crawler) -> BlockedPageMiddleware:
         return cls(crawler)
 
-    def process_response(self, request: Request, response: Response, spider: Spider) -> Response:
+    def process_response(self, request: Request, response: Response) -> Response:
         if response.status in request.meta.get("handle_httpstatus_list", ()):
             return response
         reason = self.wall(response)

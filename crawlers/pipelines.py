@@ -7,7 +7,6 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from scrapy import Spider
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.statscollectors import StatsCollector
@@ -33,7 +32,7 @@ class DuplicatePostsPipeline:
     def __init__(self) -> None:
         self.seen: set[tuple[str, str]] = set()
 
-    def process_item(self, item: ForumPost, spider: Spider) -> ForumPost:
+    def process_item(self, item: ForumPost) -> ForumPost:
         key = (item.url, item.content_sha256)
         if key in self.seen:
             raise DropItem(f"already seen in this crawl: {item.url}")
@@ -44,18 +43,19 @@ class DuplicatePostsPipeline:
 class MatchNamesPipeline:
     """Keeps posts that name a watched client, with the mentions found; drops the rest."""
 
-    def __init__(self, stats: StatsCollector) -> None:
-        self.stats = stats
+    def __init__(self, crawler: Crawler) -> None:
+        assert crawler.stats is not None
+        self.crawler = crawler
+        self.stats: StatsCollector = crawler.stats
         self.matcher = NameMatcher([])
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> MatchNamesPipeline:
         if not crawler.settings.getbool("BODYGUARD_MATCH_NAMES"):
             raise NotConfigured("BODYGUARD_MATCH_NAMES is off")
-        assert crawler.stats is not None
-        return cls(crawler.stats)
+        return cls(crawler)
 
-    def open_spider(self, spider: Spider) -> None:
+    def open_spider(self) -> None:
         self.matcher = NameMatcher(
             [
                 WatchEntry(
@@ -65,11 +65,11 @@ class MatchNamesPipeline:
                     required_context=t.required_context,
                     excluded_context=t.excluded_context,
                 )
-                for t in getattr(spider, "watch", [])
+                for t in getattr(self.crawler.spider, "watch", [])
             ]
         )
 
-    def process_item(self, item: ForumPost, spider: Spider) -> ForumPost:
+    def process_item(self, item: ForumPost) -> ForumPost:
         item.mentions = self.matcher.scan(item.match_text)
         if not item.mentions and not item.image_matches:
             raise DropItem(f"no watched name or photo in {item.url}")
@@ -176,7 +176,7 @@ class IndexHitsPipeline:
         assert crawler.stats is not None
         return cls(store, journal, crawler.stats, settings.getint("BODYGUARD_HIT_BATCH"))
 
-    def open_spider(self, spider: Spider) -> None:
+    def open_spider(self) -> None:
         try:
             self.store.ensure_index()
             outcome = self.journal.replay(self._write)
@@ -189,13 +189,13 @@ class IndexHitsPipeline:
             )
             self.stats.set_value("bodyguard/hits_replayed", outcome.replayed)
 
-    def process_item(self, item: ForumPost, spider: Spider) -> ForumPost:
+    def process_item(self, item: ForumPost) -> ForumPost:
         self.pending.extend(hits_from_post(item, datetime.now(UTC)))
         if len(self.pending) >= self.batch_size:
             self._flush()
         return item
 
-    def close_spider(self, spider: Spider) -> None:
+    def close_spider(self) -> None:
         self._flush()
         self.store.close()
 

@@ -37,7 +37,7 @@ REDIRECT_MAX_TIMES = 5
 
 DOWNLOADER_MIDDLEWARES = {
     # Before every other middleware, so redirects and robots.txt are checked too.
-    "crawlers.middlewares.AddressGuardMiddleware": 50,
+    "crawlers.middlewares.AddressGuardMiddleware": 10,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawlers.middlewares.PoliteRetryMiddleware": 550,
     # Responses pass middlewares from high to low numbers: retries first, then wall detection.
