@@ -44,6 +44,7 @@ eval: install
 bench: install
 	$(PY) -m bench.bench_names
 	$(PY) -W ignore -m bench.bench_images
+	$(PY) -W ignore -m bench.bench_crawl
 
 clean:
 	rm -rf var test-artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -105,7 +105,8 @@ def _chunk_query(query: PdqHash, radius: int) -> dict[str, Any]:
     words = query.words()
     return {
         "script_score": {
-            "query": {"bool": {"should": should, "minimum_should_match": 1}},
+            # A filter, not a scored query: candidates only need finding, the script scores them.
+            "query": {"bool": {"filter": {"bool": {"should": should, "minimum_should_match": 1}}}},
             "script": {
                 "source": _DISTANCE_SCRIPT,
                 "params": {f"w{i}": _signed(w) for i, w in enumerate(words)},
@@ -185,6 +186,7 @@ class ImageStore:
                 {
                     "query": _chunk_query(q, radius),
                     "size": limit,
+                    "track_total_hits": False,
                     "_source": ["image_url", "page_url", "source_id", "pdq", "first_seen"],
                 }
             )
