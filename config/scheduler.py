@@ -57,8 +57,8 @@ def configured_sources() -> dict[str, Source]:
     return load_sources(Path(settings.BODYGUARD_SOURCES_DIR), KNOWN_KINDS)
 
 
-def crawl_source(source: Source) -> CrawlOutcome:
-    outcome = run_crawl(source)
+def crawl_source(source: Source, *, full: bool = False) -> CrawlOutcome:
+    outcome = run_crawl(source, full=full)
     try:
         alert_staff_if_failing(source.id)
     except OSError as exc:  # SMTP down: the run is recorded; the next failure will not re-alert
@@ -86,10 +86,10 @@ def process_alerts(*, digest: bool = False) -> AlertsOutcome:
     return outcome
 
 
-def run_cycle(sources: list[Source]) -> CycleReport:
+def run_cycle(sources: list[Source], *, full: bool = False) -> CycleReport:
     report = CycleReport()
     for source in sources:
-        report.crawls.append(crawl_source(source))
+        report.crawls.append(crawl_source(source, full=full))
     report.alerts = process_alerts()
     return report
 

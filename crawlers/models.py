@@ -33,3 +33,14 @@ class CrawlRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_id} {self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+
+class SourceState(models.Model):
+    """What a source's last complete crawl saw, so the next one fetches only what changed."""
+
+    source_id = models.CharField(max_length=64, unique=True)
+    seen = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.source_id}: {len(self.seen)} item(s) remembered"

@@ -77,7 +77,11 @@ def crawl_environment() -> dict[str, str]:
 
 
 def run_crawl(
-    source: Source, *, time_limit_s: int | None = None, extra_settings: dict[str, str] | None = None
+    source: Source,
+    *,
+    time_limit_s: int | None = None,
+    extra_settings: dict[str, str] | None = None,
+    full: bool = False,
 ) -> CrawlOutcome:
     limit = time_limit_s or settings.BODYGUARD_CRAWL_TIME_LIMIT_S
     started = datetime.now(UTC)
@@ -92,6 +96,7 @@ def run_crawl(
         command = [
             sys.executable, "-m", "scrapy", "crawl", source.kind,
             "-a", f"source={source.id}",
+            "-a", f"full={int(full)}",
             "-s", f"BODYGUARD_STATS_FILE={stats_file}",
             "-s", f"CLOSESPIDER_TIMEOUT={max(10, limit - CLOSE_MARGIN_S)}",
         ]  # fmt: skip

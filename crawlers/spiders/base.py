@@ -7,10 +7,12 @@ from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 import scrapy
+from scrapy import signals
 from scrapy.crawler import Crawler
 
 from clients.services import WatchTarget, watchlist
 from config.sources import Source, load_sources
+from crawlers.models import SourceState
 
 
 class SourceSpider(scrapy.Spider):
@@ -23,11 +25,15 @@ class SourceSpider(scrapy.Spider):
     watch: list[WatchTarget]
     allowed_domains: list[str]
 
-    def __init__(self, source: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, source: str | None = None, full: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not source:
             raise ValueError(f"name the source to crawl: scrapy crawl {self.name} -a source=<id>")
         self.source_id = source
+        # -a full=1 re-crawls everything; otherwise what the last complete run saw is skipped.
+        self.full = full.lower() in {"1", "true", "yes"}
+        self.seen: dict[str, str] = {}
+        self.seen_now: dict[str, str] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SourceSpider:
@@ -46,6 +52,9 @@ class SourceSpider(scrapy.Spider):
             )
         spider.source = source
         spider.watch = watchlist()
+        state = SourceState.objects.filter(source_id=source.id).first()
+        spider.seen = dict(state.seen) if state and not spider.full else {}
+        crawler.signals.connect(spider._save_state, signal=signals.spider_closed)
         if cls.STAY_ON_SOURCE_HOST:
             # Forums link everywhere; a forum crawl stays on its forum (and never wanders into
             # someone else's server through an absolute link).
@@ -61,6 +70,22 @@ class SourceSpider(scrapy.Spider):
         settings.set("AUTOTHROTTLE_START_DELAY", max(source.rate_limit, 0.1), priority="spider")
         settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", source.concurrency, priority="spider")
         settings.set("ROBOTSTXT_OBEY", source.obey_robots, priority="spider")
+
+    def is_new(self, key: str, version: object) -> bool:
+        """Whether ``key`` changed since the last complete crawl; remembers it for the next."""
+        version = str(version)
+        self.seen_now[key] = version
+        return self.seen.get(key) != version
+
+    def _save_state(self, spider: SourceSpider, reason: str) -> None:
+        # Only a complete crawl may say what was seen: an interrupted one would make the next
+        # skip what it never read.
+        if reason != "finished" or not self.seen_now:
+            return
+        merged = {**self.seen, **self.seen_now}
+        SourceState.objects.update_or_create(source_id=self.source.id, defaults={"seen": merged})
+        assert self.crawler.stats is not None
+        self.crawler.stats.set_value("bodyguard/state_keys", len(merged))
 
     def option(self, key: str, default: Any) -> Any:
         return self.source.options.get(key, default)

@@ -56,6 +56,11 @@ class DiscourseSpider(SourceSpider):
         topics = {t.get("id"): t for t in data.get("topics") or []}
         for post in data.get("posts") or []:
             topic = topics.get(post.get("topic_id"), {})
+            if not self.is_new(
+                f"post:{int(post['id'])}", post.get("updated_at") or post.get("created_at")
+            ):
+                self._skipped()
+                continue
             yield Request(
                 self.api_url(
                     f"/t/{int(post['topic_id'])}/posts.json", {"post_ids[]": [post["id"]]}
@@ -75,12 +80,23 @@ class DiscourseSpider(SourceSpider):
     def parse_latest(self, response: Response, page: int) -> Iterator[Request]:
         topic_list = _json(response).get("topic_list") or {}
         for topic in topic_list.get("topics") or []:
+            version = (
+                topic.get("highest_post_number") or topic.get("posts_count"),
+                topic.get("last_posted_at"),
+            )
+            if not self.is_new(f"topic:{int(topic['id'])}", version):
+                self._skipped()
+                continue
             yield Request(self.api_url(f"/t/{int(topic['id'])}.json"), callback=self.parse_topic)
         more = topic_list.get("more_topics_url")
         if more and page < int(self.option("latest_pages", 1)):
             yield Request(
                 response.urljoin(more), callback=self.parse_latest, cb_kwargs={"page": page + 1}
             )
+
+    def _skipped(self) -> None:
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value("bodyguard/skipped_unchanged")
 
     def parse_topic(self, response: Response) -> Iterator[ForumPost | Request]:
         data = _json(response)

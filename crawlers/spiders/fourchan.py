@@ -39,10 +39,12 @@ class FourchanSpider(SourceSpider):
         for thread in threads[:limit]:
             if "posts" in thread:  # a board page (/{board}/{n}.json) carries its posts
                 yield from self._posts(thread["posts"], board)
+            no = int(thread.get("no") or thread["posts"][0]["no"])
+            version = thread.get("last_modified") or (thread.get("replies"), thread.get("images"))
+            if thread.get("last_modified") and not self.is_new(f"{board}:{no}", version):
+                continue
             yield Request(
-                self.api_url(
-                    f"/{board}/thread/{int(thread.get('no') or thread['posts'][0]['no'])}.json"
-                ),
+                self.api_url(f"/{board}/thread/{no}.json"),
                 callback=self.parse_thread,
                 cb_kwargs={"board": board},
             )

@@ -7,6 +7,7 @@ posts found are emitted, thread links and the next page are followed, within ``m
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -96,6 +97,12 @@ class HtmlForumSpider(SourceSpider):
 
     def parse_page(self, response: Response, depth: int) -> Iterator[ForumPost | Request]:
         if not isinstance(response, TextResponse):
+            return
+        digest = hashlib.sha256(response.body).hexdigest()[:16]
+        if not self.is_new(f"page:{response.url}", digest):
+            # Unchanged since the last complete crawl: its posts and links were read then.
+            assert self.crawler.stats is not None
+            self.crawler.stats.inc_value("bodyguard/skipped_unchanged")
             return
         sel = self.selectors
         title = self._parse_title(response, sel)

@@ -48,6 +48,8 @@ class RedditSpider(SourceSpider):
                 continue
             post = child["data"]
             yield self._submission(post)
+            if not self.is_new(f"t3:{post.get('id')}", post.get("num_comments")):
+                continue
             if post.get("num_comments") and post.get("permalink"):
                 yield Request(
                     self.api_url(post["permalink"].rstrip("/") + ".json"),

@@ -4,6 +4,7 @@ full matching and their images."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
@@ -109,7 +110,10 @@ class SearchApiSpider(SourceSpider):
                     posted_at=None,
                     is_thread_start=True,
                 )
-            if self.option("fetch_pages", True):
+            snippet_digest = hashlib.sha256(result.snippet.encode()).hexdigest()[:16]
+            if self.option("fetch_pages", True) and self.is_new(
+                f"result:{result.url}", snippet_digest
+            ):
                 yield Request(
                     result.url,
                     callback=self.parse_page,

@@ -132,7 +132,7 @@ def test_a_photo_registered_later_is_found_among_images_already_crawled(board, h
 
     paul = _client("paul")
     # Re-crawl so the index exists again (the fixture's index was dropped above to prove the point).
-    run_cycle(list(configured_sources().values()))
+    run_cycle(list(configured_sources().values()), full=True)
     result = register_photo(paul, "photo 1", (PHOTOS / "skimage_camera.png").read_bytes())
 
     assert result.retro is not None and result.retro.hits_created == 1

@@ -23,10 +23,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="run one full cycle and exit")
         parser.add_argument(
+            "--full",
+            action="store_true",
+            help="with --once: re-crawl everything, not only what changed",
+        )
+        parser.add_argument(
             "--source", action="append", default=[], help="only this source id (repeatable)"
         )
 
-    def handle(self, *args, once: bool, source: list[str], **options):
+    def handle(self, *args, once: bool, full: bool, source: list[str], **options):
         try:
             sources = configured_sources()
         except SourceError as exc:
@@ -40,7 +45,7 @@ class Command(BaseCommand):
         try:
             with single_monitor(Path(settings.BODYGUARD_VAR_DIR)):
                 if once:
-                    self._print(run_cycle(chosen))
+                    self._print(run_cycle(chosen, full=full))
                     return
                 if not chosen:
                     self.stderr.write("no enabled source: only alerts will be processed")
