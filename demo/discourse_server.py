@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import unicodedata
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +29,8 @@ class DiscourseSite:
     posts: dict[int, dict[str, Any]] = field(default_factory=dict)
     raw: dict[str, bytes] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
+    # Seconds each answer takes (tests that need a crawl to last a while).
+    delay: float = 0.0
 
     def add_topic(
         self, meta: dict[str, Any], posts: list[dict[str, Any]], stream: list[int] | None = None
@@ -140,6 +143,8 @@ def serve(site: DiscourseSite, port: int = 0) -> ThreadingHTTPServer:
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
             site.requests.append(self.path)
+            if site.delay:
+                time.sleep(site.delay)
             status, content_type, body = site.respond(parts.path, parse_qs(parts.query))
             self.send_response(status)
             self.send_header("Content-Type", content_type)
