@@ -16,6 +16,9 @@ from crawlers.runner import crawl_environment
 from demo.discourse_server import serve
 from tests.conftest import DATA, ROOT, real_discourse_site, write_source
 
+# The crawl processes read the test database: it must exist even for module fixtures.
+pytestmark = pytest.mark.django_db
+
 BASE_SLUG = "/t/comments-on-the-boyfriends-introduction-to-feminism/2108"
 
 

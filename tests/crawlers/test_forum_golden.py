@@ -8,6 +8,9 @@ from tests.conftest import DATA
 from tests.crawlers.golden import crawl_items
 from tests.crawlers.static_site import Route, StaticSite, serve_site
 
+# The crawl processes read the test database: it must exist even for module fixtures.
+pytestmark = pytest.mark.django_db
+
 FORUMS = DATA / "forums"
 
 PHPBB_TOPIC = "/viewtopic.php?f=4&t=167"
@@ -17,6 +20,14 @@ VB_THREAD = (
 XF_THREAD = "/threads/jede-nacht-verliert-pepe-soviel-dreck-aus-dem-fell.230143/"
 XF_VILLAGERS = "/forums/threads/patchnotes-4-47-4-tagundnachtgleiche-bugfix-build.3976/"
 IPB_TOPIC = "/2018/04/23/350937/"
+FORUMOTION_TOPIC = "/t7-forums-regeln"
+GENERIC_SELECTORS = {
+    "post": "div.post[id^='p']",
+    "text": "div.post-entry",
+    "author": "p.author strong::text",
+    "time": "p.author::text",
+    "permalink": "h3 a::attr(href)",
+}
 
 CASES = {
     "phpbb": ({"/viewtopic.php": "phpbb3_foren.myoos.de_viewtopic.html"}, PHPBB_TOPIC),
@@ -27,6 +38,7 @@ CASES = {
         XF_VILLAGERS,
     ),
     "invision": ({IPB_TOPIC: "invision_ipb_4pda.ru_topic.html"}, IPB_TOPIC),
+    "generic": ({FORUMOTION_TOPIC: "forumotion_forumieren.com_topic.html"}, FORUMOTION_TOPIC),
 }
 
 
@@ -43,9 +55,10 @@ def crawled(
         base = f"http://127.0.0.1:{server.server_port}"
         kind = case.split("-")[0]
         with django_db_blocker.unblock():
-            items = crawl_items(
-                tmp_path_factory.mktemp(case), kind, base, {"start_urls": [start], "max_pages": 1}
-            )
+            options: dict = {"start_urls": [start], "max_pages": 1}
+            if kind == "generic":
+                options["selectors"] = GENERIC_SELECTORS
+            items = crawl_items(tmp_path_factory.mktemp(case), kind, base, options)
         server.shutdown()
         out[case] = (base, items)
     return out
@@ -184,3 +197,30 @@ def test_invision_permalink_is_the_comment_anchor(crawled):
 
 def test_invision_text_decoded_from_windows_1251(crawled):
     assert _first(crawled, "invision")[1]["text"] == "Когда surface phone уже"
+
+
+# -- generic (Forumotion, selectors from YAML) --------------------------------------------------
+
+
+def test_generic_posts(crawled):
+    assert len(crawled["generic"][1]) == 3
+
+
+def test_generic_author(crawled):
+    assert _first(crawled, "generic")[1]["author"] == "lupa"
+
+
+def test_generic_time_embedded_in_a_sentence(crawled):
+    assert _first(crawled, "generic")[1]["posted_at"] == "2013-10-26T15:48:00+02:00"
+
+
+def test_generic_permalink(crawled):
+    base, post = _first(crawled, "generic")
+    assert post["url"] == f"{base}/t7-forums-regeln#7"
+
+
+def test_generic_text(crawled):
+    assert (
+        "Wir pflegen hier ein sehr freundschaftliches Miteinander"
+        in _first(crawled, "generic")[1]["text"]
+    )

@@ -8,6 +8,9 @@ from tests.conftest import DATA
 from tests.crawlers.golden import crawl_items
 from tests.crawlers.static_site import Route, StaticSite, serve_site
 
+# The crawl processes read the test database: it must exist even for module fixtures.
+pytestmark = pytest.mark.django_db
+
 THREAD = "/r/self/comments/1cebxh/my_wife_passed_away_eight_months_ago_yesterday_i/"
 JSON = "application/json; charset=utf-8"
 

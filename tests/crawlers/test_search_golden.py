@@ -11,6 +11,9 @@ from tests.conftest import DATA, write_source
 from tests.crawlers.golden import crawl_items
 from tests.crawlers.static_site import Route, StaticSite, serve_site
 
+# The crawl processes read the test database: it must exist even for module fixtures.
+pytestmark = pytest.mark.django_db
+
 SEARCH = DATA / "search"
 JSON = "application/json; charset=utf-8"
 CASES = {
