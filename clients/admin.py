@@ -42,6 +42,40 @@ class ClientAdmin(admin.ModelAdmin):
     search_fields = ("display_name", "reference", "terms__value")
     prepopulated_fields = {"reference": ("display_name",)}
     inlines = [WatchTermInline, ClientPhotoInline]
+    actions = ["erase_selected"]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not request.user.is_superuser:
+            actions.pop("erase_selected", None)  # erasure is for the admin role only
+        return actions
+
+    @admin.action(description=_("Erase selected clients and all their data (right to erasure)"))
+    def erase_selected(self, request, queryset):
+        from config.privacy import erase_client
+        from hits.errors import HitStoreError
+
+        if not request.user.is_superuser:
+            messages.error(request, _("Only an administrator may erase a client."))
+            return
+        for client in list(queryset):
+            try:
+                report = erase_client(client.reference)
+            except HitStoreError as exc:
+                messages.error(
+                    request, f"{client.reference}: nothing erased, Elasticsearch failed ({exc})"
+                )
+                continue
+            kept = report.cases_kept_under_legal_hold
+            messages.success(
+                request,
+                _("%(ref)s erased (%(hits)s hits). Kept under legal hold: %(kept)s")
+                % {
+                    "ref": client.reference,
+                    "hits": report.hits_deleted,
+                    "kept": ", ".join(map(str, kept)) or "-",
+                },
+            )
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not ClientPhoto:

@@ -60,6 +60,7 @@ class Environment:
     site_url: str
     journal_dir: Path
     staff_emails: tuple[str, ...]
+    retention_days: int
 
 
 def load(environ: dict[str, str] | None = None) -> Environment:
@@ -101,6 +102,7 @@ def load(environ: dict[str, str] | None = None) -> Environment:
         digest_hour=digest_hour,
         site_url=env.get("BODYGUARD_SITE_URL", "http://127.0.0.1:8000"),
         journal_dir=Path(env.get("BODYGUARD_JOURNAL_DIR") or var_dir / "journal"),
+        retention_days=_int(env, "BODYGUARD_RETENTION_DAYS", 90),
         staff_emails=tuple(
             e.strip() for e in env.get("BODYGUARD_STAFF_EMAILS", "").split(",") if e.strip()
         ),

@@ -24,6 +24,7 @@ from alerts.services import (
     dispatch_pending,
     hit_store,
 )
+from config.privacy import purge_dismissed_hits
 from config.sources import Source, load_sources
 from crawlers.health import alert_staff_if_failing
 from crawlers.registry import KNOWN_KINDS
@@ -121,6 +122,10 @@ def build_scheduler(sources: list[Source]) -> BlockingScheduler:
     scheduler.add_job(
         _job, IntervalTrigger(seconds=ALERTS_EVERY_S), args=[process_alerts],
         id="alerts", max_instances=1, coalesce=True,
+    )  # fmt: skip
+    scheduler.add_job(
+        _job, CronTrigger(hour=3, minute=30), args=[purge_dismissed_hits],
+        id="retention", max_instances=1, coalesce=True,
     )  # fmt: skip
     scheduler.add_job(
         _job, CronTrigger(hour=settings.BODYGUARD_DIGEST_HOUR), args=[process_alerts],

@@ -59,7 +59,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The crawler runs as a separate `scrapy crawl` process and must see the same database,
     # so even the test database is a file, never SQLite's default in-memory one.
     DATABASES["default"]["TEST"] = {"NAME": str(ENV.var_dir / "test-bodyguard.sqlite3")}
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+    # secure_delete: an erased client's rows are overwritten in the file, not merely unlinked.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "init_command": "PRAGMA secure_delete = ON;"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -129,3 +130,5 @@ BODYGUARD_SITE_URL = ENV.site_url
 BODYGUARD_STAFF_EMAILS = list(ENV.staff_emails)
 # Consecutive failed runs of a source after which staff are told, once.
 BODYGUARD_FAILURES_BEFORE_ALERT = 3
+# Days a hit dismissed as a false positive is kept after it was last seen.
+BODYGUARD_RETENTION_DAYS = ENV.retention_days

@@ -62,3 +62,16 @@ class HitJournal:
             write(hits)
             self.path.unlink()
             return ReplayOutcome(len(hits), 0)
+
+    def remove_client(self, client_id: str) -> int:
+        """Drop a client's pending hits (right to erasure); returns how many were dropped."""
+        with self._locked():
+            hits = self.pending()
+            kept = [h for h in hits if h.client_id != client_id]
+            if len(kept) == len(hits):
+                return 0
+            self.path.unlink()
+            with open(self.path, "a", encoding="utf-8") as out:
+                for hit in kept:
+                    out.write(json.dumps(HitDocument.from_domain(hit), ensure_ascii=False) + "\n")
+            return len(hits) - len(kept)

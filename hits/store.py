@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from elasticsearch import ApiError, Elasticsearch, TransportError, helpers
 
-from hits.documents import Hit, HitDocument
+from hits.documents import Hit, HitDocument, _iso
 from hits.errors import HitStoreError, HitStoreUnavailable
 
 T = TypeVar("T")
@@ -221,6 +222,57 @@ class HitStore:
             ),
         )
         return [HitDocument.to_domain(d["_source"]) for d in response["hits"]["hits"]]
+
+    def delete_client(self, client_id: str, keep_hit_ids: Iterable[str] = ()) -> int:
+        """Delete every hit of a client but those listed (under legal hold); returns the count."""
+        query: dict[str, Any] = {"bool": {"filter": {"term": {"client_id": client_id}}}}
+        keep = list(keep_hit_ids)
+        if keep:
+            query["bool"]["must_not"] = {"ids": {"values": keep}}
+        response = _guard(
+            "erasing a client's hits",
+            lambda: self._es.delete_by_query(
+                index=self.index,
+                query=query,
+                refresh=True,
+                conflicts="proceed",
+                ignore_unavailable=True,
+            ),
+        )
+        return int(response.get("deleted", 0))
+
+    def purge_dismissed(self, older_than: datetime) -> int:
+        """Delete hits dismissed as false positives and last seen before ``older_than``."""
+        query = {
+            "bool": {
+                "filter": [
+                    {"term": {"review_status": "dismissed"}},
+                    {"range": {"last_seen": {"lt": _iso(older_than)}}},
+                ]
+            }
+        }
+        response = _guard(
+            "purging dismissed hits",
+            lambda: self._es.delete_by_query(
+                index=self.index,
+                query=query,
+                refresh=True,
+                conflicts="proceed",
+                ignore_unavailable=True,
+            ),
+        )
+        return int(response.get("deleted", 0))
+
+    def set_review_status(self, hit_id: str, status: str) -> None:
+        _guard(
+            "updating a hit's review status",
+            lambda: self._es.update(
+                index=self.index, id=hit_id, doc={"review_status": status}, refresh="wait_for"
+            ),
+        )
+
+    def of_client(self, client_id: str, size: int = 10000) -> list[Hit]:
+        return self.latest(client_id=client_id, size=size)
 
     def delete_index(self) -> None:
         """Drop the index and its template (tests and erasure tooling)."""

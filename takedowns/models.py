@@ -25,9 +25,17 @@ class Case(models.Model):
         State.ESCALATED,
     )
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="cases")
+    client = models.ForeignKey(Client, on_delete=models.SET_NULL, null=True, related_name="cases")
+    # Who the case is about, kept when the client record itself is erased under a legal hold.
+    client_reference = models.CharField(max_length=64, blank=True)
     host = models.CharField(max_length=255)
     state = models.CharField(max_length=20, choices=State.choices, default=State.NEW)
+    legal_hold = models.BooleanField(
+        default=False,
+        help_text=_(
+            "Kept through a client's erasure request (complaint or proceedings under way)."
+        ),
+    )
     opened_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -35,7 +43,7 @@ class Case(models.Model):
         ordering = ["-opened_at"]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.client.reference} @ {self.host} ({self.state})"
+        return f"#{self.pk} {self.client_reference} @ {self.host} ({self.state})"
 
 
 class CaseHit(models.Model):

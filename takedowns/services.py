@@ -28,6 +28,6 @@ def add_hit_to_case(client: Client, hit_id: str, url: str, host: str) -> CaseEnt
     )
     opened = case is None
     if case is None:
-        case = Case.objects.create(client=client, host=host)
+        case = Case.objects.create(client=client, client_reference=client.reference, host=host)
     CaseHit.objects.create(case=case, hit_id=hit_id, url=url)
     return CaseEntry(case.pk, case_opened=opened)

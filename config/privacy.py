@@ -1,0 +1,143 @@
+"""What we hold about a client: exported on request, erased on request (GDPR art. 15 and 17)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from alerts.models import Alert
+from alerts.services import hit_store
+from clients.models import Client
+from hits.documents import HitDocument
+from hits.journal import HitJournal
+from takedowns.models import Case, CaseHit
+
+
+class UnknownClient(LookupError):
+    pass
+
+
+@dataclass
+class ErasureReport:
+    client: str
+    hits_deleted: int = 0
+    journal_entries_deleted: int = 0
+    alerts_deleted: int = 0
+    cases_deleted: int = 0
+    photos_deleted: int = 0
+    terms_deleted: int = 0
+    cases_kept_under_legal_hold: list[int] = field(default_factory=list)
+
+
+def _client(reference: str) -> Client:
+    client = Client.objects.filter(reference=reference).first()
+    if client is None:
+        raise UnknownClient(f"no client {reference!r}")
+    return client
+
+
+def export_client(reference: str) -> dict[str, Any]:
+    """Everything held about a client, as JSON-ready data."""
+    client = _client(reference)
+    store = hit_store()
+    try:
+        hits = [HitDocument.from_domain(h) for h in store.of_client(reference)]
+    finally:
+        store.close()
+    return {
+        "exported_at": datetime.now(UTC).isoformat(),
+        "client": {
+            "id": client.reference,
+            "display_name": client.display_name,
+            "email": client.email,
+            "language": client.language,
+            "alert_preference": client.alert_preference,
+            "active": client.active,
+            "created_at": client.created_at.isoformat(),
+        },
+        "watch_terms": [{"kind": t.kind, "value": t.value} for t in client.terms.all()],
+        "photos": [
+            {
+                "label": p.label,
+                "pdq_hashes": p.pdq_hashes,
+                "registered_at": p.created_at.isoformat(),
+                "note": "hashes only; the photo was never stored",
+            }
+            for p in client.photos.all()
+        ],
+        "alerts": [
+            {
+                "hit_id": a.hit_id,
+                "site": a.host,
+                "status": a.status,
+                "created_at": a.created_at.isoformat(),
+                "sent_at": a.sent_at.isoformat() if a.sent_at else None,
+            }
+            for a in client.alerts.all()
+        ],
+        "cases": [
+            {
+                "id": c.pk,
+                "host": c.host,
+                "state": c.state,
+                "legal_hold": c.legal_hold,
+                "opened_at": c.opened_at.isoformat(),
+                "urls": list(c.hits.values_list("url", flat=True)),
+            }
+            for c in client.cases.all()
+        ],
+        "hits": hits,
+    }
+
+
+def erase_client(reference: str) -> ErasureReport:
+    """Erase a client and everything about them, except cases under an explicit legal hold."""
+    client = _client(reference)
+    report = ErasureReport(client=reference)
+    held = list(Case.objects.filter(client=client, legal_hold=True))
+    report.cases_kept_under_legal_hold = [c.pk for c in held]
+    keep_hits = set(CaseHit.objects.filter(case__in=held).values_list("hit_id", flat=True))
+    # Elasticsearch first: if it fails, nothing in the database is gone yet and the request
+    # can simply be run again.
+    store = hit_store()
+    try:
+        report.hits_deleted = store.delete_client(reference, keep_hit_ids=keep_hits)
+    finally:
+        store.close()
+    journal_dir = Path(settings.BODYGUARD_JOURNAL_DIR)
+    if journal_dir.is_dir():
+        for journal_file in journal_dir.glob("*.jsonl"):
+            report.journal_entries_deleted += HitJournal(
+                journal_dir, journal_file.stem
+            ).remove_client(reference)
+    with transaction.atomic():
+        report.alerts_deleted = (
+            Alert.objects.filter(client=client).exclude(hit_id__in=keep_hits).count()
+        )
+        report.photos_deleted = client.photos.count()
+        report.terms_deleted = client.terms.count()
+        cases = Case.objects.filter(client=client, legal_hold=False)
+        report.cases_deleted = cases.count()
+        cases.delete()
+        Alert.objects.filter(client=client).delete()
+        client.delete()  # terms and photo hashes go with it; held cases keep client_reference
+    return report
+
+
+def report_dict(report: ErasureReport) -> dict[str, Any]:
+    return asdict(report)
+
+
+def purge_dismissed_hits(days: int | None = None) -> int:
+    """Retention: hits dismissed as false positives, unseen for ``days``, are deleted."""
+    keep_days = settings.BODYGUARD_RETENTION_DAYS if days is None else days
+    store = hit_store()
+    try:
+        return store.purge_dismissed(datetime.now(UTC) - timedelta(days=keep_days))
+    finally:
+        store.close()

@@ -1,0 +1,207 @@
+"""Privacy, provable: photos never stored, erasure leaves nothing searchable, access export."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from alerts.models import Alert
+from clients.models import Client, ClientPhoto, WatchTerm
+from clients.photos import register_photo
+from config.privacy import erase_client, export_client, purge_dismissed_hits
+from hits.documents import Hit, MatchedTerm, MatchKind
+from hits.journal import HitJournal
+from takedowns.models import Case
+from takedowns.services import add_hit_to_case
+from tests.conftest import DATA
+
+pytestmark = [pytest.mark.privacy, pytest.mark.django_db(transaction=True)]
+
+PHOTO = DATA / "photos" / "opencv_baboon.jpg"
+
+
+def _files_containing(root: Path, needles: list[bytes], since: float) -> list[Path]:
+    found = []
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            path = Path(dirpath) / name
+            try:
+                if (
+                    path.stat().st_mtime < since
+                    or path.stat().st_size > 200_000_000
+                    or DATA in path.parents
+                ):
+                    continue
+                data = path.read_bytes()
+            except OSError:
+                continue
+            if any(n in data for n in needles):
+                found.append(path)
+    return found
+
+
+def _es_dump(store) -> str:
+    es = store._es
+    es.indices.refresh(index=f"{store.index.rsplit('-', 1)[0]}-*")
+    response = es.search(
+        index=f"{store.index.rsplit('-', 1)[0]}-*", size=10000, query={"match_all": {}}
+    )
+    return json.dumps(response["hits"]["hits"])
+
+
+def test_client_photos_are_never_stored_anywhere(isolated: Path, hit_store, settings, staff_admin):
+    started = time.time() - 1
+    data = PHOTO.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    needles = [data[1000:1256], data[-256:], digest.encode()]
+    client = Client.objects.create(reference="jeanne", display_name="Jeanne", email="j@example.org")
+
+    # Through the admin (upload kept in memory) and through the command (file read by staff).
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    staff_admin.post(
+        f"/admin/clients/client/{client.pk}/change/",
+        {
+            "reference": "jeanne", "display_name": "Jeanne", "email": "j@example.org", "language": "fr",
+            "alert_preference": "immediate", "active": "on",
+            "terms-TOTAL_FORMS": "0", "terms-INITIAL_FORMS": "0", "terms-MIN_NUM_FORMS": "0", "terms-MAX_NUM_FORMS": "1000",
+            "photos-TOTAL_FORMS": "1", "photos-INITIAL_FORMS": "0", "photos-MIN_NUM_FORMS": "0", "photos-MAX_NUM_FORMS": "1000",
+            "photos-0-label": "photo 1", "photos-0-photo": SimpleUploadedFile("p.jpg", data, content_type="image/jpeg"),
+        },
+    )  # fmt: skip
+    call_command("register_photo", "jeanne", str(PHOTO), "--label", "photo 2")
+    assert ClientPhoto.objects.filter(client=client).count() == 2
+
+    connection.close()
+    db_file = Path(settings.DATABASES["default"]["TEST"]["NAME"])
+    db_bytes = db_file.read_bytes()
+    assert not any(n in db_bytes for n in needles), "photo bytes or hash in the database"
+    assert _files_containing(Path(settings.BODYGUARD_VAR_DIR), needles, started) == []
+    assert _files_containing(Path(tempfile.gettempdir()), needles, started) == []
+    dump = _es_dump(hit_store)
+    assert digest not in dump and data[1000:1256].hex() not in dump
+
+
+def _hit(
+    client: str,
+    url: str,
+    kind: MatchKind = MatchKind.NAME,
+    status: str = "new",
+    seen: datetime | None = None,
+) -> Hit:
+    moment = seen or datetime.now(UTC)
+    text = "Jeanne Dupont"
+    return Hit(
+        client_id=client, source_id="forum", url=url, match_kind=kind,
+        matched_terms=(MatchedTerm("Jeanne Dupont", text, "exact", 0, len(text)),),
+        first_seen=moment, last_seen=moment, excerpt=f"on parle de {text} ici", review_status=status,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+@pytest.fixture
+def jeanne(isolated: Path, hit_store, settings):
+    client = Client.objects.create(
+        reference="jeanne-dupont", display_name="Jeanne Dupont", email="jeanne@example.org"
+    )
+    WatchTerm.objects.create(client=client, kind="name", value="Jeanne Dupont")
+    WatchTerm.objects.create(client=client, kind="alias", value="jdupont75")
+    register_photo(client, "photo 1", PHOTO.read_bytes())
+    hits = [_hit("jeanne-dupont", f"https://forum{i}.example/t/{i}") for i in range(3)]
+    hit_store.upsert(hits)
+    for hit in hits:
+        Alert.objects.create(
+            client=client,
+            hit_id=hit.hit_id,
+            source_id="forum",
+            host=hit.host,
+            match_kind="name",
+            hit_first_seen=hit.first_seen,
+        )
+        add_hit_to_case(client, hit.hit_id, hit.url, hit.host)
+    held = Case.objects.get(host="forum0.example")
+    held.legal_hold = True
+    held.save()
+    HitJournal(settings.BODYGUARD_JOURNAL_DIR, hit_store.index).append(
+        [_hit("jeanne-dupont", "https://late.example/t/9")]
+    )
+    other = Client.objects.create(reference="paul", display_name="Paul", email="p@example.org")
+    hit_store.upsert([_hit("paul", "https://forum9.example/t/1")])
+    return client, other, held
+
+
+def test_erasure_removes_everything_but_cases_under_legal_hold(jeanne, hit_store, settings):
+    _client, _other, held = jeanne
+
+    report = erase_client("jeanne-dupont")
+
+    assert report.cases_kept_under_legal_hold == [held.pk]
+    assert report.hits_deleted == 2
+    assert report.journal_entries_deleted == 1
+    assert not Client.objects.filter(reference="jeanne-dupont").exists()
+    assert not WatchTerm.objects.filter(value__in=["Jeanne Dupont", "jdupont75"]).exists()
+    assert not ClientPhoto.objects.exists()
+    assert Alert.objects.count() == 0
+    assert list(Case.objects.values_list("pk", "client_reference", "legal_hold")) == [
+        (held.pk, "jeanne-dupont", True)
+    ]
+    # Nothing searchable remains but the held case's own hit; the other client is untouched.
+    remaining = [h.url for h in hit_store.latest(size=100)]
+    assert sorted(remaining) == ["https://forum0.example/t/0", "https://forum9.example/t/1"]
+    assert HitJournal(settings.BODYGUARD_JOURNAL_DIR, hit_store.index).pending() == []
+    connection.close()
+    db = Path(settings.DATABASES["default"]["TEST"]["NAME"]).read_bytes()
+    assert b"jdupont75" not in db and b"jeanne@example.org" not in db
+
+
+def test_erasure_command_names_an_unknown_client(isolated):
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="no client 'nobody'"):
+        call_command("erase_client", "nobody")
+
+
+def test_access_export_lists_everything_held(jeanne, tmp_path):
+    out = tmp_path / "jeanne.json"
+    call_command("export_client", "jeanne-dupont", "--output", str(out))
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["client"]["email"] == "jeanne@example.org"
+    assert {t["value"] for t in data["watch_terms"]} == {"Jeanne Dupont", "jdupont75"}
+    assert data["photos"][0]["label"] == "photo 1" and len(data["photos"][0]["pdq_hashes"]) >= 8
+    assert len(data["hits"]) == 3 and len(data["alerts"]) == 3 and len(data["cases"]) == 3
+    assert export_client("jeanne-dupont")["client"]["id"] == "jeanne-dupont"
+
+
+def test_retention_purges_old_dismissed_hits_only(isolated, hit_store, settings):
+    old = datetime.now(UTC) - timedelta(days=120)
+    hit_store.upsert(
+        [
+            _hit("c", "https://a.example/old-dismissed", status="dismissed", seen=old),
+            _hit("c", "https://a.example/recent-dismissed", status="dismissed"),
+            _hit("c", "https://a.example/old-confirmed", status="confirmed", seen=old),
+        ]
+    )
+    settings.BODYGUARD_RETENTION_DAYS = 90
+    assert purge_dismissed_hits() == 1
+    assert sorted(h.url.rsplit("/", 1)[1] for h in hit_store.latest()) == [
+        "old-confirmed",
+        "recent-dismissed",
+    ]
+
+
+@pytest.fixture
+def staff_admin(client):
+    from django.contrib.auth.models import Permission, User
+
+    user = User.objects.create_user("staff", password="a-long-test-password", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="clients"))
+    client.force_login(user)
+    return client
