@@ -111,6 +111,7 @@ LOGGING = {
         "apscheduler": {"level": "WARNING"},
         "elastic_transport": {"level": "WARNING"},
         "mail.log": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
     },
 }
 
@@ -132,3 +133,5 @@ BODYGUARD_STAFF_EMAILS = list(ENV.staff_emails)
 BODYGUARD_FAILURES_BEFORE_ALERT = 3
 # Days a hit dismissed as a false positive is kept after it was last seen.
 BODYGUARD_RETENTION_DAYS = ENV.retention_days
+# WARC files of what each hit's page was when it was seen (one file per crawl run, by day).
+BODYGUARD_EVIDENCE_DIR = ENV.evidence_dir

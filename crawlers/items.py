@@ -8,6 +8,14 @@ from matching.names import Mention
 
 
 @dataclass(frozen=True)
+class EvidenceRef:
+    warc: str  # path relative to the evidence directory
+    record_id: str
+    payload_sha256: str
+    captured_at: str
+
+
+@dataclass(frozen=True)
 class ImageMatch:
     """An image of the post that is a registered photo of a client."""
 
@@ -33,6 +41,10 @@ class ForumPost:
     is_thread_start: bool = False
     mentions: list[Mention] = field(default_factory=list)
     image_matches: list[ImageMatch] = field(default_factory=list)
+    # The URL whose response the post was read from (set by a spider middleware), and where
+    # that response was archived if the post is a hit.
+    fetched_url: str = ""
+    evidence: EvidenceRef | None = None
 
     @property
     def match_text(self) -> str:

@@ -6,6 +6,7 @@ import logging
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
@@ -114,10 +115,22 @@ def hits_from_post(post: ForumPost, seen_at: datetime) -> list[Hit]:
                 posted_at=post.posted_at,
                 score=max(m.score for m in mentions),
                 content_sha256=post.content_sha256,
+                **_evidence(post),
             )
         )
     hits.extend(_image_hits(post, seen_at))
     return hits
+
+
+def _evidence(post: ForumPost) -> dict[str, Any]:
+    if post.evidence is None:
+        return {}
+    return {
+        "evidence_warc": post.evidence.warc,
+        "evidence_record_id": post.evidence.record_id,
+        "evidence_sha256": post.evidence.payload_sha256,
+        "captured_at": datetime.fromisoformat(post.evidence.captured_at.replace("Z", "+00:00")),
+    }
 
 
 def _image_hits(post: ForumPost, seen_at: datetime) -> list[Hit]:
@@ -144,6 +157,7 @@ def _image_hits(post: ForumPost, seen_at: datetime) -> list[Hit]:
             photo_label=match.photo_label,
             photo_distance=match.distance,
             photo_tier=match.tier,
+            **_evidence(post),
         )
         for match in best.values()
     ]

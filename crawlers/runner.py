@@ -71,6 +71,7 @@ def crawl_environment() -> dict[str, str]:
             "BODYGUARD_SOURCES_DIR": str(settings.BODYGUARD_SOURCES_DIR),
             "BODYGUARD_JOURNAL_DIR": str(settings.BODYGUARD_JOURNAL_DIR),
             "BODYGUARD_VAR_DIR": str(settings.BODYGUARD_VAR_DIR),
+            "BODYGUARD_EVIDENCE_DIR": str(settings.BODYGUARD_EVIDENCE_DIR),
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -48,8 +48,10 @@ ITEM_PIPELINES = {
     "crawlers.pipelines.DuplicatePostsPipeline": 100,
     "crawlers.images.ImagePipeline": 200,
     "crawlers.pipelines.MatchNamesPipeline": 300,
+    "crawlers.evidence.EvidencePipeline": 700,
     "crawlers.pipelines.IndexHitsPipeline": 800,
 }
+SPIDER_MIDDLEWARES = {"crawlers.evidence.CaptureRecorder": 50}
 EXTENSIONS = {
     "crawlers.extensions.RunStatsFile": 500,
 }
@@ -62,6 +64,7 @@ BODYGUARD_ELASTICSEARCH_URL = _django.BODYGUARD_ELASTICSEARCH_URL
 BODYGUARD_INDEX_PREFIX = _django.BODYGUARD_INDEX_PREFIX
 BODYGUARD_ES_TIMEOUT_S = _django.BODYGUARD_ES_TIMEOUT_S
 BODYGUARD_JOURNAL_DIR = str(_django.BODYGUARD_JOURNAL_DIR)
+BODYGUARD_EVIDENCE_DIR = str(_django.BODYGUARD_EVIDENCE_DIR)
 BODYGUARD_MATCH_NAMES = True
 BODYGUARD_INDEX_HITS = True
 BODYGUARD_HIT_BATCH = 100

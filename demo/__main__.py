@@ -123,6 +123,30 @@ def main() -> int:
             f"  case #{case.pk} {case.client.display_name} @ {case.host}: {case.state}, {case.hits.count()} hit(s)"
         )
 
+    if cases:
+        import hashlib
+        import io
+        import json
+        import zipfile
+
+        from takedowns.evidence import export_case, verify_evidence
+
+        pack = export_case(cases[0].pk, who="demo")
+        (DEMO_VAR / f"dossier-{cases[0].pk}.zip").write_bytes(pack)
+        archive = zipfile.ZipFile(io.BytesIO(pack))
+        manifest = json.loads(archive.read("manifest.json"))
+        verified = all(
+            hashlib.sha256(archive.read(f["name"])).hexdigest() == f["sha256"]
+            for f in manifest["files"]
+        )
+        print(f"\n-- evidence: {verify_evidence().checked} WARC file(s) captured at hit time --")
+        print(
+            f"  case #{cases[0].pk} pack: var/demo/dossier-{cases[0].pk}.zip, manifest {'verified' if verified else 'NOT VERIFIED'}"
+        )
+        print(
+            f"  (also from the case page: /admin/takedowns/case/{cases[0].pk}/change/ -> 'Exporter le dossier')"
+        )
+
     ok = bool(hits) and bool(mailbox.messages) and bool(cases)
     print(
         "\nDemo cycle "

@@ -72,6 +72,11 @@ class Hit:
     photo_label: str = ""
     photo_distance: int | None = None
     photo_tier: str = ""
+    # Where the page as seen was archived (WARC file relative to the evidence store, record id).
+    evidence_warc: str = ""
+    evidence_record_id: str = ""
+    evidence_sha256: str = ""
+    captured_at: datetime | None = None
     canonical_url: str = field(default="")
 
     def __post_init__(self) -> None:
@@ -127,6 +132,10 @@ class HitDocument:
             "photo_label": {"type": "keyword"},
             "photo_distance": {"type": "short"},
             "photo_tier": {"type": "keyword"},
+            "evidence_warc": {"type": "keyword"},
+            "evidence_record_id": {"type": "keyword"},
+            "evidence_sha256": {"type": "keyword"},
+            "captured_at": {"type": "date"},
             # False until alerts/ has recorded an Alert for the hit; set on creation only.
             "alerted": {"type": "boolean"},
         },
@@ -157,6 +166,10 @@ class HitDocument:
             "photo_label": hit.photo_label,
             "photo_distance": hit.photo_distance,
             "photo_tier": hit.photo_tier,
+            "evidence_warc": hit.evidence_warc,
+            "evidence_record_id": hit.evidence_record_id,
+            "evidence_sha256": hit.evidence_sha256,
+            "captured_at": _iso(hit.captured_at) if hit.captured_at else None,
             "alerted": False,
         }
 
@@ -185,4 +198,8 @@ class HitDocument:
             photo_label=source.get("photo_label") or "",
             photo_distance=source.get("photo_distance"),
             photo_tier=source.get("photo_tier") or "",
+            evidence_warc=source.get("evidence_warc") or "",
+            evidence_record_id=source.get("evidence_record_id") or "",
+            evidence_sha256=source.get("evidence_sha256") or "",
+            captured_at=_parse_time(source.get("captured_at")),
         )

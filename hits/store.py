@@ -25,6 +25,10 @@ if (params.last_seen.compareTo(ctx._source.last_seen) > 0) {
     ctx._source.excerpt = params.excerpt;
     ctx._source.matched_terms = params.matched_terms;
     ctx._source.score = params.score;
+    ctx._source.evidence_warc = params.evidence_warc;
+    ctx._source.evidence_record_id = params.evidence_record_id;
+    ctx._source.evidence_sha256 = params.evidence_sha256;
+    ctx._source.captured_at = params.captured_at;
   }
   if (params.photo_distance != null && (ctx._source.photo_distance == null || params.photo_distance < ctx._source.photo_distance)) {
     ctx._source.image_url = params.image_url;
@@ -158,6 +162,10 @@ class HitStore:
                         "photo_label",
                         "photo_distance",
                         "photo_tier",
+                        "evidence_warc",
+                        "evidence_record_id",
+                        "evidence_sha256",
+                        "captured_at",
                     )
                 },
             },

@@ -1,6 +1,11 @@
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path
+from django.utils.html import format_html
 
-from takedowns.models import Case, CaseHit
+from takedowns.evidence import export_case
+from takedowns.models import Case, CaseHit, EvidenceAccess
 
 
 class CaseHitInline(admin.TabularInline):
@@ -16,4 +21,46 @@ class CaseAdmin(admin.ModelAdmin):
     list_filter = ("state", "host")
     search_fields = ("client__display_name", "client__reference", "host", "hits__url")
     inlines = [CaseHitInline]
-    readonly_fields = ("opened_at", "updated_at")
+    readonly_fields = ("opened_at", "updated_at", "client_reference", "evidence_pack")
+
+    @admin.display(description="Dossier de preuves")
+    def evidence_pack(self, obj: Case) -> str:
+        if obj.pk is None:
+            return "-"
+        return format_html(
+            '<a class="button" href="{}">Exporter le dossier (ZIP)</a>', f"../../{obj.pk}/export/"
+        )
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:case_id>/export/",
+                self.admin_site.admin_view(self.export_view),
+                name="takedowns_case_export",
+            ),
+            *super().get_urls(),
+        ]
+
+    def export_view(self, request: HttpRequest, case_id: int) -> HttpResponse:
+        case = get_object_or_404(Case, pk=case_id)
+        if not self.has_view_permission(request, case):
+            return HttpResponse(status=403)
+        data = export_case(case.pk, who=request.user.get_username())
+        response = HttpResponse(data, content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="dossier-{case.pk}.zip"'
+        return response
+
+
+@admin.register(EvidenceAccess)
+class EvidenceAccessAdmin(admin.ModelAdmin):
+    list_display = ("at", "case", "who", "action")
+    readonly_fields = ("case", "who", "action", "at", "detail")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -57,3 +57,19 @@ class CaseHit(models.Model):
 
     def __str__(self) -> str:
         return self.url
+
+
+class EvidenceAccess(models.Model):
+    """Chain of custody: every export of a case's evidence, by whom and when (append-only)."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="evidence_accesses")
+    who = models.CharField(max_length=150)
+    action = models.CharField(max_length=50)
+    at = models.DateTimeField(auto_now_add=True)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.who} {self.action}"

@@ -34,6 +34,7 @@ def isolated(settings: Any, tmp_path: Path, elasticsearch_url: str) -> Path:
     settings.BODYGUARD_ELASTICSEARCH_URL = elasticsearch_url
     settings.BODYGUARD_JOURNAL_DIR = tmp_path / "journal"
     settings.BODYGUARD_VAR_DIR = tmp_path / "var"
+    settings.BODYGUARD_EVIDENCE_DIR = tmp_path / "evidence"
     settings.BODYGUARD_SOURCES_DIR = tmp_path / "sources"
     settings.BODYGUARD_SOURCES_DIR.mkdir()
     settings.BODYGUARD_CRAWL_TIME_LIMIT_S = 120

@@ -1,0 +1,241 @@
+"""Evidence at hit time: the page as served, archived as WARC records, with hashes.
+
+A spider middleware remembers the response each post was read from; the pipeline writes that
+response (status, headers, body), the request, and a metadata record (final URL, redirect chain,
+server IP, UTC time, capture environment) to this run's WARC file when the post is a hit. One
+WARC file per crawl run, under a folder per day; ``MANIFEST.jsonl`` lists each closed file with
+its SHA-256 so ``verify_evidence`` can prove nothing changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import socket
+import urllib.request
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from io import BytesIO
+from pathlib import Path
+from typing import IO, Any
+
+import scrapy
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+from scrapy.http import Response
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from crawlers.items import EvidenceRef, ForumPost
+
+logger = logging.getLogger(__name__)
+
+# Responses kept in memory for the pipeline: enough for the items of the pages in flight.
+_KEPT_RESPONSES = 256
+
+
+@dataclass(frozen=True)
+class Capture:
+    url: str
+    final_url: str
+    redirect_chain: tuple[str, ...]
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    request_headers: tuple[tuple[str, str], ...]
+    body: bytes
+    server_ip: str
+    fetched_at: str
+
+
+class CaptureRecorder:
+    """Spider middleware: tags each post with the response it came from and keeps that response."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.captures: OrderedDict[str, Capture] = OrderedDict()
+        crawler.bodyguard_captures = self.captures  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> CaptureRecorder:
+        return cls(crawler)
+
+    async def process_spider_output_async(self, response: Response, result: Any) -> Any:
+        async for item in result:
+            yield self._tag(response, item)
+
+    def process_spider_output(self, response: Response, result: Iterable[Any]) -> Iterable[Any]:
+        for item in result:
+            yield self._tag(response, item)
+
+    def _tag(self, response: Response, item: Any) -> Any:
+        if isinstance(item, ForumPost) and not item.fetched_url:
+            item.fetched_url = response.url
+            if response.url not in self.captures:
+                self.captures[response.url] = _capture(response)
+                while len(self.captures) > _KEPT_RESPONSES:
+                    self.captures.popitem(last=False)
+        return item
+
+
+def _capture(response: Response) -> Capture:
+    request = response.request
+    chain = tuple(
+        str(u) for u in (request.meta.get("redirect_urls", []) if request is not None else [])
+    )
+    return Capture(
+        url=chain[0] if chain else response.url,
+        final_url=response.url,
+        redirect_chain=chain,
+        status=response.status,
+        headers=tuple(
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, vs in response.headers.items()
+            for v in vs
+        ),
+        request_headers=tuple(
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, vs in (request.headers.items() if request is not None else [])
+            for v in vs
+        ),
+        body=response.body,
+        server_ip=str(response.ip_address or ""),
+        fetched_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    )
+
+
+def capture_environment() -> dict[str, Any]:
+    """In the spirit of the AFNOR NF Z67-147 constat practice: what captured, from where, how."""
+    proxies = urllib.request.getproxies()
+    return {
+        "software": {
+            "bodyguard": "0.1.0",
+            "python": platform.python_version(),
+            "scrapy": scrapy.__version__,
+            "os": platform.platform(),
+        },
+        "host": socket.gethostname(),
+        "proxy": proxies or "none",
+        "clock": "system clock, UTC (synchronisation not verified by the capture)",
+    }
+
+
+class EvidencePipeline:
+    """Archives the response behind every hit (once per response and run)."""
+
+    def __init__(self, crawler: Crawler, directory: Path) -> None:
+        self.crawler = crawler
+        self.directory = directory
+        self.file: IO[bytes] | None = None
+        self.writer: WARCWriter | None = None
+        self.relative = ""
+        self.written: dict[str, EvidenceRef] = {}
+        self.records = 0
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> EvidencePipeline:
+        directory = crawler.settings.get("BODYGUARD_EVIDENCE_DIR")
+        if not directory or not crawler.settings.getbool("BODYGUARD_INDEX_HITS"):
+            raise NotConfigured("no evidence directory, or hits are not indexed")
+        return cls(crawler, Path(directory))
+
+    def _open(self) -> WARCWriter:
+        if self.writer is None:
+            now = datetime.now(UTC)
+            spider = self.crawler.spider
+            name = f"{getattr(spider, 'source_id', 'crawl')}-{now:%Y%m%dT%H%M%S%f}Z.warc.gz"
+            self.relative = f"{now:%Y-%m-%d}/{name}"
+            path = self.directory / self.relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.file = open(path, "xb")  # noqa: SIM115 (open for the whole crawl, closed in close_spider)
+            self.writer = WARCWriter(self.file, gzip=True)
+            info = self.writer.create_warcinfo_record(
+                name,
+                {
+                    "software": "Bodyguard",
+                    "format": "WARC/1.0",
+                    **{k: json.dumps(v) for k, v in capture_environment().items()},
+                },
+            )
+            self.writer.write_record(info)
+        return self.writer
+
+    def process_item(self, item: ForumPost) -> ForumPost:
+        if not (item.mentions or item.image_matches) or not item.fetched_url:
+            return item
+        if item.fetched_url in self.written:
+            item.evidence = self.written[item.fetched_url]
+            return item
+        captures = getattr(self.crawler, "bodyguard_captures", {})
+        capture = captures.get(item.fetched_url)
+        if capture is None:
+            logger.warning("no capture kept for %s: hit without evidence", item.fetched_url)
+            return item
+        item.evidence = self.written[item.fetched_url] = self._write(capture)
+        return item
+
+    def _write(self, capture: Capture) -> EvidenceRef:
+        writer = self._open()
+        request = writer.create_warc_record(
+            capture.final_url,
+            "request",
+            payload=BytesIO(b""),
+            http_headers=StatusAndHeaders(
+                f"GET {capture.final_url} HTTP/1.1",
+                list(capture.request_headers),
+                is_http_request=True,
+            ),
+            warc_headers_dict={"WARC-Date": capture.fetched_at},
+        )
+        status_line = f"{capture.status} {'OK' if capture.status == 200 else ''}".strip()
+        response = writer.create_warc_record(
+            capture.final_url,
+            "response",
+            payload=BytesIO(capture.body),
+            http_headers=StatusAndHeaders(status_line, list(capture.headers), protocol="HTTP/1.1"),
+            warc_headers_dict={
+                "WARC-Date": capture.fetched_at,
+                "WARC-IP-Address": capture.server_ip,
+            },
+        )
+        writer.write_record(request)
+        writer.write_record(response)
+        record_id = response.rec_headers.get_header("WARC-Record-ID")
+        body_sha256 = hashlib.sha256(capture.body).hexdigest()
+        metadata: dict[str, Any] = {
+            "requested_url": capture.url,
+            "final_url": capture.final_url,
+            "redirect_chain": list(capture.redirect_chain),
+            "server_ip": capture.server_ip,
+            "fetched_at_utc": capture.fetched_at,
+            "body_sha256": body_sha256,
+        }
+        meta = writer.create_warc_record(
+            capture.final_url,
+            "metadata",
+            payload=BytesIO(json.dumps(metadata, indent=1).encode()),
+            warc_content_type="application/json",
+            warc_headers_dict={"WARC-Concurrent-To": record_id, "WARC-Date": capture.fetched_at},
+        )
+        writer.write_record(meta)
+        self.records += 1
+        return EvidenceRef(self.relative, record_id, body_sha256, capture.fetched_at)
+
+    def close_spider(self) -> None:
+        if self.file is None:
+            return
+        self.file.close()
+        path = self.directory / self.relative
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        entry = {
+            "file": self.relative,
+            "sha256": digest,
+            "records": self.records,
+            "closed_at": datetime.now(UTC).isoformat(),
+        }
+        with open(self.directory / "MANIFEST.jsonl", "a", encoding="utf-8") as manifest:
+            manifest.write(json.dumps(entry) + "\n")
+        assert self.crawler.stats is not None
+        self.crawler.stats.set_value("bodyguard/evidence_file", self.relative)

@@ -1,0 +1,216 @@
+"""Evidence packs for a lawyer, a commissaire de justice or a PHAROS report, and their integrity."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.conf import settings
+from fpdf import FPDF
+from warcio.archiveiterator import ArchiveIterator
+from warcio.warcwriter import WARCWriter
+
+from alerts.services import hit_store
+from hits.documents import Hit
+from takedowns.models import Case, EvidenceAccess
+
+DISCLAIMER = (
+    "Ce dossier prépare un constat ; il n'en est pas un. Les captures ont été faites automatiquement "
+    "par Bodyguard au moment de la détection. Seul un commissaire de justice peut dresser un constat "
+    "ayant force probante (pratique inspirée de la norme AFNOR NF Z67-147)."
+)
+_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+
+
+@dataclass
+class IntegrityReport:
+    checked: int = 0
+    changed: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.changed and not self.missing
+
+
+def verify_evidence(directory: Path | None = None) -> IntegrityReport:
+    """Recompute the SHA-256 of every WARC file listed in the manifest."""
+    root = Path(directory or settings.BODYGUARD_EVIDENCE_DIR)
+    report = IntegrityReport()
+    manifest = root / "MANIFEST.jsonl"
+    if not manifest.exists():
+        return report
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        path = root / entry["file"]
+        report.checked += 1
+        if not path.exists():
+            report.missing.append(entry["file"])
+        elif hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
+            report.changed.append(entry["file"])
+    return report
+
+
+def _case_hits(case: Case) -> list[Hit]:
+    store = hit_store()
+    try:
+        found = [store.get(h) for h in case.hits.values_list("hit_id", flat=True)]
+    finally:
+        store.close()
+    return [h for h in found if h is not None]
+
+
+def _copy_records(hits: list[Hit], root: Path) -> bytes:
+    """The WARC records of the case's hits (request, response, metadata), in one new WARC."""
+    wanted: dict[str, set[str]] = {}
+    for hit in hits:
+        if hit.evidence_warc:
+            wanted.setdefault(hit.evidence_warc, set()).add(hit.evidence_record_id)
+    out = io.BytesIO()
+    writer = WARCWriter(out, gzip=True)
+    for relative, record_ids in sorted(wanted.items()):
+        path = root / relative
+        if not path.exists():
+            continue
+        targets = set()
+        with open(path, "rb") as stream:
+            for record in ArchiveIterator(stream):
+                if record.rec_headers.get_header("WARC-Record-ID") in record_ids:
+                    targets.add(record.rec_headers.get_header("WARC-Target-URI"))
+        with open(path, "rb") as stream:
+            for record in ArchiveIterator(stream):
+                headers = record.rec_headers
+                keep = (
+                    record.rec_type == "warcinfo"
+                    or headers.get_header("WARC-Record-ID") in record_ids
+                    or headers.get_header("WARC-Concurrent-To") in record_ids
+                    or (
+                        record.rec_type == "request"
+                        and headers.get_header("WARC-Target-URI") in targets
+                    )
+                )
+                if keep:
+                    writer.write_record(record)
+    return out.getvalue()
+
+
+def _report_html(case: Case, hits: list[Hit], accesses: list[EvidenceAccess]) -> str:
+    e = html.escape
+    rows = []
+    for hit in sorted(hits, key=lambda h: h.first_seen):
+        if hit.photo_label:
+            why = f"photo enregistrée « {e(hit.photo_label)} », distance {hit.photo_distance}, niveau {e(hit.photo_tier)}"
+        else:
+            why = ", ".join(
+                f"« {e(t.text)} » ({e(t.rule)}, terme surveillé « {e(t.term)} »)"
+                for t in hit.matched_terms
+            )
+        captured = f"{hit.captured_at:%d/%m/%Y %H:%M:%S} UTC" if hit.captured_at else "—"
+        rows.append(
+            f"<tr><td>{e(hit.url)}</td><td>{hit.first_seen:%d/%m/%Y %H:%M} UTC</td><td>{captured}</td>"
+            f"<td>{why}</td><td><code>{e(hit.evidence_sha256)}</code></td></tr>"
+        )
+    custody = "".join(
+        f"<li>{a.at:%d/%m/%Y %H:%M} UTC — {e(a.who)} : {e(a.action)} {e(a.detail)}</li>"
+        for a in accesses
+    )
+    return f"""<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8"><title>Dossier {case.pk}</title></head><body>
+<h1>Dossier de preuves n° {case.pk}</h1>
+<p><strong>{e(DISCLAIMER)}</strong></p>
+<h2>Chronologie</h2>
+<ul><li>Ouverture du dossier : {case.opened_at:%d/%m/%Y %H:%M} UTC</li>
+<li>État actuel : {e(case.get_state_display())}</li><li>Site : {e(case.host)}</li></ul>
+<h2>Publications</h2>
+<table border="1"><tr><th>Adresse</th><th>Première détection</th><th>Capture</th><th>Motif de la détection</th><th>SHA-256 du contenu capturé</th></tr>
+{"".join(rows)}</table>
+<h2>Chaîne de conservation</h2><ul>{custody}</ul>
+</body></html>"""
+
+
+def _report_pdf(case: Case, hits: list[Hit], accesses: list[EvidenceAccess]) -> bytes:
+    pdf = FPDF()
+    pdf.add_page()
+    if _FONT.exists():
+        pdf.add_font("DejaVu", "", str(_FONT))
+        pdf.set_font("DejaVu", size=10)
+
+        def text(s: str) -> str:
+            return s
+    else:  # core fonts are Latin-1 only
+        pdf.set_font("Helvetica", size=10)
+
+        def text(s: str) -> str:
+            return s.encode("latin-1", "replace").decode("latin-1")
+
+    width = pdf.w - pdf.l_margin - pdf.r_margin
+    pdf.multi_cell(width, 7, text(f"Dossier de preuves n° {case.pk} — {case.host}"))
+    pdf.multi_cell(width, 5, text(DISCLAIMER))
+    pdf.ln(3)
+    pdf.multi_cell(
+        width,
+        5,
+        text(
+            f"Ouverture : {case.opened_at:%d/%m/%Y %H:%M} UTC — état : {case.get_state_display()}"
+        ),
+    )
+    for hit in sorted(hits, key=lambda h: h.first_seen):
+        captured = f"{hit.captured_at:%d/%m/%Y %H:%M:%S} UTC" if hit.captured_at else "—"
+        pdf.ln(2)
+        pdf.multi_cell(
+            width,
+            5,
+            text(
+                f"{hit.url}\nDétection : {hit.first_seen:%d/%m/%Y %H:%M} UTC — capture : {captured}\nSHA-256 : {hit.evidence_sha256 or '—'}"
+            ),
+        )
+    pdf.ln(3)
+    pdf.multi_cell(width, 5, text("Chaîne de conservation :"))
+    for access in accesses:
+        pdf.multi_cell(
+            width,
+            5,
+            text(
+                f"{access.at:%d/%m/%Y %H:%M} UTC — {access.who} : {access.action} {access.detail}"
+            ),
+        )
+    return bytes(pdf.output())
+
+
+def export_case(case_id: int, who: str) -> bytes:
+    """The case's evidence pack as ZIP bytes; the export itself is recorded first."""
+    case = Case.objects.get(pk=case_id)
+    EvidenceAccess.objects.create(
+        case=case, who=who, action="export", detail=f"ZIP du dossier {case.pk}"
+    )
+    hits = _case_hits(case)
+    accesses = list(case.evidence_accesses.all())
+    root = Path(settings.BODYGUARD_EVIDENCE_DIR)
+    files = {
+        f"case-{case.pk}.warc.gz": _copy_records(hits, root),
+        "rapport.html": _report_html(case, hits, accesses).encode("utf-8"),
+        "rapport.pdf": _report_pdf(case, hits, accesses),
+    }
+    manifest = {
+        "case": case.pk,
+        "created_at": datetime.now(UTC).isoformat(),
+        "created_by": who,
+        "note": DISCLAIMER,
+        "files": [
+            {"name": n, "sha256": hashlib.sha256(b).hexdigest(), "bytes": len(b)}
+            for n, b in files.items()
+        ],
+    }
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+        archive.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
+    return out.getvalue()
