@@ -15,6 +15,7 @@ from alerts.services import hit_store
 from clients.models import Client
 from hits.documents import HitDocument
 from hits.journal import HitJournal
+from takedowns.evidence import erase_records
 from takedowns.models import Case, CaseHit
 
 
@@ -27,6 +28,7 @@ class ErasureReport:
     client: str
     hits_deleted: int = 0
     journal_entries_deleted: int = 0
+    evidence_records_deleted: int = 0
     alerts_deleted: int = 0
     cases_deleted: int = 0
     photos_deleted: int = 0
@@ -106,9 +108,18 @@ def erase_client(reference: str) -> ErasureReport:
     # can simply be run again.
     store = hit_store()
     try:
+        client_hits = store.of_client(reference)
+        doomed_records = {
+            h.evidence_record_id
+            for h in client_hits
+            if h.evidence_record_id and h.hit_id not in keep_hits
+        }
         report.hits_deleted = store.delete_client(reference, keep_hit_ids=keep_hits)
+        # Records another client's hit or a held case still relies on are kept.
+        still_needed = store.records_in_use(doomed_records)
     finally:
         store.close()
+    report.evidence_records_deleted = erase_records(doomed_records, still_needed)
     journal_dir = Path(settings.BODYGUARD_JOURNAL_DIR)
     if journal_dir.is_dir():
         for journal_file in journal_dir.glob("*.jsonl"):

@@ -106,6 +106,20 @@ def _capture(response: Response) -> Capture:
     )
 
 
+def _outgoing_ip(server_ip: str) -> str:
+    """The local address the system routes to ``server_ip`` from (a UDP connect sends nothing).
+    Behind NAT the public address differs; the constat notes it separately."""
+    if not server_ip:
+        return ""
+    family = socket.AF_INET6 if ":" in server_ip else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect((server_ip, 80))
+            return str(probe.getsockname()[0])
+    except OSError:
+        return ""
+
+
 def capture_environment() -> dict[str, Any]:
     """In the spirit of the AFNOR NF Z67-147 constat practice: what captured, from where, how."""
     proxies = urllib.request.getproxies()
@@ -205,6 +219,7 @@ class EvidencePipeline:
         record_id = response.rec_headers.get_header("WARC-Record-ID")
         body_sha256 = hashlib.sha256(capture.body).hexdigest()
         metadata: dict[str, Any] = {
+            "outgoing_ip": _outgoing_ip(capture.server_ip),
             "requested_url": capture.url,
             "final_url": capture.final_url,
             "redirect_chain": list(capture.redirect_chain),

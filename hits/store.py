@@ -279,6 +279,22 @@ class HitStore:
             ),
         )
 
+    def records_in_use(self, record_ids: Iterable[str]) -> set[str]:
+        """Which of these evidence records some remaining hit still points to."""
+        ids = sorted(set(record_ids))
+        if not ids:
+            return set()
+        response = _guard(
+            "looking up evidence in use",
+            lambda: self._es.search(
+                index=self.index,
+                query={"terms": {"evidence_record_id": ids}},
+                size=min(10000, len(ids) * 10),
+                source_includes=["evidence_record_id"],
+            ),
+        )
+        return {h["_source"]["evidence_record_id"] for h in response["hits"]["hits"]}
+
     def of_client(self, client_id: str, size: int = 10000) -> list[Hit]:
         return self.latest(client_id=client_id, size=size)
 

@@ -46,10 +46,12 @@ def verify_evidence(directory: Path | None = None) -> IntegrityReport:
     manifest = root / "MANIFEST.jsonl"
     if not manifest.exists():
         return report
+    latest: dict[str, dict[str, str]] = {}
     for line in manifest.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        entry = json.loads(line)
+        if line.strip():
+            entry = json.loads(line)
+            latest[entry["file"]] = entry  # a file rewritten for an erasure has a later entry
+    for entry in latest.values():
         path = root / entry["file"]
         report.checked += 1
         if not path.exists():
@@ -214,3 +216,43 @@ def export_case(case_id: int, who: str) -> bytes:
             archive.writestr(name, data)
         archive.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
     return out.getvalue()
+
+
+def erase_records(record_ids: set[str], keep: set[str], directory: Path | None = None) -> int:
+    """Rewrite evidence files without the given records (right to erasure); records still
+    needed by someone else's hit or a held case (``keep``) stay. Returns records removed."""
+    root = Path(directory or settings.BODYGUARD_EVIDENCE_DIR)
+    manifest = root / "MANIFEST.jsonl"
+    if not manifest.exists():
+        return 0
+    doomed = record_ids - keep
+    removed = 0
+    files = {
+        json.loads(line)["file"]
+        for line in manifest.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    }
+    for relative in sorted(files):
+        path = root / relative
+        if not path.exists():
+            continue
+        out = io.BytesIO()
+        writer = WARCWriter(out, gzip=True)
+        dropped = 0
+        with open(path, "rb") as stream:
+            for record in ArchiveIterator(stream):
+                headers = record.rec_headers
+                rid = headers.get_header("WARC-Record-ID")
+                concurrent = headers.get_header("WARC-Concurrent-To")
+                if rid in doomed or concurrent in doomed:
+                    dropped += 1
+                    continue
+                writer.write_record(record)
+        if not dropped:
+            continue
+        path.write_bytes(out.getvalue())
+        removed += dropped
+        with open(manifest, "a", encoding="utf-8") as m:
+            m.write(json.dumps({"file": relative, "sha256": hashlib.sha256(out.getvalue()).hexdigest(),
+                                "rewritten_at": datetime.now(UTC).isoformat(), "reason": "erasure request"}) + "\n")  # fmt: skip
+    return removed

@@ -116,3 +116,15 @@ def test_one_altered_byte_and_a_missing_file_are_reported(captured):
         call_command("verify_evidence")
     path.unlink()
     assert verify_evidence().missing == [hit.evidence_warc]
+
+
+def test_erasure_removes_the_clients_evidence_and_the_manifest_still_verifies(captured):
+    from config.privacy import erase_client
+
+    hit, _, evidence = captured
+    report = erase_client("allan-bloom")
+    assert report.evidence_records_deleted == 2  # the response and its metadata
+    with open(evidence / hit.evidence_warc, "rb") as stream:
+        ids = [r.rec_headers.get_header("WARC-Record-ID") for r in ArchiveIterator(stream)]
+    assert hit.evidence_record_id not in ids
+    assert verify_evidence().ok
