@@ -145,10 +145,14 @@ def report_dict(report: ErasureReport) -> dict[str, Any]:
 
 
 def purge_dismissed_hits(days: int | None = None) -> int:
-    """Retention: hits dismissed as false positives, unseen for ``days``, are deleted."""
+    """Retention: hits dismissed as false positives, unseen for ``days``, are deleted with
+    their evidence (unless another hit relies on the same capture)."""
     keep_days = settings.BODYGUARD_RETENTION_DAYS if days is None else days
     store = hit_store()
     try:
-        return store.purge_dismissed(datetime.now(UTC) - timedelta(days=keep_days))
+        purged, records = store.purge_dismissed(datetime.now(UTC) - timedelta(days=keep_days))
+        in_use = store.records_in_use(records)
     finally:
         store.close()
+    erase_records(records, in_use)
+    return purged

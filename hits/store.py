@@ -249,15 +249,25 @@ class HitStore:
         )
         return int(response.get("deleted", 0))
 
-    def purge_dismissed(self, older_than: datetime) -> int:
-        """Delete hits dismissed as false positives and last seen before ``older_than``."""
-        query = {
+    def purge_dismissed(self, older_than: datetime) -> tuple[int, set[str]]:
+        """Delete hits dismissed as false positives and last seen before ``older_than``;
+        returns how many, and the evidence records they pointed to."""
+        query: dict[str, Any] = {
             "bool": {
                 "filter": [
                     {"term": {"review_status": "dismissed"}},
                     {"range": {"last_seen": {"lt": _iso(older_than)}}},
                 ]
             }
+        }
+        found = _guard(
+            "listing dismissed hits",
+            lambda: self._es.search(
+                index=self.index, query=query, size=10000, source_includes=["evidence_record_id"]
+            ),
+        )
+        records = {h["_source"].get("evidence_record_id") or "" for h in found["hits"]["hits"]} - {
+            ""
         }
         response = _guard(
             "purging dismissed hits",
@@ -269,7 +279,7 @@ class HitStore:
                 ignore_unavailable=True,
             ),
         )
-        return int(response.get("deleted", 0))
+        return int(response.get("deleted", 0)), records
 
     def set_review_status(self, hit_id: str, status: str) -> None:
         _guard(

@@ -128,3 +128,21 @@ def test_erasure_removes_the_clients_evidence_and_the_manifest_still_verifies(ca
         ids = [r.rec_headers.get_header("WARC-Record-ID") for r in ArchiveIterator(stream)]
     assert hit.evidence_record_id not in ids
     assert verify_evidence().ok
+
+
+def test_retention_purges_a_dismissed_hit_with_its_evidence(captured, hit_store, settings):
+    from config.privacy import purge_dismissed_hits
+
+    hit, _, evidence = captured
+    hit_store._es.update(
+        index=hit_store.index, id=hit.hit_id, refresh="wait_for",
+        doc={"review_status": "dismissed", "last_seen": "2025-01-01T00:00:00.000Z"},
+    )  # fmt: skip
+    settings.BODYGUARD_RETENTION_DAYS = 90
+    assert purge_dismissed_hits() == 1
+    assert hit_store.get(hit.hit_id) is None
+    with open(evidence / hit.evidence_warc, "rb") as stream:
+        assert hit.evidence_record_id not in [
+            r.rec_headers.get_header("WARC-Record-ID") for r in ArchiveIterator(stream)
+        ]
+    assert verify_evidence().ok
