@@ -76,6 +76,7 @@ TIME_ZONE = "Europe/Paris"
 USE_I18N = True
 USE_TZ = True
 
+LOGIN_URL = "/admin/login/"
 STATIC_URL = "static/"
 STATIC_ROOT = ENV.var_dir / "static"
 

@@ -169,8 +169,16 @@ def main() -> int:
             content_type__app_label__in=["clients", "alerts", "takedowns", "crawlers"]
         )
     )
+    from django.contrib.auth.models import Group
+
+    reviewer_password = secrets.token_urlsafe(9)
+    reviewer, _ = User.objects.get_or_create(username="demo-reviewer", defaults={"is_staff": True})
+    reviewer.set_password(reviewer_password)
+    reviewer.save()
+    reviewer.groups.set([Group.objects.get(name="reviewer")])
     print("\nWeb app: http://127.0.0.1:8000/  (Ctrl-C to stop)")
     print(f"Staff login: demo-staff / {password}")
+    print(f"Reviewer login: demo-reviewer / {reviewer_password}  (lands on the review queue)")
     try:
         call_command("runserver", "127.0.0.1:8000", use_reloader=False)
     finally:

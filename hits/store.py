@@ -44,6 +44,31 @@ _UNAVAILABLE_STATUSES = {429, 502, 503, 504}
 
 
 @dataclass(frozen=True)
+class HitFilters:
+    client_id: str = ""
+    source_id: str = ""
+    match_kind: str = ""
+    tier: str = ""
+    status: str = ""
+    text: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class HitPage:
+    hits: list[Hit]
+    total: int
+    page: int
+    per_page: int
+    counts: dict[str, list[tuple[str, int]]]
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+@dataclass(frozen=True)
 class WriteResult:
     hit_id: str
     created: bool
@@ -287,6 +312,58 @@ class HitStore:
             lambda: self._es.update(
                 index=self.index, id=hit_id, doc={"review_status": status}, refresh="wait_for"
             ),
+        )
+
+    def search(self, filters: HitFilters, page: int = 1, per_page: int = 25) -> HitPage:
+        """The review queue: filtered, searched, strongest then newest first, with counts."""
+        must: list[dict[str, Any]] = []
+        for field_name, value in (
+            ("client_id", filters.client_id),
+            ("source_id", filters.source_id),
+            ("match_kind", filters.match_kind),
+            ("photo_tier", filters.tier),
+            ("review_status", filters.status),
+        ):
+            if value:
+                must.append({"term": {field_name: value}})
+        if filters.since or filters.until:
+            bounds = {}
+            if filters.since:
+                bounds["gte"] = _iso(filters.since)
+            if filters.until:
+                bounds["lte"] = _iso(filters.until)
+            must.append({"range": {"first_seen": bounds}})
+        query: dict[str, Any] = {"bool": {"filter": must}}
+        if filters.text:
+            query["bool"]["must"] = {
+                "multi_match": {"query": filters.text, "fields": ["excerpt", "title"]}
+            }
+        aggs = {
+            name: {"terms": {"field": name, "size": 50}}
+            for name in ("client_id", "source_id", "match_kind", "review_status", "photo_tier")
+        }
+        response = _guard(
+            "searching the review queue",
+            lambda: self._es.search(
+                index=self.index,
+                query=query,
+                sort=[{"score": "desc"}, {"first_seen": "desc"}],
+                from_=(page - 1) * per_page,
+                size=per_page,
+                aggs=aggs,
+                track_total_hits=True,
+            ),
+        )
+        counts = {
+            name: [(b["key"], b["doc_count"]) for b in agg["buckets"]]
+            for name, agg in response.get("aggregations", {}).items()
+        }
+        return HitPage(
+            hits=[HitDocument.to_domain(d["_source"]) for d in response["hits"]["hits"]],
+            total=int(response["hits"]["total"]["value"]),
+            page=page,
+            per_page=per_page,
+            counts=counts,
         )
 
     def records_in_use(self, record_ids: Iterable[str]) -> set[str]:

@@ -5,7 +5,7 @@ from django.urls import path
 from django.utils.html import format_html
 
 from takedowns.evidence import export_case
-from takedowns.models import Case, CaseHit, EvidenceAccess
+from takedowns.models import AuditEvent, Case, CaseHit, EvidenceAccess
 
 
 class CaseHitInline(admin.TabularInline):
@@ -55,6 +55,23 @@ class CaseAdmin(admin.ModelAdmin):
 class EvidenceAccessAdmin(admin.ModelAdmin):
     list_display = ("at", "case", "who", "action")
     readonly_fields = ("case", "who", "action", "at", "detail")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("at", "who", "action", "target")
+    list_filter = ("action",)
+    search_fields = ("who", "target", "detail")
+    readonly_fields = ("at", "who", "action", "target", "detail")
 
     def has_add_permission(self, request):
         return False

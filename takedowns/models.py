@@ -41,6 +41,7 @@ class Case(models.Model):
 
     class Meta:
         ordering = ["-opened_at"]
+        permissions = [("review_hits", "Can review hits (takedown team)")]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.client_reference} @ {self.host} ({self.state})"
@@ -73,3 +74,27 @@ class EvidenceAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.who} {self.action}"
+
+
+class AuditEvent(models.Model):
+    """Who viewed, revealed, changed, exported or sent what, and when. Append-only."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    who = models.CharField(max_length=150)
+    action = models.CharField(max_length=40)
+    target = models.CharField(max_length=200)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.who} {self.action} {self.target}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None:
+            raise PermissionError("the audit log is append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise PermissionError("the audit log is append-only")
