@@ -18,7 +18,7 @@ from warcio.warcwriter import WARCWriter
 
 from alerts.services import hit_store
 from hits.documents import Hit
-from takedowns.models import Case, EvidenceAccess
+from takedowns.models import AuditEvent, Case, EvidenceAccess
 
 DISCLAIMER = (
     "Ce dossier prépare un constat ; il n'en est pas un. Les captures ont été faites automatiquement "
@@ -104,7 +104,7 @@ def _copy_records(hits: list[Hit], root: Path) -> bytes:
     return out.getvalue()
 
 
-def _report_html(case: Case, hits: list[Hit], accesses: list[EvidenceAccess]) -> str:
+def _report_html(case: Case, hits: list[Hit], accesses: list[CustodyEntry]) -> str:
     e = html.escape
     rows = []
     for hit in sorted(hits, key=lambda h: h.first_seen):
@@ -137,7 +137,7 @@ def _report_html(case: Case, hits: list[Hit], accesses: list[EvidenceAccess]) ->
 </body></html>"""
 
 
-def _report_pdf(case: Case, hits: list[Hit], accesses: list[EvidenceAccess]) -> bytes:
+def _report_pdf(case: Case, hits: list[Hit], accesses: list[CustodyEntry]) -> bytes:
     pdf = FPDF()
     pdf.add_page()
     if _FONT.exists():
@@ -186,6 +186,25 @@ def _report_pdf(case: Case, hits: list[Hit], accesses: list[EvidenceAccess]) -> 
     return bytes(pdf.output())
 
 
+@dataclass(frozen=True)
+class CustodyEntry:
+    at: datetime
+    who: str
+    action: str
+    detail: str
+
+
+def _custody(case: Case, hit_ids: list[str]) -> list[CustodyEntry]:
+    """Every recorded access to the case's evidence: exports, and from the audit log every
+    view, reveal and decision on its hits."""
+    entries = [CustodyEntry(a.at, a.who, a.action, a.detail) for a in case.evidence_accesses.all()]
+    entries += [
+        CustodyEntry(e.at, e.who, e.action, e.target)
+        for e in AuditEvent.objects.filter(target__in=[*hit_ids, f"case:{case.pk}"])
+    ]
+    return sorted(entries, key=lambda e: e.at)
+
+
 def export_case(case_id: int, who: str) -> bytes:
     """The case's evidence pack as ZIP bytes; the export itself is recorded first."""
     case = Case.objects.get(pk=case_id)
@@ -193,7 +212,7 @@ def export_case(case_id: int, who: str) -> bytes:
         case=case, who=who, action="export", detail=f"ZIP du dossier {case.pk}"
     )
     hits = _case_hits(case)
-    accesses = list(case.evidence_accesses.all())
+    accesses = _custody(case, list(case.hits.values_list("hit_id", flat=True)))
     root = Path(settings.BODYGUARD_EVIDENCE_DIR)
     files = {
         f"case-{case.pk}.warc.gz": _copy_records(hits, root),

@@ -146,3 +146,18 @@ def test_retention_purges_a_dismissed_hit_with_its_evidence(captured, hit_store,
             r.rec_headers.get_header("WARC-Record-ID") for r in ArchiveIterator(stream)
         ]
     assert verify_evidence().ok
+
+
+def test_the_chain_of_custody_lists_views_and_reveals_from_the_audit_log(captured, tmp_path):
+    from takedowns.models import AuditEvent
+
+    hit, _, _ = captured
+    AuditEvent.objects.create(who="relectrice", action="view_hit", target=hit.hit_id)
+    case = Case.objects.get()
+    out = tmp_path / "case.zip"
+    call_command(
+        "export_case", str(case.pk), "--output", str(out), "--who", "avocat@cabinet.example"
+    )
+    report = html.unescape(zipfile.ZipFile(out).read("rapport.html").decode("utf-8"))
+    custody = report.split("Chaîne de conservation", 1)[1]
+    assert "relectrice : view_hit" in custody and "avocat@cabinet.example : export" in custody
