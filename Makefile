@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint lint-ruff eval bench elasticsearch es-stop clean
+.PHONY: install demo test lint lint-ruff eval bench elasticsearch es-stop clean messages
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -45,6 +45,11 @@ bench: install
 	$(PY) -m bench.bench_names
 	$(PY) -W ignore -m bench.bench_images
 	$(PY) -W ignore -m bench.bench_crawl
+
+# After changing user-facing text: refresh the French catalogue, translate, compile.
+messages: install
+	$(PY) manage.py makemessages -l fr -i ".venv/*" -i "var/*" -i "tests/*" -i "bench/*"
+	$(PY) manage.py compilemessages -l fr -i .venv
 
 clean:
 	rm -rf var test-artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -7,19 +7,30 @@ import logging
 import smtplib
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.core import signing
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.template.loader import render_to_string
+from django.utils import translation
 
-from alerts.models import Alert
-from clients.models import AlertPreference, Client
+from alerts.models import Alert, Delivery
+from clients.models import AlertDetail, AlertPreference, Client
+from hits.documents import ReviewStatus, Severity
 from hits.store import HitStore
-from takedowns.services import add_hit_to_case
+from takedowns.models import AllowListEntry
+from takedowns.services import add_hit_to_case, allowlist_matches, audit
 
 logger = logging.getLogger(__name__)
+
+# A failed email is tried again after 1, 2, 4, ... minutes, never more than an hour apart:
+# a mail relay that restarts is back within minutes, an outage of hours should not turn into
+# a burst of retries, and nothing is ever given up.
+RETRY_FIRST_S = 60
+RETRY_MAX_S = 3600
+PREFERENCES_SALT = "alerts.preferences"
 
 
 @dataclass
@@ -27,6 +38,7 @@ class CollectReport:
     alerts_created: int = 0
     cases_opened: int = 0
     hits_seen: int = 0
+    allowlisted: int = 0
     unknown_clients: list[str] = field(default_factory=list)
 
 
@@ -34,6 +46,7 @@ class CollectReport:
 class DispatchReport:
     emails_sent: int = 0
     alerts_sent: int = 0
+    deliveries_created: int = 0
     failures: list[str] = field(default_factory=list)
 
 
@@ -49,17 +62,29 @@ def collect_new_hits(store: HitStore) -> CollectReport:
     """Record an alert and file a takedown case for every hit not alerted yet.
 
     Safe to repeat: an alert per hit id at most (unique), and hits are marked in Elasticsearch
-    only after their alert is committed.
+    only after their alert is committed. Hits from an allow-listed page or account of the
+    client are marked as such and raise nothing.
     """
     report = CollectReport()
     clients = {c.reference: c for c in Client.objects.all()}
+    allowlists: dict[str, list[AllowListEntry]] = defaultdict(list)
+    for entry in AllowListEntry.objects.select_related("client"):
+        allowlists[entry.client.reference].append(entry)
     done: list[str] = []
+    allowed: list[str] = []
     for hit in store.iter_unalerted():
         report.hits_seen += 1
         client = clients.get(hit.client_id)
         if client is None:
             report.unknown_clients.append(hit.client_id)
             continue
+        listed = allowlist_matches(allowlists[hit.client_id], hit)
+        if listed is not None:
+            allowed.append(hit.hit_id)
+            audit("bodyguard", "allowlisted", hit.hit_id, f"{listed.kind} {listed.value}")
+            done.append(hit.hit_id)
+            continue
+        quiet = not client.active or client.alert_preference == AlertPreference.NONE
         with transaction.atomic():
             _, created = Alert.objects.get_or_create(
                 hit_id=hit.hit_id,
@@ -67,19 +92,25 @@ def collect_new_hits(store: HitStore) -> CollectReport:
                     "client": client,
                     "source_id": hit.source_id,
                     "host": hit.host,
+                    "url": hit.url[:2000],
                     "match_kind": str(hit.match_kind),
+                    "severity": int(hit.severity),
+                    "strong": hit.is_strong,
                     "hit_first_seen": hit.first_seen,
-                    "status": Alert.Status.PENDING if client.active else Alert.Status.SUPPRESSED,
+                    "status": Alert.Status.SUPPRESSED if quiet else Alert.Status.PENDING,
                 },
             )
-            entry = add_hit_to_case(client, hit.hit_id, hit.url, hit.host)
+            entry_case = add_hit_to_case(client, hit)
         report.alerts_created += created
-        report.cases_opened += entry.case_opened
+        report.cases_opened += entry_case.case_opened
         done.append(hit.hit_id)
         if len(done) >= 200:
+            store.set_review_status(allowed, str(ReviewStatus.ALLOWLISTED))
             store.mark_alerted(done)
-            done = []
+            done, allowed = [], []
+    store.set_review_status(allowed, str(ReviewStatus.ALLOWLISTED))
     store.mark_alerted(done)
+    report.allowlisted = len(allowed)
     if report.unknown_clients:
         logger.warning(
             "hits for unknown clients left unalerted: %s", sorted(set(report.unknown_clients))
@@ -87,78 +118,144 @@ def collect_new_hits(store: HitStore) -> CollectReport:
     return report
 
 
-def render_alert_email(client: Client, alerts: list[Alert]) -> tuple[str, str]:
-    """Subject and body. Counts and site names only: never the content, never a URL."""
+def preferences_url(client: Client) -> str:
+    # Deterministic: the same link in every email, valid until the secret key changes.
+    token = signing.Signer(salt=PREFERENCES_SALT).sign_object(client.reference)
+    return f"{settings.BODYGUARD_SITE_URL.rstrip('/')}/preferences/{token}/"
+
+
+def client_from_token(token: str) -> Client | None:
+    try:
+        reference = signing.Signer(salt=PREFERENCES_SALT).unsign_object(token)
+    except signing.BadSignature:
+        return None
+    return Client.objects.filter(reference=reference).first()
+
+
+def render_alert_email(
+    client: Client, alerts: list[Alert], *, digest: bool = False
+) -> tuple[str, str]:
+    """Subject and body: counts, seriousness and site names; page addresses only for clients
+    who asked for detailed alerts. Never the content, never an image."""
     language = client.language if client.language in {"fr", "en"} else "fr"
     sites = sorted({a.host for a in alerts})
+    detailed = client.alert_detail == AlertDetail.DETAILED
     context = {
         "display_name": client.display_name,
         "count": len(alerts),
+        "strong_count": sum(1 for a in alerts if a.severity >= Severity.HIGH),
+        "other_count": sum(1 for a in alerts if a.severity < Severity.HIGH),
         "sites": sites,
         "site_count": len(sites),
+        "digest": digest,
+        "urls": sorted({a.url for a in alerts if a.url}) if detailed else [],
+        "preferences_url": preferences_url(client),
     }
-    subject = render_to_string(f"alerts/email/new_hits_subject.{language}.txt", context).strip()
-    body = render_to_string(f"alerts/email/new_hits.{language}.txt", context)
-    return subject, body
+    with translation.override(language):
+        subject = render_to_string(f"alerts/email/new_hits_subject.{language}.txt", context)
+        body = render_to_string(f"alerts/email/new_hits.{language}.txt", context)
+    return " ".join(subject.split()), body
 
 
-def _message_id(alerts: list[Alert]) -> str:
-    # The same alerts always give the same Message-ID, so a resend is recognisable downstream.
-    digest = hashlib.sha256(",".join(sorted(a.hit_id for a in alerts)).encode()).hexdigest()[:32]
-    return f"<alert-{digest}@bodyguard>"
+def retry_delay(attempts: int) -> timedelta:
+    return timedelta(seconds=min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** max(0, attempts - 1)))
 
 
-def dispatch_pending(*, digest: bool = False) -> DispatchReport:
-    """Email each client about their pending alerts, one message per client.
+def _idempotency_key(client: Client, alerts: list[Alert]) -> str:
+    ids = ",".join(sorted(a.hit_id for a in alerts))
+    return hashlib.sha256(f"{client.reference}|{ids}".encode()).hexdigest()
 
-    Immediate-preference clients are served on every cycle; digest clients only when
-    ``digest`` is true (the daily job). A failed send leaves the alerts pending for the next
-    cycle; nothing is dropped.
-    """
-    preference = AlertPreference.DAILY_DIGEST if digest else AlertPreference.IMMEDIATE
-    pending = (
-        Alert.objects.filter(status=Alert.Status.PENDING, client__alert_preference=preference)
-        .select_related("client")
-        .order_by("client_id", "created_at")
-    )
+
+def _bind(digest: bool, now: datetime) -> int:
+    """Put every alert due now into one delivery per client, before anything is sent."""
+    due = Alert.objects.filter(status=Alert.Status.PENDING, delivery__isnull=True)
+    if not digest:
+        due = due.filter(strong=True, client__alert_preference=AlertPreference.IMMEDIATE)
     by_client: dict[int, list[Alert]] = defaultdict(list)
-    for alert in pending:
+    for alert in due.select_related("client").order_by("client_id", "created_at"):
         by_client[alert.client_id].append(alert)
-    report = DispatchReport()
-    if not by_client:
-        return report
-    connection = get_connection()
+    created = 0
     for alerts in by_client.values():
         client = alerts[0].client
-        subject, body = render_alert_email(client, alerts)
-        message_id = _message_id(alerts)
+        with transaction.atomic():
+            delivery, _ = Delivery.objects.get_or_create(
+                idempotency_key=_idempotency_key(client, alerts),
+                defaults={
+                    "client": client,
+                    "kind": Delivery.Kind.DIGEST if digest else Delivery.Kind.IMMEDIATE,
+                    "next_attempt_at": now,
+                },
+            )
+            # Only alerts still unbound: a concurrent dispatcher cannot bind them twice.
+            Alert.objects.filter(pk__in=[a.pk for a in alerts], delivery__isnull=True).update(
+                delivery=delivery
+            )
+        created += 1
+    return created
+
+
+def dispatch_pending(*, digest: bool = False, now: datetime | None = None) -> DispatchReport:
+    """Email clients about their pending alerts.
+
+    Every cycle: strong matches of clients who want immediate alerts, and every delivery due
+    for a retry. The daily job (``digest=True``): everything else still pending. A failed send
+    stays pending and is retried with backoff; nothing is dropped, and an alert is in exactly
+    one email.
+    """
+    now = now or datetime.now(UTC)
+    report = DispatchReport(deliveries_created=_bind(digest, now))
+    due = list(
+        Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+        .select_related("client")
+        .order_by("next_attempt_at", "pk")
+    )
+    if not due:
+        return report
+    connection = get_connection()
+    for delivery in due:
+        alerts = list(delivery.alerts.order_by("created_at"))
+        if not alerts:  # its client's alerts were erased meanwhile
+            delivery.delete()
+            continue
+        client = delivery.client
+        subject, body = render_alert_email(
+            client, alerts, digest=delivery.kind == Delivery.Kind.DIGEST
+        )
         message = EmailMessage(
             subject,
             body,
             to=[client.email],
-            headers={"Message-ID": message_id, "Auto-Submitted": "auto-generated"},
+            headers={
+                "Message-ID": delivery.message_id,
+                "Auto-Submitted": "auto-generated",
+                "X-Bodyguard-Delivery": delivery.idempotency_key,
+            },
             connection=connection,
         )
-        ids = [a.pk for a in alerts]
         try:
             message.send()
         except (smtplib.SMTPException, OSError) as exc:
-            Alert.objects.filter(pk__in=ids).update(
-                last_error=f"{type(exc).__name__}: {exc}"[:2000]
+            attempts = delivery.attempts + 1
+            Delivery.objects.filter(pk=delivery.pk).update(
+                attempts=attempts,
+                next_attempt_at=now + retry_delay(attempts),
+                last_error=f"{type(exc).__name__}: {exc}"[:2000],
             )
-            for alert in alerts:
-                Alert.objects.filter(pk=alert.pk).update(attempts=alert.attempts + 1)
             report.failures.append(f"{client.reference}: {exc}")
             logger.warning(
-                "alert email to client %s not sent, will retry: %s", client.reference, exc
+                "alert email to client %s not sent (attempt %d), will retry: %s",
+                client.reference,
+                attempts,
+                exc,
             )
             continue
-        Alert.objects.filter(pk__in=ids).update(
-            status=Alert.Status.SENT,
-            sent_at=datetime.now(UTC),
-            message_id=message_id,
-            last_error="",
-        )
+        with transaction.atomic():
+            Delivery.objects.filter(pk=delivery.pk).update(
+                status=Delivery.Status.SENT, sent_at=now, attempts=delivery.attempts + 1
+            )
+            delivery.alerts.update(
+                status=Alert.Status.SENT, sent_at=now, message_id=delivery.message_id
+            )
         report.emails_sent += 1
         report.alerts_sent += len(alerts)
     return report

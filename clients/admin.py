@@ -38,7 +38,7 @@ class ClientPhotoInline(admin.TabularInline):
 @admin.register(Client)
 class ClientAdmin(admin.ModelAdmin):
     list_display = ("display_name", "reference", "language", "alert_preference", "active")
-    list_filter = ("active", "language", "alert_preference")
+    list_filter = ("active", "language", "alert_preference", "alert_detail")
     search_fields = ("display_name", "reference", "terms__value")
     prepopulated_fields = {"reference": ("display_name",)}
     inlines = [WatchTermInline, ClientPhotoInline]

@@ -10,8 +10,16 @@ class Language(models.TextChoices):
 
 
 class AlertPreference(models.TextChoices):
-    IMMEDIATE = "immediate", _("Immediate email")
-    DAILY_DIGEST = "daily_digest", _("Daily digest")
+    # Strong matches at once, the rest in the daily digest.
+    IMMEDIATE = "immediate", _("Immediate email for strong matches, daily digest for the rest")
+    DAILY_DIGEST = "daily_digest", _("Daily digest only")
+    # The team keeps working on the file; the client simply hears nothing.
+    NONE = "none", _("No emails")
+
+
+class AlertDetail(models.TextChoices):
+    SUMMARY = "summary", _("Summary only (counts, seriousness, site names)")
+    DETAILED = "detailed", _("Detailed (with the addresses of the pages)")
 
 
 class Client(models.Model):
@@ -29,6 +37,9 @@ class Client(models.Model):
     language = models.CharField(max_length=2, choices=Language.choices, default=Language.FR)
     alert_preference = models.CharField(
         max_length=20, choices=AlertPreference.choices, default=AlertPreference.IMMEDIATE
+    )
+    alert_detail = models.CharField(
+        max_length=10, choices=AlertDetail.choices, default=AlertDetail.SUMMARY
     )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
-from clients.models import AlertPreference, Client, Language, WatchTerm
+from clients.models import AlertDetail, AlertPreference, Client, Language, WatchTerm
 
 _REFERENCE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _TERM_FIELDS = {
@@ -32,6 +32,7 @@ _CLIENT_KEYS = {
     "email",
     "language",
     "alert_preference",
+    "alert_detail",
     "active",
 }
 
@@ -62,6 +63,7 @@ class ClientRecord:
     language: str
     alert_preference: str
     active: bool
+    alert_detail: str = AlertDetail.SUMMARY
 
 
 @dataclass
@@ -158,6 +160,11 @@ def parse_client_file(file: Path) -> list[ClientRecord]:
             raise ClientFileError(
                 file, who, "alert_preference", f"must be one of {', '.join(AlertPreference.values)}"
             )
+        detail = entry.get("alert_detail", AlertDetail.SUMMARY)
+        if detail not in AlertDetail.values:
+            raise ClientFileError(
+                file, who, "alert_detail", f"must be one of {', '.join(AlertDetail.values)}"
+            )
         active = entry.get("active", True)
         if not isinstance(active, bool):
             raise ClientFileError(file, who, "active", "must be true or false")
@@ -179,6 +186,7 @@ def parse_client_file(file: Path) -> list[ClientRecord]:
                 email=email,
                 language=language,
                 alert_preference=preference,
+                alert_detail=detail,
                 active=active,
             )
         )
@@ -203,6 +211,7 @@ def save_records(records: list[ClientRecord]) -> ImportReport:
             "email": record.email,
             "language": record.language,
             "alert_preference": record.alert_preference,
+            "alert_detail": record.alert_detail,
             "active": record.active,
         }
         client = Client.objects.filter(reference=record.reference).first()

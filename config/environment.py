@@ -26,6 +26,13 @@ def _int(environ: dict[str, str], name: str, default: int) -> int:
         raise ConfigurationError(f"{name}={raw!r} is not a whole number") from None
 
 
+def _positive(environ: dict[str, str], name: str, default: int) -> int:
+    value = _int(environ, name, default)
+    if value < 1:
+        raise ConfigurationError(f"{name}={value} must be at least 1")
+    return value
+
+
 def _bool(environ: dict[str, str], name: str, default: bool) -> bool:
     raw = environ.get(name)
     if raw is None or raw == "":
@@ -62,6 +69,21 @@ class Environment:
     staff_emails: tuple[str, ...]
     retention_days: int
     evidence_dir: Path
+    notifier: Notifier
+    recheck_hours: int
+    notice_reminder_days: int
+    escalation_days: int
+
+
+@dataclass(frozen=True)
+class Notifier:
+    """Who signs removal notices (DSA art. 16, LCEN art. 6): the association, for its client."""
+
+    name: str
+    legal_form: str
+    address: str
+    email: str
+    representative: str
 
 
 def load(environ: dict[str, str] | None = None) -> Environment:
@@ -108,6 +130,16 @@ def load(environ: dict[str, str] | None = None) -> Environment:
         staff_emails=tuple(
             e.strip() for e in env.get("BODYGUARD_STAFF_EMAILS", "").split(",") if e.strip()
         ),
+        notifier=Notifier(
+            name=env.get("BODYGUARD_NOTIFIER_NAME", "SOS Cyber-harcèlement"),
+            legal_form=env.get("BODYGUARD_NOTIFIER_LEGAL_FORM", "association loi 1901"),
+            address=env.get("BODYGUARD_NOTIFIER_ADDRESS", ""),
+            email=env.get("BODYGUARD_NOTIFIER_EMAIL", "signalement@bodyguard.invalid"),
+            representative=env.get("BODYGUARD_NOTIFIER_REPRESENTATIVE", ""),
+        ),
+        recheck_hours=_positive(env, "BODYGUARD_RECHECK_HOURS", 6),
+        notice_reminder_days=_positive(env, "BODYGUARD_NOTICE_REMINDER_DAYS", 7),
+        escalation_days=_positive(env, "BODYGUARD_ESCALATION_DAYS", 7),
     )
 
 

@@ -16,7 +16,7 @@ from clients.models import Client
 from hits.documents import HitDocument
 from hits.journal import HitJournal
 from takedowns.evidence import erase_records
-from takedowns.models import Case, CaseHit
+from takedowns.models import Case, CaseHit, Recheck
 
 
 class UnknownClient(LookupError):
@@ -114,6 +114,13 @@ def erase_client(reference: str) -> ErasureReport:
             for h in client_hits
             if h.evidence_record_id and h.hit_id not in keep_hits
         }
+        # Re-check captures of the cases that go.
+        doomed_records |= set(
+            Recheck.objects.filter(case_hit__case__client=client)
+            .exclude(case_hit__case__legal_hold=True)
+            .exclude(evidence_record_id="")
+            .values_list("evidence_record_id", flat=True)
+        )
         report.hits_deleted = store.delete_client(reference, keep_hit_ids=keep_hits)
         # Records another client's hit or a held case still relies on are kept.
         still_needed = store.records_in_use(doomed_records)

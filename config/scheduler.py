@@ -30,6 +30,7 @@ from crawlers.health import alert_staff_if_failing
 from crawlers.registry import KNOWN_KINDS
 from crawlers.runner import CrawlOutcome, run_crawl
 from hits.errors import HitStoreError
+from takedowns.recheck import recheck_open_cases
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +131,10 @@ def build_scheduler(sources: list[Source]) -> BlockingScheduler:
     scheduler.add_job(
         _job, CronTrigger(hour=settings.BODYGUARD_DIGEST_HOUR), args=[process_alerts],
         kwargs={"digest": True}, id="digest", max_instances=1, coalesce=True,
+    )  # fmt: skip
+    scheduler.add_job(
+        _job, IntervalTrigger(hours=settings.BODYGUARD_RECHECK_HOURS), args=[recheck_open_cases],
+        id="recheck", max_instances=1, coalesce=True,
     )  # fmt: skip
     return scheduler
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dj_database_url
 
-from config.environment import ENV
+from config.environment import BASE_DIR, ENV
 
 DEBUG = ENV.debug
 SECRET_KEY = ENV.secret_key
@@ -33,6 +33,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -76,17 +77,27 @@ TIME_ZONE = "Europe/Paris"
 USE_I18N = True
 USE_TZ = True
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
+LOCALE_PATHS = [BASE_DIR / "locale"]
 STATIC_URL = "static/"
 STATIC_ROOT = ENV.var_dir / "static"
 
+# The team sees harmful content: sessions end with the working day or the browser.
+SESSION_COOKIE_AGE = 8 * 3600
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "no-referrer"
 if not DEBUG and ENV.site_url.startswith("https://"):
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = 31536000
 
 # Uploaded client photos stay in memory (hashed, then forgotten): never a temporary file on disk.
 FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
@@ -136,3 +147,8 @@ BODYGUARD_FAILURES_BEFORE_ALERT = 3
 BODYGUARD_RETENTION_DAYS = ENV.retention_days
 # WARC files of what each hit's page was when it was seen (one file per crawl run, by day).
 BODYGUARD_EVIDENCE_DIR = ENV.evidence_dir
+# Who signs removal notices, and how long the team waits before reminding and escalating.
+BODYGUARD_NOTIFIER = ENV.notifier
+BODYGUARD_RECHECK_HOURS = ENV.recheck_hours
+BODYGUARD_NOTICE_REMINDER_DAYS = ENV.notice_reminder_days
+BODYGUARD_ESCALATION_DAYS = ENV.escalation_days

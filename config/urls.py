@@ -1,11 +1,17 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import include, path
 
+from alerts.views import preferences
+from takedowns.access import AdminLoginForm, LoginForm
+
 admin.site.site_header = "Bodyguard — SOS Cyber-harcèlement"
 admin.site.site_title = "Bodyguard"
+# The admin's own sign-in page gets the same brute-force lock-out as ours.
+admin.site.login_form = AdminLoginForm
 
 
 @login_required
@@ -15,7 +21,19 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 urlpatterns = [
-    path("", home),
+    path("", home, name="home"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            template_name="takedowns/login.html",
+            authentication_form=LoginForm,
+            redirect_authenticated_user=True,
+        ),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("preferences/<str:token>/", preferences, name="preferences"),
     path("admin/", admin.site.urls),
     path("review/", include("takedowns.urls")),
 ]

@@ -136,34 +136,26 @@ def capture_environment() -> dict[str, Any]:
     }
 
 
-class EvidencePipeline:
-    """Archives the response behind every hit (once per response and run)."""
+class EvidenceWriter:
+    """One WARC file of captures (request, response, metadata), listed in the manifest once
+    closed. Crawls write one per run; re-checks one per re-check run."""
 
-    def __init__(self, crawler: Crawler, directory: Path) -> None:
-        self.crawler = crawler
+    def __init__(self, directory: Path, name: str) -> None:
         self.directory = directory
+        self.name = name
         self.file: IO[bytes] | None = None
         self.writer: WARCWriter | None = None
         self.relative = ""
-        self.written: dict[str, EvidenceRef] = {}
         self.records = 0
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> EvidencePipeline:
-        directory = crawler.settings.get("BODYGUARD_EVIDENCE_DIR")
-        if not directory or not crawler.settings.getbool("BODYGUARD_INDEX_HITS"):
-            raise NotConfigured("no evidence directory, or hits are not indexed")
-        return cls(crawler, Path(directory))
 
     def _open(self) -> WARCWriter:
         if self.writer is None:
             now = datetime.now(UTC)
-            spider = self.crawler.spider
-            name = f"{getattr(spider, 'source_id', 'crawl')}-{now:%Y%m%dT%H%M%S%f}Z.warc.gz"
+            name = f"{self.name}-{now:%Y%m%dT%H%M%S%f}Z.warc.gz"
             self.relative = f"{now:%Y-%m-%d}/{name}"
             path = self.directory / self.relative
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.file = open(path, "xb")  # noqa: SIM115 (open for the whole crawl, closed in close_spider)
+            self.file = open(path, "xb")  # noqa: SIM115 (open until close())
             self.writer = WARCWriter(self.file, gzip=True)
             info = self.writer.create_warcinfo_record(
                 name,
@@ -176,21 +168,7 @@ class EvidencePipeline:
             self.writer.write_record(info)
         return self.writer
 
-    def process_item(self, item: ForumPost) -> ForumPost:
-        if not (item.mentions or item.image_matches) or not item.fetched_url:
-            return item
-        if item.fetched_url in self.written:
-            item.evidence = self.written[item.fetched_url]
-            return item
-        captures = getattr(self.crawler, "bodyguard_captures", {})
-        capture = captures.get(item.fetched_url)
-        if capture is None:
-            logger.warning("no capture kept for %s: hit without evidence", item.fetched_url)
-            return item
-        item.evidence = self.written[item.fetched_url] = self._write(capture)
-        return item
-
-    def _write(self, capture: Capture) -> EvidenceRef:
+    def write(self, capture: Capture, extra: dict[str, Any] | None = None) -> EvidenceRef:
         writer = self._open()
         request = writer.create_warc_record(
             capture.final_url,
@@ -226,6 +204,7 @@ class EvidencePipeline:
             "server_ip": capture.server_ip,
             "fetched_at_utc": capture.fetched_at,
             "body_sha256": body_sha256,
+            **(extra or {}),
         }
         meta = writer.create_warc_record(
             capture.final_url,
@@ -238,10 +217,13 @@ class EvidencePipeline:
         self.records += 1
         return EvidenceRef(self.relative, record_id, body_sha256, capture.fetched_at)
 
-    def close_spider(self) -> None:
+    def close(self) -> str:
+        """Close the file and list it in the manifest with its SHA-256; returns its path
+        relative to the evidence store ("" if nothing was written)."""
         if self.file is None:
-            return
+            return ""
         self.file.close()
+        self.file, self.writer = None, None
         path = self.directory / self.relative
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         entry = {
@@ -252,5 +234,45 @@ class EvidencePipeline:
         }
         with open(self.directory / "MANIFEST.jsonl", "a", encoding="utf-8") as manifest:
             manifest.write(json.dumps(entry) + "\n")
+        return self.relative
+
+
+class EvidencePipeline:
+    """Archives the response behind every hit (once per response and run)."""
+
+    def __init__(self, crawler: Crawler, directory: Path) -> None:
+        self.crawler = crawler
+        self.directory = directory
+        self.out: EvidenceWriter | None = None
+        self.written: dict[str, EvidenceRef] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> EvidencePipeline:
+        directory = crawler.settings.get("BODYGUARD_EVIDENCE_DIR")
+        if not directory or not crawler.settings.getbool("BODYGUARD_INDEX_HITS"):
+            raise NotConfigured("no evidence directory, or hits are not indexed")
+        return cls(crawler, Path(directory))
+
+    def process_item(self, item: ForumPost) -> ForumPost:
+        if not (item.mentions or item.image_matches) or not item.fetched_url:
+            return item
+        if item.fetched_url in self.written:
+            item.evidence = self.written[item.fetched_url]
+            return item
+        captures = getattr(self.crawler, "bodyguard_captures", {})
+        capture = captures.get(item.fetched_url)
+        if capture is None:
+            logger.warning("no capture kept for %s: hit without evidence", item.fetched_url)
+            return item
+        if self.out is None:
+            spider = self.crawler.spider
+            self.out = EvidenceWriter(self.directory, getattr(spider, "source_id", "crawl"))
+        item.evidence = self.written[item.fetched_url] = self.out.write(capture)
+        return item
+
+    def close_spider(self) -> None:
+        if self.out is None:
+            return
+        relative = self.out.close()
         assert self.crawler.stats is not None
-        self.crawler.stats.set_value("bodyguard/evidence_file", self.relative)
+        self.crawler.stats.set_value("bodyguard/evidence_file", relative)

@@ -223,14 +223,17 @@ class BlockedPageMiddleware:
 
     @staticmethod
     def wall(response: Response) -> str | None:
-        head = response.body[:30000].decode("utf-8", errors="replace")
-        for reason, pattern in _WALLS:
-            if pattern.search(head) and (
-                response.status in (401, 403, 429, 503) or len(response.body) < 30000
-            ):
-                return reason
-        if response.status in (401, 403):
-            return f"HTTP {response.status}"
-        if response.status == 429:
-            return "rate limited (HTTP 429)"
-        return None
+        return wall_reason(response.status, response.body)
+
+
+def wall_reason(status: int, body: bytes) -> str | None:
+    """Why this answer is a wall in front of the content, or None if it is not one."""
+    head = body[:30000].decode("utf-8", errors="replace")
+    for reason, pattern in _WALLS:
+        if pattern.search(head) and (status in (401, 403, 429, 503) or len(body) < 30000):
+            return reason
+    if status in (401, 403):
+        return f"HTTP {status}"
+    if status == 429:
+        return "rate limited (HTTP 429)"
+    return None

@@ -115,6 +115,7 @@ def hits_from_post(post: ForumPost, seen_at: datetime) -> list[Hit]:
                 posted_at=post.posted_at,
                 score=max(m.score for m in mentions),
                 content_sha256=post.content_sha256,
+                thread_url=post.thread_url,
                 **_evidence(post),
             )
         )
@@ -153,6 +154,7 @@ def _image_hits(post: ForumPost, seen_at: datetime) -> list[Hit]:
             posted_at=post.posted_at,
             score=round(1 - match.distance / 64, 3),
             content_sha256=post.content_sha256,
+            thread_url=post.thread_url,
             image_url=match.image_url,
             photo_label=match.photo_label,
             photo_distance=match.distance,

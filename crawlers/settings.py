@@ -16,7 +16,6 @@ BOT_NAME = "bodyguard"
 SPIDER_MODULES = ["crawlers.spiders"]
 NEWSPIDER_MODULE = "crawlers.spiders"
 
-USER_AGENT = "BodyguardMonitor/0.1 (SOS Cyber-harcelement; abuse reports: see site)"
 ROBOTSTXT_OBEY = True
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False

@@ -120,7 +120,7 @@ def main() -> int:
     print(f"\n-- takedown cases: {len(cases)} --")
     for case in cases:
         print(
-            f"  case #{case.pk} {case.client.display_name} @ {case.host}: {case.state}, {case.hits.count()} hit(s)"
+            f"  case #{case.pk} {case.client_reference} @ {case.host}: {case.state}, {case.hits.count()} hit(s)"
         )
 
     if cases:

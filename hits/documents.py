@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from hits.urls import canonicalize, host_of
@@ -20,6 +20,28 @@ class ReviewStatus(StrEnum):
     NEW = "new"
     CONFIRMED = "confirmed"
     DISMISSED = "dismissed"
+    # Needs a senior decision or urgent action (threats, a minor, a sexual image).
+    ESCALATED = "escalated"
+    # The client's own account or a legitimate use: not harm, and not to be raised again.
+    ALLOWLISTED = "allowlisted"
+
+
+class Severity(IntEnum):
+    """How sure and how serious a hit is; the review queue sorts on it, strongest first."""
+
+    LOW = 1  # a name by initial or a misspelling: often someone else
+    MEDIUM = 2  # a candidate photo match, or a name with one letter masked
+    HIGH = 3  # the client's name or alias, as written or thinly disguised
+    CRITICAL = 4  # one of the client's registered photos, strong match
+
+
+# Hits at or above this are "strong matches": clients who chose immediate alerts hear of them
+# at once, the rest waits for the daily digest.
+STRONG_SEVERITY = Severity.HIGH
+# Name mentions scoring at least this (exact, alias, look-alikes, order swapped; see
+# matching.names.RULE_SCORES) are HIGH; masked letters (0.9) MEDIUM; initials and typos LOW.
+_NAME_HIGH_SCORE = 0.95
+_NAME_MEDIUM_SCORE = 0.9
 
 
 @dataclass(frozen=True)
@@ -77,6 +99,8 @@ class Hit:
     evidence_record_id: str = ""
     evidence_sha256: str = ""
     captured_at: datetime | None = None
+    # The thread or page the post belongs to: bulk review acts on every hit of one thread.
+    thread_url: str = ""
     canonical_url: str = field(default="")
 
     def __post_init__(self) -> None:
@@ -90,6 +114,25 @@ class Hit:
     @property
     def host(self) -> str:
         return host_of(self.canonical_url)
+
+    @property
+    def thread(self) -> str:
+        return (
+            canonicalize(self.thread_url) if self.thread_url else self.canonical_url.split("#")[0]
+        )
+
+    @property
+    def severity(self) -> Severity:
+        if self.match_kind == MatchKind.IMAGE:
+            return Severity.CRITICAL if self.photo_tier == "strong" else Severity.MEDIUM
+        best = max((t.score for t in self.matched_terms), default=self.score)
+        if best >= _NAME_HIGH_SCORE:
+            return Severity.HIGH
+        return Severity.MEDIUM if best >= _NAME_MEDIUM_SCORE else Severity.LOW
+
+    @property
+    def is_strong(self) -> bool:
+        return self.severity >= STRONG_SEVERITY
 
     def seen_again(self, moment: datetime) -> Hit:
         return replace(self, last_seen=moment)
@@ -136,6 +179,8 @@ class HitDocument:
             "evidence_record_id": {"type": "keyword"},
             "evidence_sha256": {"type": "keyword"},
             "captured_at": {"type": "date"},
+            "thread": {"type": "keyword", "ignore_above": 4096},
+            "severity": {"type": "byte"},
             # False until alerts/ has recorded an Alert for the hit; set on creation only.
             "alerted": {"type": "boolean"},
         },
@@ -170,6 +215,8 @@ class HitDocument:
             "evidence_record_id": hit.evidence_record_id,
             "evidence_sha256": hit.evidence_sha256,
             "captured_at": _iso(hit.captured_at) if hit.captured_at else None,
+            "thread": hit.thread,
+            "severity": int(hit.severity),
             "alerted": False,
         }
 
@@ -202,4 +249,5 @@ class HitDocument:
             evidence_record_id=source.get("evidence_record_id") or "",
             evidence_sha256=source.get("evidence_sha256") or "",
             captured_at=_parse_time(source.get("captured_at")),
+            thread_url=source.get("thread") or "",
         )

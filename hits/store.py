@@ -29,12 +29,17 @@ if (params.last_seen.compareTo(ctx._source.last_seen) > 0) {
     ctx._source.evidence_record_id = params.evidence_record_id;
     ctx._source.evidence_sha256 = params.evidence_sha256;
     ctx._source.captured_at = params.captured_at;
+    ctx._source.severity = params.severity;
+  }
+  if (ctx._source.thread == null) {
+    ctx._source.thread = params.thread;
   }
   if (params.photo_distance != null && (ctx._source.photo_distance == null || params.photo_distance < ctx._source.photo_distance)) {
     ctx._source.image_url = params.image_url;
     ctx._source.photo_label = params.photo_label;
     ctx._source.photo_distance = params.photo_distance;
     ctx._source.photo_tier = params.photo_tier;
+    ctx._source.severity = params.severity;
   }
 } else {
   ctx.op = 'noop';
@@ -53,6 +58,20 @@ class HitFilters:
     text: str = ""
     since: datetime | None = None
     until: datetime | None = None
+    thread: str = ""
+    severity: int | None = None
+
+
+@dataclass(frozen=True)
+class WeekCount:
+    """Hits first seen in one week (Monday, UTC), per source."""
+
+    week: datetime
+    by_source: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_source.values())
 
 
 @dataclass(frozen=True)
@@ -191,6 +210,8 @@ class HitStore:
                         "evidence_record_id",
                         "evidence_sha256",
                         "captured_at",
+                        "thread",
+                        "severity",
                     )
                 },
             },
@@ -306,16 +327,70 @@ class HitStore:
         )
         return int(response.get("deleted", 0)), records
 
-    def set_review_status(self, hit_id: str, status: str) -> None:
-        _guard(
-            "updating a hit's review status",
-            lambda: self._es.update(
-                index=self.index, id=hit_id, doc={"review_status": status}, refresh="wait_for"
+    def set_review_status(self, hit_ids: str | Iterable[str], status: str) -> None:
+        ids = [hit_ids] if isinstance(hit_ids, str) else list(hit_ids)
+        actions = [
+            {"_op_type": "update", "_index": self.index, "_id": i, "doc": {"review_status": status}}
+            for i in ids
+        ]
+        if actions:
+            _guard(
+                "updating hits' review status",
+                lambda: helpers.bulk(self._es, actions, refresh="wait_for"),
+            )
+
+    def ids_matching(self, filters: HitFilters, limit: int = 1000) -> list[str]:
+        """The ids of every hit the filters select (bulk actions on a thread), up to ``limit``."""
+        response = _guard(
+            "selecting hits",
+            lambda: self._es.search(
+                index=self.index,
+                query=self._query(filters),
+                size=limit,
+                source=False,
+                sort=[{"first_seen": "asc"}],
             ),
         )
+        return [str(h["_id"]) for h in response["hits"]["hits"]]
 
-    def search(self, filters: HitFilters, page: int = 1, per_page: int = 25) -> HitPage:
-        """The review queue: filtered, searched, strongest then newest first, with counts."""
+    def weekly_activity(self, client_id: str, weeks: int = 12) -> list[WeekCount]:
+        """Hits per week and per source over the last ``weeks`` weeks, oldest first."""
+        response = _guard(
+            "counting a client's hits per week",
+            lambda: self._es.search(
+                index=self.index,
+                size=0,
+                query={
+                    "bool": {
+                        "filter": [
+                            {"term": {"client_id": client_id}},
+                            {"range": {"first_seen": {"gte": f"now-{weeks}w/w"}}},
+                        ]
+                    }
+                },
+                aggs={
+                    "weeks": {
+                        "date_histogram": {
+                            "field": "first_seen",
+                            "calendar_interval": "week",
+                            "min_doc_count": 0,
+                            "extended_bounds": {"min": f"now-{weeks - 1}w/w", "max": "now/w"},
+                        },
+                        "aggs": {"sources": {"terms": {"field": "source_id", "size": 20}}},
+                    }
+                },
+            ),
+        )
+        return [
+            WeekCount(
+                week=datetime.fromisoformat(b["key_as_string"].replace("Z", "+00:00")),
+                by_source={s["key"]: s["doc_count"] for s in b["sources"]["buckets"]},
+            )
+            for b in response["aggregations"]["weeks"]["buckets"]
+        ]
+
+    @staticmethod
+    def _query(filters: HitFilters) -> dict[str, Any]:
         must: list[dict[str, Any]] = []
         for field_name, value in (
             ("client_id", filters.client_id),
@@ -323,9 +398,12 @@ class HitStore:
             ("match_kind", filters.match_kind),
             ("photo_tier", filters.tier),
             ("review_status", filters.status),
+            ("thread", filters.thread),
         ):
             if value:
                 must.append({"term": {field_name: value}})
+        if filters.severity is not None:
+            must.append({"term": {"severity": filters.severity}})
         if filters.since or filters.until:
             bounds = {}
             if filters.since:
@@ -338,16 +416,32 @@ class HitStore:
             query["bool"]["must"] = {
                 "multi_match": {"query": filters.text, "fields": ["excerpt", "title"]}
             }
+        return query
+
+    def search(self, filters: HitFilters, page: int = 1, per_page: int = 25) -> HitPage:
+        """The review queue: filtered, searched, most severe then newest first, with counts."""
+        query = self._query(filters)
         aggs = {
             name: {"terms": {"field": name, "size": 50}}
-            for name in ("client_id", "source_id", "match_kind", "review_status", "photo_tier")
+            for name in (
+                "client_id",
+                "source_id",
+                "match_kind",
+                "review_status",
+                "photo_tier",
+                "severity",
+            )
         }
         response = _guard(
             "searching the review queue",
             lambda: self._es.search(
                 index=self.index,
                 query=query,
-                sort=[{"score": "desc"}, {"first_seen": "desc"}],
+                sort=[
+                    {"severity": {"order": "desc", "missing": "_last", "unmapped_type": "byte"}},
+                    {"first_seen": "desc"},
+                    {"hit_id": "asc"},
+                ],
                 from_=(page - 1) * per_page,
                 size=per_page,
                 aggs=aggs,

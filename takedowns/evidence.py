@@ -12,20 +12,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
-from fpdf import FPDF
+from django.utils import translation
 from warcio.archiveiterator import ArchiveIterator
 from warcio.warcwriter import WARCWriter
 
 from alerts.services import hit_store
 from hits.documents import Hit
-from takedowns.models import AuditEvent, Case, EvidenceAccess
+from takedowns.models import AuditEvent, Case, EvidenceAccess, Recheck
+from takedowns.pdf import new_pdf
 
 DISCLAIMER = (
     "Ce dossier prépare un constat ; il n'en est pas un. Les captures ont été faites automatiquement "
     "par Bodyguard au moment de la détection. Seul un commissaire de justice peut dresser un constat "
     "ayant force probante (pratique inspirée de la norme AFNOR NF Z67-147)."
 )
-_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
 
 @dataclass
@@ -70,12 +70,19 @@ def _case_hits(case: Case) -> list[Hit]:
     return [h for h in found if h is not None]
 
 
-def _copy_records(hits: list[Hit], root: Path) -> bytes:
-    """The WARC records of the case's hits (request, response, metadata), in one new WARC."""
+def _wanted_records(case: Case, hits: list[Hit]) -> dict[str, set[str]]:
+    """WARC file -> record ids: the captures at hit time and every re-check since."""
     wanted: dict[str, set[str]] = {}
     for hit in hits:
         if hit.evidence_warc:
             wanted.setdefault(hit.evidence_warc, set()).add(hit.evidence_record_id)
+    for recheck in Recheck.objects.filter(case_hit__case=case).exclude(evidence_warc=""):
+        wanted.setdefault(recheck.evidence_warc, set()).add(recheck.evidence_record_id)
+    return wanted
+
+
+def _copy_records(wanted: dict[str, set[str]], root: Path) -> bytes:
+    """The listed WARC records (request, response, metadata), in one new WARC."""
     out = io.BytesIO()
     writer = WARCWriter(out, gzip=True)
     for relative, record_ids in sorted(wanted.items()):
@@ -104,8 +111,44 @@ def _copy_records(hits: list[Hit], root: Path) -> bytes:
     return out.getvalue()
 
 
+def _timeline(case: Case) -> list[str]:
+    """What happened to the case, in order: state changes, notices sent, re-checks."""
+    events: list[tuple[datetime, str]] = [
+        (case.opened_at, f"ouverture du dossier (site {case.host})")
+    ]
+    for t in case.transitions.all():
+        events.append(
+            (
+                t.at,
+                f"{t.get_from_state_display()} → {t.get_to_state_display()} par {t.who} : {t.reason}",
+            )
+        )
+    for n in case.notices.filter(sent_at__isnull=False):
+        assert n.sent_at is not None
+        events.append(
+            (
+                n.sent_at,
+                f"notification {n.get_route_display()} n° {n.pk} envoyée par {n.sent_by} "
+                f"({n.get_sent_channel_display()} : {n.sent_detail})",
+            )
+        )
+    for r in Recheck.objects.filter(case_hit__case=case).order_by("checked_at"):
+        status = f"HTTP {r.http_status}" if r.http_status else "pas de réponse"
+        sha = f", SHA-256 {r.body_sha256}" if r.body_sha256 else ""
+        events.append(
+            (
+                r.checked_at,
+                f"re-vérification de {r.url} : {r.get_verdict_display()} ({status}, {r.detail}{sha})",
+            )
+        )
+    return [
+        f"{at:%d/%m/%Y %H:%M:%S} UTC — {what}" for at, what in sorted(events, key=lambda e: e[0])
+    ]
+
+
 def _report_html(case: Case, hits: list[Hit], accesses: list[CustodyEntry]) -> str:
     e = html.escape
+    timeline = "".join(f"<li>{e(line)}</li>" for line in _timeline(case))
     rows = []
     for hit in sorted(hits, key=lambda h: h.first_seen):
         if hit.photo_label:
@@ -128,8 +171,8 @@ def _report_html(case: Case, hits: list[Hit], accesses: list[CustodyEntry]) -> s
 <h1>Dossier de preuves n° {case.pk}</h1>
 <p><strong>{e(DISCLAIMER)}</strong></p>
 <h2>Chronologie</h2>
-<ul><li>Ouverture du dossier : {case.opened_at:%d/%m/%Y %H:%M} UTC</li>
-<li>État actuel : {e(case.get_state_display())}</li><li>Site : {e(case.host)}</li></ul>
+<p>État actuel : {e(case.get_state_display())} — site : {e(case.host)}</p>
+<ul>{timeline}</ul>
 <h2>Publications</h2>
 <table border="1"><tr><th>Adresse</th><th>Première détection</th><th>Capture</th><th>Motif de la détection</th><th>SHA-256 du contenu capturé</th></tr>
 {"".join(rows)}</table>
@@ -138,20 +181,7 @@ def _report_html(case: Case, hits: list[Hit], accesses: list[CustodyEntry]) -> s
 
 
 def _report_pdf(case: Case, hits: list[Hit], accesses: list[CustodyEntry]) -> bytes:
-    pdf = FPDF()
-    pdf.add_page()
-    if _FONT.exists():
-        pdf.add_font("DejaVu", "", str(_FONT))
-        pdf.set_font("DejaVu", size=10)
-
-        def text(s: str) -> str:
-            return s
-    else:  # core fonts are Latin-1 only
-        pdf.set_font("Helvetica", size=10)
-
-        def text(s: str) -> str:
-            return s.encode("latin-1", "replace").decode("latin-1")
-
+    pdf, text = new_pdf()
     width = pdf.w - pdf.l_margin - pdf.r_margin
     pdf.multi_cell(width, 7, text(f"Dossier de preuves n° {case.pk} — {case.host}"))
     pdf.multi_cell(width, 5, text(DISCLAIMER))
@@ -163,6 +193,10 @@ def _report_pdf(case: Case, hits: list[Hit], accesses: list[CustodyEntry]) -> by
             f"Ouverture : {case.opened_at:%d/%m/%Y %H:%M} UTC — état : {case.get_state_display()}"
         ),
     )
+    pdf.ln(2)
+    pdf.multi_cell(width, 5, text("Chronologie :"))
+    for line in _timeline(case):
+        pdf.multi_cell(width, 5, text(line))
     for hit in sorted(hits, key=lambda h: h.first_seen):
         captured = f"{hit.captured_at:%d/%m/%Y %H:%M:%S} UTC" if hit.captured_at else "—"
         pdf.ln(2)
@@ -206,7 +240,12 @@ def _custody(case: Case, hit_ids: list[str]) -> list[CustodyEntry]:
 
 
 def export_case(case_id: int, who: str) -> bytes:
-    """The case's evidence pack as ZIP bytes; the export itself is recorded first."""
+    """The case's evidence pack as ZIP bytes (in French); the export itself is recorded first."""
+    with translation.override("fr"):
+        return _export_case(case_id, who)
+
+
+def _export_case(case_id: int, who: str) -> bytes:
     case = Case.objects.get(pk=case_id)
     EvidenceAccess.objects.create(
         case=case, who=who, action="export", detail=f"ZIP du dossier {case.pk}"
@@ -215,10 +254,14 @@ def export_case(case_id: int, who: str) -> bytes:
     accesses = _custody(case, list(case.hits.values_list("hit_id", flat=True)))
     root = Path(settings.BODYGUARD_EVIDENCE_DIR)
     files = {
-        f"case-{case.pk}.warc.gz": _copy_records(hits, root),
+        f"case-{case.pk}.warc.gz": _copy_records(_wanted_records(case, hits), root),
         "rapport.html": _report_html(case, hits, accesses).encode("utf-8"),
         "rapport.pdf": _report_pdf(case, hits, accesses),
     }
+    for notice in case.notices.filter(sent_at__isnull=False):
+        files[f"notifications/notification-{notice.pk}.txt"] = (
+            f"{notice.subject}\n\n{notice.body}".encode()
+        )
     manifest = {
         "case": case.pk,
         "created_at": datetime.now(UTC).isoformat(),

@@ -1,3 +1,7 @@
+from __future__ import annotations
+
+from typing import Any
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -38,6 +42,10 @@ class Case(models.Model):
     )
     opened_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Optimistic locking: every change of state bumps it; a change made from a stale page
+    # (someone else acted meanwhile) is refused instead of silently overwriting theirs.
+    version = models.PositiveIntegerField(default=0)
+    state_changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-opened_at"]
@@ -47,17 +55,208 @@ class Case(models.Model):
         return f"#{self.pk} {self.client_reference} @ {self.host} ({self.state})"
 
 
+class CaseTransition(models.Model):
+    """One change of a case's state: who, when, why. Append-only."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="transitions")
+    from_state = models.CharField(max_length=20, choices=Case.State.choices)
+    to_state = models.CharField(max_length=20, choices=Case.State.choices)
+    who = models.CharField(max_length=150)
+    at = models.DateTimeField(auto_now_add=True)
+    reason = models.TextField()
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.who}: {self.from_state} -> {self.to_state}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise PermissionError("case transitions are append-only")
+        super().save(*args, **kwargs)
+
+
 class CaseHit(models.Model):
+    class SourceStatus(models.TextChoices):
+        UNKNOWN = "unknown", _("Not checked yet")
+        PRESENT = "present", _("Still online")
+        GONE = "gone", _("Removed at the source")
+        BLOCKED = "blocked", _("Blocked (could not check)")
+        ERROR = "error", _("Check failed")
+
+    class Delisting(models.TextChoices):
+        NOT_REQUESTED = "not_requested", _("Not requested")
+        REQUESTED = "requested", _("Requested from the search engine")
+        DELISTED = "delisted", _("Delisted")
+        REFUSED = "refused", _("Refused by the search engine")
+
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="hits")
     hit_id = models.CharField(max_length=64, unique=True)
     url = models.URLField(max_length=2000)
     added_at = models.DateTimeField(auto_now_add=True)
+    source_id = models.CharField(max_length=64, blank=True)
+    match_kind = models.CharField(max_length=16, blank=True)
+    image_url = models.URLField(max_length=2000, blank=True)
+    # The reviewer's decision on the hit, mirrored from Elasticsearch: notices carry the
+    # confirmed ones only.
+    review_status = models.CharField(max_length=16, default="new")
+    # Removal at the source (re-check) and delisting from search engines are separate facts.
+    source_status = models.CharField(
+        max_length=10, choices=SourceStatus.choices, default=SourceStatus.UNKNOWN
+    )
+    source_checked_at = models.DateTimeField(null=True, blank=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+    delisting = models.CharField(
+        max_length=16, choices=Delisting.choices, default=Delisting.NOT_REQUESTED
+    )
+    delisting_updated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["added_at"]
+        ordering = ["added_at", "pk"]
 
     def __str__(self) -> str:
         return self.url
+
+    @property
+    def actionable(self) -> bool:
+        return self.review_status in {"confirmed", "escalated"}
+
+
+class Recheck(models.Model):
+    """One re-fetch of a case's URL, kept as proof of presence or removal."""
+
+    class Verdict(models.TextChoices):
+        PRESENT = "present", _("Still online")
+        GONE = "gone", _("Gone")
+        BLOCKED = "blocked", _("Blocked")
+        ERROR = "error", _("Failed")
+
+    case_hit = models.ForeignKey(CaseHit, on_delete=models.CASCADE, related_name="rechecks")
+    checked_at = models.DateTimeField()
+    url = models.URLField(max_length=2000)
+    final_url = models.URLField(max_length=2000, blank=True)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    verdict = models.CharField(max_length=10, choices=Verdict.choices)
+    detail = models.TextField(blank=True)
+    body_sha256 = models.CharField(max_length=64, blank=True)
+    evidence_warc = models.CharField(max_length=300, blank=True)
+    evidence_record_id = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-checked_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.checked_at:%Y-%m-%d %H:%M} {self.url}: {self.verdict} ({self.http_status})"
+
+
+class HostContact(models.Model):
+    """Where removal notices for a site go: its abuse contact, stored per domain."""
+
+    domain = models.CharField(max_length=255, unique=True)
+    name = models.CharField(max_length=200, blank=True, help_text=_("Host or company name."))
+    abuse_email = models.EmailField(blank=True)
+    form_url = models.URLField(
+        blank=True, help_text=_("The host's own reporting form, when it has one.")
+    )
+    notes = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["domain"]
+
+    def __str__(self) -> str:
+        return self.domain
+
+
+class Notice(models.Model):
+    """A removal notice for a case. Its text is frozen once it is sent."""
+
+    class Route(models.TextChoices):
+        DSA_16 = "dsa16", _("DSA article 16 (notice and action)")
+        LCEN_6 = "lcen6", _("LCEN article 6 (French hosting law)")
+        GOOGLE = "google", _("Google removal request (search results)")
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("Email to the host's abuse contact")
+        OTHER = "other", _("Another channel (web form, registered letter)")
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="notices")
+    route = models.CharField(max_length=10, choices=Route.choices)
+    language = models.CharField(max_length=2, default="fr")
+    recipient = models.CharField(max_length=255)
+    recipient_email = models.EmailField(blank=True)
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    # What the text was generated from (URLs, grounds, statements), for audit and re-rendering.
+    fields = models.JSONField(default=dict)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    sent_by = models.CharField(max_length=150, blank=True)
+    sent_channel = models.CharField(max_length=10, choices=Channel.choices, blank=True)
+    sent_detail = models.CharField(max_length=300, blank=True)
+    message_id = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_route_display()} #{self.pk} ({'sent' if self.sent_at else 'draft'})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            stored = Notice.objects.filter(pk=self.pk).values("sent_at").first()
+            if stored is not None and stored["sent_at"] is not None:
+                raise PermissionError("a notice that was sent cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        if self.sent_at is not None:
+            raise PermissionError("a notice that was sent cannot be deleted")
+        return super().delete(*args, **kwargs)
+
+
+class AllowListEntry(models.Model):
+    """The client's own account or a legitimate use: future hits from it are not raised."""
+
+    class Kind(models.TextChoices):
+        URL = "url", _("This page and what is under it")
+        ACCOUNT = "account", _("This account on this site")
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="allowlist")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    host = models.CharField(max_length=255)
+    value = models.CharField(max_length=2000)
+    reason = models.TextField()
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["client", "host", "value"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "kind", "host", "value"], name="unique_allowlist_entry"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client.reference}: {self.kind} {self.value}"
+
+
+class LoginAttempt(models.Model):
+    """Failed and successful sign-ins, for the brute-force lock-out."""
+
+    username = models.CharField(max_length=150, db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    succeeded = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.username} {'ok' if self.succeeded else 'failed'}"
 
 
 class EvidenceAccess(models.Model):

@@ -14,7 +14,10 @@ ROLES: dict[str, list[tuple[str, str]]] = {
               ("crawlers", "view_crawlrun")],
     # The takedown team.
     "reviewer": [("takedowns", "review_hits"), ("takedowns", "view_case"), ("takedowns", "change_case"),
-                 ("takedowns", "view_casehit"), ("alerts", "view_alert")],
+                 ("takedowns", "view_casehit"), ("takedowns", "view_notice"), ("takedowns", "view_hostcontact"),
+                 ("takedowns", "add_hostcontact"), ("takedowns", "change_hostcontact"),
+                 ("takedowns", "view_allowlistentry"), ("takedowns", "view_recheck"),
+                 ("takedowns", "view_casetransition"), ("alerts", "view_alert")],
 }  # fmt: skip
 
 

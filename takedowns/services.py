@@ -1,11 +1,43 @@
+"""Cases: filing hits, the state machine, and the reviewers' decisions on hits."""
+
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
 
 from django.db import transaction
+from django.db.models import F
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
+from django.utils.translation import gettext as _
 
 from clients.models import Client
-from takedowns.models import Case, CaseHit
+from hits.documents import Hit, ReviewStatus
+from hits.store import HitStore
+from takedowns.models import AllowListEntry, AuditEvent, Case, CaseHit, CaseTransition
+
+S = Case.State
+# Which state may follow which. A case is about getting content off one host:
+# new -> confirmed -> notice_sent -> removed | refused | no_response -> escalated -> closed,
+# with the detours the team really takes (a second notice after a refusal, content that
+# disappears before any notice, a case closed because every hit was a false positive).
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.NEW: frozenset({S.CONFIRMED, S.ESCALATED, S.REMOVED, S.CLOSED}),
+    S.CONFIRMED: frozenset({S.NOTICE_SENT, S.ESCALATED, S.REMOVED, S.CLOSED}),
+    S.NOTICE_SENT: frozenset({S.REMOVED, S.REFUSED, S.NO_RESPONSE, S.ESCALATED, S.CLOSED}),
+    S.REFUSED: frozenset({S.NOTICE_SENT, S.ESCALATED, S.REMOVED, S.CLOSED}),
+    S.NO_RESPONSE: frozenset({S.NOTICE_SENT, S.ESCALATED, S.REMOVED, S.CLOSED}),
+    S.ESCALATED: frozenset({S.NOTICE_SENT, S.REMOVED, S.REFUSED, S.CLOSED}),
+    # Content that comes back after its removal reopens the case.
+    S.REMOVED: frozenset({S.CONFIRMED, S.CLOSED}),
+    S.CLOSED: frozenset(),
+}
+
+
+def audit(who: str, action: str, target: str, detail: str = "") -> None:
+    AuditEvent.objects.create(who=who, action=action, target=target, detail=detail[:5000])
 
 
 @dataclass(frozen=True)
@@ -15,19 +47,207 @@ class CaseEntry:
 
 
 @transaction.atomic
-def add_hit_to_case(client: Client, hit_id: str, url: str, host: str) -> CaseEntry:
+def add_hit_to_case(client: Client, hit: Hit) -> CaseEntry:
     """File a new hit under the client's open case for that host, opening one if needed."""
-    existing = CaseHit.objects.filter(hit_id=hit_id).select_related("case").first()
+    existing = CaseHit.objects.filter(hit_id=hit.hit_id).select_related("case").first()
     if existing is not None:
         return CaseEntry(existing.case.pk, case_opened=False)
     case = (
         Case.objects.select_for_update()
-        .filter(client=client, host=host, state__in=Case.OPEN_STATES)
+        .filter(client=client, host=hit.host, state__in=Case.OPEN_STATES)
         .order_by("opened_at")
         .first()
     )
     opened = case is None
     if case is None:
-        case = Case.objects.create(client=client, client_reference=client.reference, host=host)
-    CaseHit.objects.create(case=case, hit_id=hit_id, url=url)
+        case = Case.objects.create(client=client, client_reference=client.reference, host=hit.host)
+    CaseHit.objects.create(
+        case=case,
+        hit_id=hit.hit_id,
+        url=hit.url,
+        source_id=hit.source_id,
+        match_kind=str(hit.match_kind),
+        image_url=hit.image_url,
+        review_status=str(hit.review_status),
+    )
     return CaseEntry(case.pk, case_opened=opened)
+
+
+class Outcome(StrEnum):
+    DONE = "done"
+    CONFLICT = "conflict"  # someone else changed the case meanwhile
+    NOT_ALLOWED = "not_allowed"  # that state cannot follow the current one
+    INVALID = "invalid"  # missing reason
+
+
+@dataclass(frozen=True)
+class TransitionResult:
+    outcome: Outcome
+    message: str
+    case: Case
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == Outcome.DONE
+
+
+def _conflict_message(case: Case) -> str:
+    last = case.transitions.order_by("-at", "-pk").first()
+    if last is None:
+        return _("This case changed while you were looking at it. Reload the page and try again.")
+    return _(
+        "%(who)s changed this case to “%(state)s” at %(time)s while you were looking at it. "
+        "Nothing was changed on your side: reload the page, check, and try again."
+    ) % {
+        "who": last.who,
+        "state": Case.State(last.to_state).label,
+        "time": date_format(localtime(last.at), "H:i:s"),
+    }
+
+
+def change_state(
+    case_id: int, to_state: str, *, who: str, reason: str, expected_version: int | None = None
+) -> TransitionResult:
+    """Move a case to ``to_state``, recording who, when and why.
+
+    ``expected_version`` is the version the person acting saw: if the case has changed since,
+    nothing is changed and the result says who changed it (optimistic locking).
+    """
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case_id)
+        if expected_version is not None and case.version != expected_version:
+            return TransitionResult(Outcome.CONFLICT, _conflict_message(case), case)
+        if not reason.strip():
+            return TransitionResult(
+                Outcome.INVALID, _("Say why the case changes state (the reason is kept)."), case
+            )
+        if to_state not in TRANSITIONS[case.state]:
+            return TransitionResult(
+                Outcome.NOT_ALLOWED,
+                _("A case that is “%(from)s” cannot become “%(to)s”.")
+                % {"from": case.get_state_display(), "to": Case.State(to_state).label},
+                case,
+            )
+        now = datetime.now(UTC)
+        # The version in the WHERE clause is the lock: of two concurrent changes from the same
+        # version, exactly one updates a row.
+        updated = Case.objects.filter(pk=case.pk, version=case.version).update(
+            state=to_state, version=F("version") + 1, state_changed_at=now, updated_at=now
+        )
+        if not updated:
+            case.refresh_from_db()
+            return TransitionResult(Outcome.CONFLICT, _conflict_message(case), case)
+        CaseTransition.objects.create(
+            case=case, from_state=case.state, to_state=to_state, who=who, reason=reason.strip()
+        )
+        audit(who, "case_state", f"case:{case.pk}", f"{case.state} -> {to_state}: {reason}")
+        case.refresh_from_db()
+    return TransitionResult(Outcome.DONE, "", case)
+
+
+class Decision(StrEnum):
+    CONFIRM = "confirm"
+    DISMISS = "dismiss"
+    ESCALATE = "escalate"
+
+
+_DECISION_STATUS = {
+    Decision.CONFIRM: ReviewStatus.CONFIRMED,
+    Decision.DISMISS: ReviewStatus.DISMISSED,
+    Decision.ESCALATE: ReviewStatus.ESCALATED,
+}
+
+
+@dataclass
+class DecisionReport:
+    hits: int = 0
+    cases_changed: list[int] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+
+
+def decide(
+    store: HitStore, hit_ids: Iterable[str], decision: Decision, *, who: str, reason: str = ""
+) -> DecisionReport:
+    """Confirm, dismiss or escalate hits (one or a whole thread) and move their cases along."""
+    ids = list(dict.fromkeys(hit_ids))
+    status = _DECISION_STATUS[decision]
+    report = DecisionReport(hits=len(ids))
+    if not ids:
+        return report
+    store.set_review_status(ids, str(status))
+    CaseHit.objects.filter(hit_id__in=ids).update(review_status=str(status))
+    for hit_id in ids:
+        audit(who, str(decision), hit_id, reason)
+    case_ids = set(CaseHit.objects.filter(hit_id__in=ids).values_list("case_id", flat=True))
+    for case in Case.objects.filter(pk__in=case_ids):
+        result = _follow_decision(case, decision, who=who, reason=reason)
+        if result is not None:
+            if result.ok:
+                report.cases_changed.append(case.pk)
+            else:
+                report.messages.append(result.message)
+    return report
+
+
+def _follow_decision(
+    case: Case, decision: Decision, *, who: str, reason: str
+) -> TransitionResult | None:
+    if decision == Decision.CONFIRM and case.state == S.NEW:
+        return change_state(case.pk, S.CONFIRMED, who=who, reason=reason or _("hit confirmed"))
+    if decision == Decision.ESCALATE and S.ESCALATED in TRANSITIONS[case.state]:
+        return change_state(case.pk, S.ESCALATED, who=who, reason=reason or _("hit escalated"))
+    if decision == Decision.DISMISS and case.state == S.NEW:
+        live = case.hits.exclude(review_status__in=["dismissed", "allowlisted"]).exists()
+        if not live:
+            return change_state(
+                case.pk,
+                S.CLOSED,
+                who=who,
+                reason=_("every hit of the case was dismissed as a false positive"),
+            )
+    return None
+
+
+def allowlist_matches(entries: Iterable[AllowListEntry], hit: Hit) -> AllowListEntry | None:
+    for entry in entries:
+        if entry.kind == AllowListEntry.Kind.URL and hit.canonical_url.startswith(entry.value):
+            return entry
+        if (
+            entry.kind == AllowListEntry.Kind.ACCOUNT
+            and hit.host == entry.host
+            and hit.author.casefold() == entry.value.casefold()
+        ):
+            return entry
+    return None
+
+
+def allowlist(
+    store: HitStore, hit: Hit, kind: str, *, who: str, reason: str
+) -> AllowListEntry | str:
+    """Allow-list the hit's page or its author's account for this client; returns the entry,
+    or what is missing."""
+    if not reason.strip():
+        return _("Say why this is legitimate (the client's own account, a legitimate use).")
+    if kind == AllowListEntry.Kind.ACCOUNT:
+        if not hit.author:
+            return _("This post has no known author: allow-list the page instead.")
+        value = hit.author
+    elif kind == AllowListEntry.Kind.URL:
+        value = hit.canonical_url.split("#")[0]
+    else:
+        return _("Choose what to allow-list: the page or the account.")
+    client = Client.objects.get(reference=hit.client_id)
+    entry, _created = AllowListEntry.objects.get_or_create(
+        client=client,
+        kind=kind,
+        host=hit.host,
+        value=value,
+        defaults={"reason": reason.strip(), "created_by": who},
+    )
+    store.set_review_status([hit.hit_id], str(ReviewStatus.ALLOWLISTED))
+    CaseHit.objects.filter(hit_id=hit.hit_id).update(review_status=str(ReviewStatus.ALLOWLISTED))
+    audit(who, "allowlist", hit.hit_id, f"{kind} {hit.host} {value}: {reason}")
+    case_hit = CaseHit.objects.filter(hit_id=hit.hit_id).select_related("case").first()
+    if case_hit is not None:
+        _follow_decision(case_hit.case, Decision.DISMISS, who=who, reason=reason)
+    return entry

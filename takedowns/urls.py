@@ -1,11 +1,29 @@
 from django.urls import path
 
-from takedowns import views
+from takedowns import case_views, views
 
 app_name = "takedowns"
 urlpatterns = [
     path("", views.queue, name="queue"),
+    path("bulk/", views.bulk, name="bulk"),
     path("hit/<str:hit_id>/", views.hit_page, name="hit"),
+    path("hit/<str:hit_id>/image/", views.hit_image, name="hit_image"),
     path("hit/<str:hit_id>/reveal/", views.reveal, name="reveal"),
-    path("hit/<str:hit_id>/decide/", views.decide, name="decide"),
+    path("hit/<str:hit_id>/decide/", views.decide_view, name="decide"),
+    path("hit/<str:hit_id>/allowlist/", views.allowlist_view, name="allowlist"),
+    path("client/<slug:reference>/", views.client_page, name="client"),
+    path("cases/", case_views.cases, name="cases"),
+    path("case/<int:case_id>/", case_views.case_page, name="case"),
+    path("case/<int:case_id>/state/", case_views.transition, name="transition"),
+    path("case/<int:case_id>/notice/", case_views.new_notice, name="new_notice"),
+    path("case/<int:case_id>/contact/", case_views.contact, name="contact"),
+    path("case/<int:case_id>/export/", case_views.export, name="export"),
+    path(
+        "case/<int:case_id>/url/<int:case_hit_id>/delisting/",
+        case_views.delisting,
+        name="delisting",
+    ),
+    path("notice/<int:notice_id>/", case_views.notice_page, name="notice"),
+    path("notice/<int:notice_id>/pdf/", case_views.notice_pdf_view, name="notice_pdf"),
+    path("notice/<int:notice_id>/send/", case_views.notice_send, name="notice_send"),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -62,7 +63,7 @@ def test_a_client_named_in_a_real_post_gets_a_hit_an_email_and_a_case(registered
 
     case = Case.objects.get()
     assert case.state == Case.State.NEW
-    assert case.client.reference == "allan-bloom"
+    assert case.client is not None and case.client.reference == "allan-bloom"
     assert list(case.hits.values_list("url", flat=True)) == [base_url + POST_440]
     assert Alert.objects.get().status == Alert.Status.SENT
 
@@ -76,7 +77,9 @@ def test_the_email_never_shows_the_offending_content(registered):
     words_of_post = [w for w in hit.excerpt.split() if len(w) > 7 and w not in {"Allan", "Bloom"}]
     assert words_of_post, "the excerpt should have long words to look for"
     assert not [w for w in words_of_post if w in body]
-    assert "http" not in body
+    # The only link is to the client's own preferences page, never to the post or its site.
+    links = [w for w in body.split() if "://" in w]
+    assert len(links) == 1 and urlsplit(links[0]).path.startswith("/preferences/")
     assert "/t/" not in body
     assert "Bonjour Allan Bloom" in body
 

@@ -72,7 +72,7 @@ def test_client_photos_are_never_stored_anywhere(isolated: Path, hit_store, sett
         f"/admin/clients/client/{client.pk}/change/",
         {
             "reference": "jeanne", "display_name": "Jeanne", "email": "j@example.org", "language": "fr",
-            "alert_preference": "immediate", "active": "on",
+            "alert_preference": "immediate", "alert_detail": "summary", "active": "on",
             "terms-TOTAL_FORMS": "0", "terms-INITIAL_FORMS": "0", "terms-MIN_NUM_FORMS": "0", "terms-MAX_NUM_FORMS": "1000",
             "photos-TOTAL_FORMS": "1", "photos-INITIAL_FORMS": "0", "photos-MIN_NUM_FORMS": "0", "photos-MAX_NUM_FORMS": "1000",
             "photos-0-label": "photo 1", "photos-0-photo": SimpleUploadedFile("p.jpg", data, content_type="image/jpeg"),
@@ -126,7 +126,7 @@ def jeanne(isolated: Path, hit_store, settings):
             match_kind="name",
             hit_first_seen=hit.first_seen,
         )
-        add_hit_to_case(client, hit.hit_id, hit.url, hit.host)
+        add_hit_to_case(client, hit)
     held = Case.objects.get(host="forum0.example")
     held.legal_hold = True
     held.save()

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from alerts.models import Alert
+from alerts.services import preferences_url
 from clients.models import Client
 from clients.photos import register_photo
 from config.scheduler import configured_sources, run_cycle
@@ -97,7 +98,8 @@ def test_a_registered_photo_reposted_on_a_page_is_an_image_hit(board, hit_store,
     assert report.alerts.collect is not None and report.alerts.collect.alerts_created == 1
     assert len(mailbox.messages) == 1
     body = mailbox.messages[0].get_body(preferencelist=("plain",)).get_content()
-    assert "1546293948883" not in body and "http" not in body
+    assert "1546293948883" not in body and "/po/thread/" not in body
+    assert [w for w in body.split() if "://" in w] == [preferences_url(client)]
 
 
 def test_broken_images_are_recorded_and_the_crawl_goes_on(board, settings):

@@ -37,7 +37,7 @@ def queue_data(isolated, hit_store):
         photo_label="photo 1", photo_distance=6, photo_tier="strong", score=0.9,
     )  # fmt: skip
     hit_store.upsert([name_hit, photo_hit])
-    add_hit_to_case(client, name_hit.hit_id, name_hit.url, name_hit.host)
+    add_hit_to_case(client, name_hit)
     return name_hit, photo_hit
 
 

@@ -1,0 +1,153 @@
+"""One guarded HTTP fetch, outside Scrapy: for the review UI's image proxy and the re-check job.
+
+The same rule as the crawl's address guard: private, loopback, link-local and cloud-metadata
+addresses are refused after DNS resolution and on every redirect, unless the source allows
+them. The connection is made to the address that was checked (not to the name again), so a
+name that resolves elsewhere the second time cannot slip through. Nothing is written to disk.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urljoin, urlsplit
+
+from crawlers.middlewares import is_forbidden_address
+
+USER_AGENT = "BodyguardMonitor/0.1 (SOS Cyber-harcelement; abuse reports: see site)"
+_REDIRECTS = {301, 302, 303, 307, 308}
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    allow_private_addresses: bool = False
+    # host:port pairs reachable even when private addresses are refused (tests, the demo).
+    private_allowlist: tuple[str, ...] = ()
+    max_bytes: int = 10 * 1024 * 1024
+    timeout_s: float = 20.0
+    max_redirects: int = 5
+    accept: str = "*/*"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    url: str
+    final_url: str
+    redirect_chain: tuple[str, ...]
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    request_headers: tuple[tuple[str, str], ...]
+    body: bytes
+    # The body was longer than the policy's max_bytes and was cut there.
+    truncated: bool
+    server_ip: str
+    fetched_at: datetime
+
+    def header(self, name: str) -> str:
+        lowered = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lowered), "")
+
+
+@dataclass(frozen=True)
+class FetchFailed:
+    url: str
+    reason: str
+    # True when our own guard refused the address (not a network problem).
+    refused: bool = False
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+
+
+def _resolve(host: str, port: int, policy: FetchPolicy) -> str | FetchFailed:
+    """The address to connect to, or why not."""
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        return FetchFailed(host, f"{host} does not resolve ({exc})")
+    addresses = [str(info[4][0]) for info in infos]
+    if not addresses:
+        return FetchFailed(host, f"{host} does not resolve")
+    allowed = policy.allow_private_addresses or f"{host}:{port}" in policy.private_allowlist
+    if not allowed:
+        for address in addresses:
+            if is_forbidden_address(address):
+                return FetchFailed(
+                    host, f"{host} resolves to {address}, a private or internal address", True
+                )
+    return addresses[0]
+
+
+def fetch(url: str, policy: FetchPolicy | None = None) -> Fetched | FetchFailed:
+    """GET ``url``, following redirects, each hop checked. Never raises for network trouble."""
+    policy = policy or FetchPolicy()
+    chain: list[str] = []
+    current = url
+    for _ in range(policy.max_redirects + 1):
+        parts = urlsplit(current)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return FetchFailed(url, f"not an http(s) URL: {current}")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        address = _resolve(parts.hostname, port, policy)
+        if isinstance(address, FetchFailed):
+            return FetchFailed(url, f"refused {current}: {address.reason}", address.refused)
+        connection_class = (
+            _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
+        )
+        connection = connection_class(parts.hostname, port, address, policy.timeout_s)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        request_headers = (("User-Agent", USER_AGENT), ("Accept", policy.accept))
+        fetched_at = datetime.now(UTC)
+        try:
+            connection.request("GET", path, headers=dict(request_headers))
+            response = connection.getresponse()
+            headers = tuple((k, v) for k, v in response.getheaders())
+            location = response.getheader("Location")
+            if response.status in _REDIRECTS and location:
+                response.close()
+                chain.append(current)
+                current = urljoin(current, location)
+                continue
+            declared = response.getheader("Content-Length")
+            if declared and declared.isdigit() and int(declared) > policy.max_bytes:
+                body, truncated = b"", True
+            else:
+                body = response.read(policy.max_bytes + 1)
+                truncated = len(body) > policy.max_bytes
+                body = body[: policy.max_bytes]
+            return Fetched(
+                url=url,
+                final_url=current,
+                redirect_chain=tuple(chain),
+                status=response.status,
+                headers=headers,
+                request_headers=request_headers,
+                body=body,
+                truncated=truncated,
+                server_ip=address,
+                fetched_at=fetched_at,
+            )
+        except (OSError, http.client.HTTPException) as exc:
+            return FetchFailed(url, f"{type(exc).__name__}: {exc} ({current})")
+        finally:
+            connection.close()
+    return FetchFailed(url, f"more than {policy.max_redirects} redirects from {url}")
