@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint lint-ruff eval bench elasticsearch es-stop clean messages
+.PHONY: install demo test lint lint-ruff eval bench elasticsearch es-stop clean messages browser
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -25,8 +25,18 @@ es-stop:
 demo: install elasticsearch
 	$(PY) -m demo
 
-test: install elasticsearch lint-ruff
+test: install elasticsearch browser lint-ruff
 	$(PY) -m pytest
+
+# Debian's Chromium for the browser tests: Playwright drives it and downloads no browser.
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	  else echo "The browser tests need Debian's chromium: apt-get install chromium (as root)"; exit 1; fi; \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core \
+	  || { echo "Could not install chromium with apt-get; install it, then run make test again"; exit 1; }; }
 
 lint-ruff: install
 	$(VENV)/bin/ruff check .

@@ -67,25 +67,41 @@ def main() -> int:
     from django.core.management import call_command
 
     from alerts.services import hit_store
+    from clients.models import Client
+    from clients.photos import register_photo
     from clients.services import import_client_file
     from config.scheduler import configured_sources, run_cycle
-    from demo.content import demo_site
+    from demo.content import PHOTO, demo_site
     from demo.discourse_server import serve
     from hits.errors import HitStoreError
+    from hits.images import ImageStore
     from takedowns.models import Case
 
     print("== Bodyguard demo ==")
     call_command("migrate", verbosity=0)
     store = hit_store()
+    images = ImageStore.connect(
+        settings.BODYGUARD_ELASTICSEARCH_URL, settings.BODYGUARD_INDEX_PREFIX
+    )
     try:
+        # A fresh cycle: no hits and no crawled-image fingerprints from an earlier demo run.
         store.delete_index()
         store.ensure_index()
+        images.delete_index()
     except HitStoreError as exc:
         print(f"Elasticsearch is not reachable at {settings.BODYGUARD_ELASTICSEARCH_URL}: {exc}")
         print("Start it with: scripts/elasticsearch.sh start (make demo does this)")
         return 1
+    finally:
+        images.close()
     report = import_client_file(ROOT / "demo" / "clients.yaml")
     print(f"client registered: {', '.join(report.created)}")
+    registered = register_photo(
+        Client.objects.get(reference="camille-moreau"), "photo 1", PHOTO.read_bytes()
+    )
+    print(
+        f"photo registered for camille-moreau: {registered.variants} hashes kept, the photo itself is not stored"
+    )
 
     forum = serve(demo_site())
     _write_source(forum.server_port)
@@ -105,8 +121,11 @@ def main() -> int:
     hits = store.latest(size=50)
     print(f"\n-- hits in Elasticsearch (index {store.index}): {store.count()} --")
     for hit in hits:
-        terms = ", ".join(sorted({t.text for t in hit.matched_terms}))
-        print(f"  {hit.client_id}  {hit.url}  matched: {terms}")
+        if hit.photo_label:
+            why = f"photo '{hit.photo_label}' ({hit.photo_tier}, distance {hit.photo_distance})"
+        else:
+            why = ", ".join(sorted({f"{t.text} ({t.rule})" for t in hit.matched_terms}))
+        print(f"  [{hit.severity.name.lower()}] {hit.client_id}  {hit.url}  matched: {why}")
     store.close()
 
     print(f"\n-- emails received by the SMTP sink: {len(mailbox.messages)} --")
@@ -144,7 +163,7 @@ def main() -> int:
             f"  case #{cases[0].pk} pack: var/demo/dossier-{cases[0].pk}.zip, manifest {'verified' if verified else 'NOT VERIFIED'}"
         )
         print(
-            f"  (also from the case page: /admin/takedowns/case/{cases[0].pk}/change/ -> 'Exporter le dossier')"
+            f"  (also from the case page: http://127.0.0.1:8000/review/case/{cases[0].pk}/ -> 'Exporter le dossier de preuves')"
         )
 
     ok = bool(hits) and bool(mailbox.messages) and bool(cases)
@@ -157,19 +176,14 @@ def main() -> int:
         forum.shutdown()
         return 0 if ok else 1
 
-    from django.contrib.auth.models import Permission, User
+    from django.contrib.auth.models import Group, User
 
     password = secrets.token_urlsafe(9)
     user, _ = User.objects.get_or_create(username="demo-staff", defaults={"is_staff": True})
     user.is_staff = True
     user.set_password(password)
     user.save()
-    user.user_permissions.set(
-        Permission.objects.filter(
-            content_type__app_label__in=["clients", "alerts", "takedowns", "crawlers"]
-        )
-    )
-    from django.contrib.auth.models import Group
+    user.groups.set([Group.objects.get(name="staff")])
 
     reviewer_password = secrets.token_urlsafe(9)
     reviewer, _ = User.objects.get_or_create(username="demo-reviewer", defaults={"is_staff": True})
@@ -177,7 +191,7 @@ def main() -> int:
     reviewer.save()
     reviewer.groups.set([Group.objects.get(name="reviewer")])
     print("\nWeb app: http://127.0.0.1:8000/  (Ctrl-C to stop)")
-    print(f"Staff login: demo-staff / {password}")
+    print(f"Staff login: demo-staff / {password}  (registers clients in the admin)")
     print(f"Reviewer login: demo-reviewer / {reviewer_password}  (lands on the review queue)")
     try:
         call_command("runserver", "127.0.0.1:8000", use_reloader=False)

@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
 from typing import Any
 
+from PIL import Image, ImageOps
+
 from demo.discourse_server import DiscourseSite
+
+# The demo client's registered photo, and where the demo forum re-posts a copy of it.
+PHOTO = Path(__file__).resolve().parent / "photos" / "opencv_fruits.jpg"
+UPLOAD = "/uploads/default/original/1X/7d3c1f0e5b.jpeg"
+
+
+def reposted_photo() -> bytes:
+    """The photo as a harasser re-posts it: mirrored and recompressed (made in memory)."""
+    image = ImageOps.mirror(Image.open(PHOTO).convert("RGB"))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=70)
+    return out.getvalue()
+
 
 _TOPICS: list[tuple[str, str, list[tuple[str, str, str]]]] = [
     (
@@ -27,6 +44,12 @@ _TOPICS: list[tuple[str, str, list[tuple[str, str, str]]]] = [
                 "2026-11-21T07:15:02.000Z",
                 "<p>J'ai encore des photos d'elle. Si <b>CAMILLE MOREAU</b> ne répond pas à mes messages, "
                 "je les mets ici.</p>",
+            ),
+            (
+                "lebonvoisin",
+                "2026-11-22T23:48:19.000Z",
+                "<p>Vous voyez que je ne bluffe pas.</p>"
+                f'<p><img src="{UPLOAD}" alt="photo" width="512" height="480"></p>',
             ),
         ],
     ),
@@ -82,4 +105,5 @@ def demo_site() -> DiscourseSite:
                 }
             )
         site.add_topic({"id": topic_id, "title": title, "slug": slug}, records)
+    site.uploads[UPLOAD] = ("image/jpeg", reposted_photo())
     return site

@@ -11,6 +11,7 @@ import threading
 import time
 import unicodedata
 from dataclasses import dataclass, field
+from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -31,6 +32,8 @@ class DiscourseSite:
     requests: list[str] = field(default_factory=list)
     # Seconds each answer takes (tests that need a crawl to last a while).
     delay: float = 0.0
+    # Uploaded files (images in posts): path -> (content type, bytes).
+    uploads: dict[str, tuple[str, bytes]] = field(default_factory=dict)
 
     def add_topic(
         self, meta: dict[str, Any], posts: list[dict[str, Any]], stream: list[int] | None = None
@@ -104,9 +107,30 @@ class DiscourseSite:
             },
         }
 
+    def topic_html(self, topic_id: int) -> bytes | None:
+        """The server-rendered page Discourse serves to browsers without JavaScript: what a
+        post's permalink shows, and what a re-check fetches."""
+        meta = self.topics.get(topic_id)
+        if meta is None:
+            return None
+        posts = "".join(
+            f'<div class="topic-body crawler-post" id="post_{p["post_number"]}">'
+            f'<span class="creator">{escape(p.get("username") or "")}</span>'
+            f'<div class="post">{p.get("cooked", "")}</div></div>'
+            for p in self._posts_of(topic_id, meta["stream"])
+        )
+        title = escape(meta["title"])
+        return (
+            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+            f"<body><h1>{title}</h1>{posts}</body></html>"
+        ).encode()
+
     def respond(self, path: str, query: dict[str, list[str]]) -> tuple[int, str, bytes]:
         if path in self.raw:
             return 200, "application/json; charset=utf-8", self.raw[path]
+        if path in self.uploads:
+            content_type, data = self.uploads[path]
+            return 200, content_type, data
         if path == "/robots.txt":
             return 200, "text/plain", b"User-agent: *\nAllow: /\n"
         body: dict[str, Any] | None = None
@@ -127,6 +151,10 @@ class DiscourseSite:
         ):
             ids = [int(i) for i in query.get("post_ids[]", []) if i.isdigit()]
             body = self.posts_json(int(parts[1]), ids)
+        elif len(parts) in (3, 4) and parts[0] == "t" and parts[2].isdigit():
+            page = self.topic_html(int(parts[2]))
+            if page is not None:
+                return 200, "text/html; charset=utf-8", page
         if body is None:
             return (
                 404,

@@ -65,7 +65,7 @@ def _case_context(case: Case) -> dict[str, object]:
         "hits": hits,
         "actionable": [h for h in hits if h.actionable],
         "transitions": case.transitions.all(),
-        "next_states": [(s, Case.State(s).label) for s in sorted(TRANSITIONS[case.state])],
+        "next_states": [(s.value, s.label) for s in Case.State if s in TRANSITIONS[case.state]],
         "notices": case.notices.all(),
         "contact": contact,
         "routes": Notice.Route.choices,

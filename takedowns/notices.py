@@ -382,6 +382,6 @@ def _after_sending(notice: Notice, who: str) -> None:
             % {
                 "route": notice.get_route_display(),
                 "id": notice.pk,
-                "channel": notice.get_sent_channel_display(),
+                "channel": notice.sent_detail,
             },
         )

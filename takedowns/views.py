@@ -18,6 +18,7 @@ from django.utils.html import escape
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 from PIL import Image, ImageFilter
 
@@ -89,11 +90,11 @@ def _facet_labels() -> dict[str, str]:
 
 def status_labels() -> dict[str, str]:
     return {
-        ReviewStatus.NEW: _("To review"),
-        ReviewStatus.CONFIRMED: _("Confirmed"),
-        ReviewStatus.DISMISSED: _("Dismissed"),
-        ReviewStatus.ESCALATED: _("Escalated"),
-        ReviewStatus.ALLOWLISTED: _("Allow-listed"),
+        ReviewStatus.NEW: pgettext("hit", "To review"),
+        ReviewStatus.CONFIRMED: pgettext("hit", "Confirmed"),
+        ReviewStatus.DISMISSED: pgettext("hit", "Dismissed"),
+        ReviewStatus.ESCALATED: pgettext("hit", "Escalated"),
+        ReviewStatus.ALLOWLISTED: pgettext("hit", "Allow-listed"),
     }
 
 
@@ -395,7 +396,7 @@ def chart(weeks: list[WeekCount]) -> dict[str, Any]:
                 }
             )
     labels = [
-        {"x": i * (bar + gap) + bar / 2, "text": f"{w.week:%d/%m}", "total": w.total}
+        {"x": i * (bar + gap) + bar // 2, "text": f"{w.week:%d/%m}", "total": w.total}
         for i, w in enumerate(weeks)
     ]
     return {

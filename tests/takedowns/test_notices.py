@@ -9,11 +9,10 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
-from config.environment import Notifier
 from takedowns.models import Case, CaseHit, HostContact, Notice
 from takedowns.notices import NoticeDraft, create_notice, notice_pdf, send_notice
 from takedowns.services import Decision, decide
-from tests.takedowns.workbench import TOPIC, make_user, seed
+from tests.takedowns.workbench import NOTIFIER, TOPIC, make_user, seed
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 BASE = "https://foren.myoos.de"
@@ -25,13 +24,7 @@ REASONS = (
 
 @pytest.fixture
 def confirmed(isolated: Path, hit_store, settings):
-    settings.BODYGUARD_NOTIFIER = Notifier(
-        name="SOS Cyber-harcèlement",
-        legal_form="association loi 1901",
-        address="12 rue de l'Exemple, 75011 Paris",
-        email="signalement@sos.example",
-        representative="Claire Martin, présidente",
-    )
+    settings.BODYGUARD_NOTIFIER = NOTIFIER
     seeded = seed(hit_store, BASE, isolated / "sources")
     decide(
         hit_store,

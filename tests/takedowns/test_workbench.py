@@ -105,7 +105,7 @@ def test_pages_forbid_loading_anything_from_elsewhere(reviewer, forum):
     response = reviewer.get("/review/")
     policy = response["Content-Security-Policy"]
     assert "img-src 'self' data:" in policy and "default-src 'self'" in policy
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
 
 
 def test_the_queue_puts_the_most_severe_first(reviewer, forum):
@@ -203,6 +203,8 @@ def test_the_client_page_shows_a_timeline_and_hits_per_week(reviewer, forum):
     page = reviewer.get("/review/client/rms/").content.decode()
     assert "Richard Stallman" in page
     assert page.count("<rect ") == 1 and "myoos 2</title>" in page  # one bar: 2 hits this week
+    # French number formatting must not leak into SVG coordinates ("11,0" is two numbers there).
+    assert not re.search(r'\b(x|y|width|height)="[^"]*,', page.split("<svg")[1].split("</svg>")[0])
     assert "Nouveau → Confirmé" in page
     assert page.count('href="/review/hit/') == 2
 

@@ -13,6 +13,7 @@ from PIL import Image, ImageOps
 
 from clients.models import Client
 from clients.photos import register_photo
+from config.environment import Notifier
 from hits.documents import Hit, MatchedTerm, MatchKind
 from hits.store import HitStore
 from takedowns.models import Case
@@ -25,6 +26,14 @@ PHOTO = DATA / "photos" / "opencv_baboon.jpg"
 TOPIC = "/viewtopic.php?f=4&t=167"
 IMAGE = "/files/baboon.jpg"
 PASSWORD = "a-long-test-password-42"
+# Who signs the notices in tests: every element an LCEN notice needs.
+NOTIFIER = Notifier(
+    name="SOS Cyber-harcèlement",
+    legal_form="association loi 1901",
+    address="12 rue de l'Exemple, 75011 Paris",
+    email="signalement@sos.example",
+    representative="Claire Martin, présidente",
+)
 
 
 def make_user(name: str, role: str) -> User:
