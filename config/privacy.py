@@ -8,15 +8,18 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.db import models, transaction
+from django.db.models import Q
 
 from alerts.models import Alert
 from alerts.services import hit_store
-from clients.models import Client
+from clients.models import Client, ClientPhoto, WatchTerm
 from hits.documents import HitDocument
 from hits.journal import HitJournal
 from takedowns.evidence import erase_records
-from takedowns.models import Case, CaseHit, Recheck
+from takedowns.models import AuditEvent, Case, CaseHit, Recheck
 
 
 class UnknownClient(LookupError):
@@ -34,6 +37,8 @@ class ErasureReport:
     photos_deleted: int = 0
     terms_deleted: int = 0
     cases_kept_under_legal_hold: list[int] = field(default_factory=list)
+    audit_entries_redacted: int = 0
+    admin_log_entries_deleted: int = 0
 
 
 def _client(reference: str) -> Client:
@@ -59,6 +64,7 @@ def export_client(reference: str) -> dict[str, Any]:
             "email": client.email,
             "language": client.language,
             "alert_preference": client.alert_preference,
+            "alert_detail": client.alert_detail,
             "active": client.active,
             "created_at": client.created_at.isoformat(),
         },
@@ -82,6 +88,19 @@ def export_client(reference: str) -> dict[str, Any]:
             }
             for a in client.alerts.all()
         ],
+        "emails": [
+            {
+                "kind": d.kind,
+                "status": d.status,
+                "attempts": d.attempts,
+                "sent_at": d.sent_at.isoformat() if d.sent_at else None,
+            }
+            for d in client.deliveries.all()
+        ],
+        "allowlist": [
+            {"kind": e.kind, "site": e.host, "value": e.value, "reason": e.reason}
+            for e in client.allowlist.all()
+        ],
         "cases": [
             {
                 "id": c.pk,
@@ -90,6 +109,24 @@ def export_client(reference: str) -> dict[str, Any]:
                 "legal_hold": c.legal_hold,
                 "opened_at": c.opened_at.isoformat(),
                 "urls": list(c.hits.values_list("url", flat=True)),
+                "history": [
+                    {
+                        "at": t.at.isoformat(),
+                        "from": t.from_state,
+                        "to": t.to_state,
+                        "why": t.reason,
+                    }
+                    for t in c.transitions.all()
+                ],
+                "notices": [
+                    {
+                        "route": n.route,
+                        "recipient": n.recipient,
+                        "sent_at": n.sent_at.isoformat() if n.sent_at else None,
+                        "text": n.body,
+                    }
+                    for n in c.notices.all()
+                ],
             }
             for c in client.cases.all()
         ],
@@ -133,7 +170,10 @@ def erase_client(reference: str) -> ErasureReport:
             report.journal_entries_deleted += HitJournal(
                 journal_dir, journal_file.stem
             ).remove_client(reference)
+    erased_hits = [h.hit_id for h in client_hits if h.hit_id not in keep_hits]
     with transaction.atomic():
+        report.audit_entries_redacted = _redact_audit(client, reference, erased_hits)
+        report.admin_log_entries_deleted = _forget_admin_log(client)
         report.alerts_deleted = (
             Alert.objects.filter(client=client).exclude(hit_id__in=keep_hits).count()
         )
@@ -145,6 +185,45 @@ def erase_client(reference: str) -> ErasureReport:
         Alert.objects.filter(client=client).delete()
         client.delete()  # terms and photo hashes go with it; held cases keep client_reference
     return report
+
+
+ERASED = "[erased]"
+
+
+def _redact_audit(client: Client, reference: str, hit_ids: list[str]) -> int:
+    """The audit log is append-only, except for this: what it said about an erased client.
+
+    Who did what and when stays (the log keeps its shape and its count); the details that
+    could name the client (URLs, accounts, the client's reference) are replaced.
+    """
+    cases = [
+        f"case:{pk}"
+        for pk in Case.objects.filter(client=client, legal_hold=False).values_list("pk", flat=True)
+    ]
+    about = AuditEvent.objects.filter(
+        Q(target__in=[*hit_ids, *cases]) | Q(target=f"client:{reference}")
+        | Q(who=f"client:{reference}")
+    )  # fmt: skip
+    count = about.update(detail=ERASED)
+    AuditEvent.objects.filter(target=f"client:{reference}").update(target=f"client:{ERASED}")
+    AuditEvent.objects.filter(who=f"client:{reference}").update(who=f"client:{ERASED}")
+    return count
+
+
+def _forget_admin_log(client: Client) -> int:
+    """Django's admin history names the objects it changed ("Jeanne Dupont (jeanne-dupont)")."""
+    objects: list[tuple[type[models.Model], list[int]]] = [
+        (Client, [client.pk]),
+        (WatchTerm, list(client.terms.values_list("pk", flat=True))),
+        (ClientPhoto, list(client.photos.values_list("pk", flat=True))),
+    ]
+    deleted = 0
+    for model, pks in objects:
+        content_type = ContentType.objects.get_for_model(model)
+        deleted += LogEntry.objects.filter(
+            content_type=content_type, object_id__in=[str(pk) for pk in pks]
+        ).delete()[0]
+    return deleted
 
 
 def report_dict(report: ErasureReport) -> dict[str, Any]:

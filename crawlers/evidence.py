@@ -170,17 +170,6 @@ class EvidenceWriter:
 
     def write(self, capture: Capture, extra: dict[str, Any] | None = None) -> EvidenceRef:
         writer = self._open()
-        request = writer.create_warc_record(
-            capture.final_url,
-            "request",
-            payload=BytesIO(b""),
-            http_headers=StatusAndHeaders(
-                f"GET {capture.final_url} HTTP/1.1",
-                list(capture.request_headers),
-                is_http_request=True,
-            ),
-            warc_headers_dict={"WARC-Date": capture.fetched_at},
-        )
         status_line = f"{capture.status} {'OK' if capture.status == 200 else ''}".strip()
         response = writer.create_warc_record(
             capture.final_url,
@@ -192,9 +181,21 @@ class EvidenceWriter:
                 "WARC-IP-Address": capture.server_ip,
             },
         )
+        record_id = response.rec_headers.get_header("WARC-Record-ID")
+        # Tied to its response, so an erasure or an export takes or leaves both together.
+        request = writer.create_warc_record(
+            capture.final_url,
+            "request",
+            payload=BytesIO(b""),
+            http_headers=StatusAndHeaders(
+                f"GET {capture.final_url} HTTP/1.1",
+                list(capture.request_headers),
+                is_http_request=True,
+            ),
+            warc_headers_dict={"WARC-Date": capture.fetched_at, "WARC-Concurrent-To": record_id},
+        )
         writer.write_record(request)
         writer.write_record(response)
-        record_id = response.rec_headers.get_header("WARC-Record-ID")
         body_sha256 = hashlib.sha256(capture.body).hexdigest()
         metadata: dict[str, Any] = {
             "outgoing_ip": _outgoing_ip(capture.server_ip),

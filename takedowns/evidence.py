@@ -298,6 +298,17 @@ def erase_records(record_ids: set[str], keep: set[str], directory: Path | None =
         path = root / relative
         if not path.exists():
             continue
+        # Requests written before they were tied to their response (no WARC-Concurrent-To)
+        # go with the response for the same URL, unless a kept response shares that URL.
+        doomed_uris: set[str] = set()
+        kept_uris: set[str] = set()
+        with open(path, "rb") as stream:
+            for record in ArchiveIterator(stream):
+                if record.rec_type == "response":
+                    uri = record.rec_headers.get_header("WARC-Target-URI")
+                    rid = record.rec_headers.get_header("WARC-Record-ID")
+                    (doomed_uris if rid in doomed else kept_uris).add(uri)
+        orphaned = doomed_uris - kept_uris
         out = io.BytesIO()
         writer = WARCWriter(out, gzip=True)
         dropped = 0
@@ -306,7 +317,12 @@ def erase_records(record_ids: set[str], keep: set[str], directory: Path | None =
                 headers = record.rec_headers
                 rid = headers.get_header("WARC-Record-ID")
                 concurrent = headers.get_header("WARC-Concurrent-To")
-                if rid in doomed or concurrent in doomed:
+                untied_request = (
+                    record.rec_type == "request"
+                    and not concurrent
+                    and headers.get_header("WARC-Target-URI") in orphaned
+                )
+                if rid in doomed or concurrent in doomed or untied_request:
                     dropped += 1
                     continue
                 writer.write_record(record)

@@ -123,10 +123,13 @@ def test_erasure_removes_the_clients_evidence_and_the_manifest_still_verifies(ca
 
     hit, _, evidence = captured
     report = erase_client("allan-bloom")
-    assert report.evidence_records_deleted == 2  # the response and its metadata
+    assert report.evidence_records_deleted == 3  # the request, the response and its metadata
     with open(evidence / hit.evidence_warc, "rb") as stream:
-        ids = [r.rec_headers.get_header("WARC-Record-ID") for r in ArchiveIterator(stream)]
-    assert hit.evidence_record_id not in ids
+        left = [
+            (r.rec_type, r.rec_headers.get_header("WARC-Target-URI"))
+            for r in ArchiveIterator(stream)
+        ]
+    assert [kind for kind, _ in left] == ["warcinfo"]  # not even the page's address is left
     assert verify_evidence().ok
 
 

@@ -11,16 +11,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import User
+from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.db import connection
 
-from alerts.models import Alert
+from alerts.models import Alert, Delivery
 from clients.models import Client, ClientPhoto, WatchTerm
 from clients.photos import register_photo
 from config.privacy import erase_client, export_client, purge_dismissed_hits
 from hits.documents import Hit, MatchedTerm, MatchKind
 from hits.journal import HitJournal
-from takedowns.models import Case
+from takedowns.models import AllowListEntry, AuditEvent, Case, Notice
 from takedowns.services import add_hit_to_case
 from tests.conftest import DATA
 
@@ -133,6 +136,36 @@ def jeanne(isolated: Path, hit_store, settings):
     HitJournal(settings.BODYGUARD_JOURNAL_DIR, hit_store.index).append(
         [_hit("jeanne-dupont", "https://late.example/t/9")]
     )
+    # What the takedown team and the client leave behind: an allow-listed own account, an email
+    # delivery, a notice, the audit trail, the admin's history.
+    AllowListEntry.objects.create(
+        client=client, kind="account", host="forum1.example", value="jdupont75",
+        reason="her own account", created_by="rev",
+    )  # fmt: skip
+    delivery = Delivery.objects.create(
+        client=client, kind="immediate", idempotency_key="k" * 64, next_attempt_at=datetime.now(UTC)
+    )
+    Alert.objects.filter(client=client).update(delivery=delivery)
+    doomed = Case.objects.get(host="forum1.example")
+    Notice.objects.create(
+        case=doomed, route="dsa16", recipient="Host", subject="s", created_by="rev",
+        body="agissant pour le compte de Jeanne Dupont, https://forum1.example/t/1",
+    )  # fmt: skip
+    AuditEvent.objects.create(who="rev", action="view_client", target="client:jeanne-dupont")
+    AuditEvent.objects.create(
+        who="rev",
+        action="allowlist",
+        target=hits[1].hit_id,
+        detail="account forum1.example jdupont75",
+    )
+    AuditEvent.objects.create(
+        who="client:jeanne-dupont", action="alert_preferences", target="client:jeanne-dupont"
+    )
+    admin = User.objects.create_user("admin-user")
+    LogEntry.objects.create(
+        user=admin, content_type=ContentType.objects.get_for_model(Client),
+        object_id=str(client.pk), object_repr=str(client), action_flag=1,
+    )  # fmt: skip
     other = Client.objects.create(reference="paul", display_name="Paul", email="p@example.org")
     hit_store.upsert([_hit("paul", "https://forum9.example/t/1")])
     return client, other, held
@@ -157,9 +190,15 @@ def test_erasure_removes_everything_but_cases_under_legal_hold(jeanne, hit_store
     remaining = [h.url for h in hit_store.latest(size=100)]
     assert sorted(remaining) == ["https://forum0.example/t/0", "https://forum9.example/t/1"]
     assert HitJournal(settings.BODYGUARD_JOURNAL_DIR, hit_store.index).pending() == []
+    assert not AllowListEntry.objects.exists() and not Delivery.objects.exists()
+    assert not Notice.objects.exists()
+    # The audit log keeps its entries (who did what, when) but not what named her.
+    assert AuditEvent.objects.filter(action__in=["view_client", "allowlist"]).count() == 2
+    assert report.audit_entries_redacted == 3 and report.admin_log_entries_deleted == 1
     connection.close()
     db = Path(settings.DATABASES["default"]["TEST"]["NAME"]).read_bytes()
-    assert b"jdupont75" not in db and b"jeanne@example.org" not in db
+    for trace in (b"jdupont75", b"jeanne@example.org", b"Jeanne Dupont", b"client:jeanne-dupont"):
+        assert trace not in db, trace
 
 
 def test_erasure_command_names_an_unknown_client(isolated):
@@ -177,6 +216,16 @@ def test_access_export_lists_everything_held(jeanne, tmp_path):
     assert {t["value"] for t in data["watch_terms"]} == {"Jeanne Dupont", "jdupont75"}
     assert data["photos"][0]["label"] == "photo 1" and len(data["photos"][0]["pdq_hashes"]) >= 8
     assert len(data["hits"]) == 3 and len(data["alerts"]) == 3 and len(data["cases"]) == 3
+    assert data["allowlist"] == [
+        {
+            "kind": "account",
+            "site": "forum1.example",
+            "value": "jdupont75",
+            "reason": "her own account",
+        }
+    ]
+    assert [n["text"] for c in data["cases"] for n in c["notices"]][0].startswith("agissant")
+    assert data["emails"][0]["status"] == "pending"
     assert export_client("jeanne-dupont")["client"]["id"] == "jeanne-dupont"
 
 
