@@ -18,7 +18,7 @@ from django.utils import translation
 
 from alerts.models import Alert, Delivery
 from clients.models import AlertDetail, AlertPreference, Client
-from hits.documents import ReviewStatus, Severity
+from hits.documents import Hit, ReviewStatus, Severity
 from hits.store import HitStore
 from takedowns.models import AllowListEntry
 from takedowns.services import add_hit_to_case, allowlist_matches, audit
@@ -40,6 +40,8 @@ class CollectReport:
     hits_seen: int = 0
     allowlisted: int = 0
     unknown_clients: list[str] = field(default_factory=list)
+    # The hits that became alerts in this run (their evidence may still be completed).
+    new_hits: list[Hit] = field(default_factory=list)
 
 
 @dataclass
@@ -103,6 +105,8 @@ def collect_new_hits(store: HitStore) -> CollectReport:
             entry_case = add_hit_to_case(client, hit)
         report.alerts_created += created
         report.cases_opened += entry_case.case_opened
+        if created:
+            report.new_hits.append(hit)
         done.append(hit.hit_id)
         if len(done) >= 200:
             store.set_review_status(allowed, str(ReviewStatus.ALLOWLISTED))

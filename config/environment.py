@@ -70,6 +70,8 @@ class Environment:
     retention_days: int
     evidence_dir: Path
     notifier: Notifier
+    screenshots: bool
+    chromium: str
     recheck_hours: int
     notice_reminder_days: int
     escalation_days: int
@@ -137,6 +139,8 @@ def load(environ: dict[str, str] | None = None) -> Environment:
             email=env.get("BODYGUARD_NOTIFIER_EMAIL", "signalement@bodyguard.invalid"),
             representative=env.get("BODYGUARD_NOTIFIER_REPRESENTATIVE", ""),
         ),
+        screenshots=_bool(env, "BODYGUARD_SCREENSHOTS", False),
+        chromium=env.get("BODYGUARD_CHROMIUM", "chromium"),
         recheck_hours=_positive(env, "BODYGUARD_RECHECK_HOURS", 6),
         notice_reminder_days=_positive(env, "BODYGUARD_NOTICE_REMINDER_DAYS", 7),
         escalation_days=_positive(env, "BODYGUARD_ESCALATION_DAYS", 7),

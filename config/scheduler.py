@@ -29,6 +29,7 @@ from config.sources import Source, load_sources
 from crawlers.health import alert_staff_if_failing
 from crawlers.registry import KNOWN_KINDS
 from crawlers.runner import CrawlOutcome, run_crawl
+from crawlers.screenshots import ScreenshotReport, screenshot_hits
 from hits.errors import HitStoreError
 from takedowns.recheck import recheck_open_cases
 
@@ -46,6 +47,7 @@ class MonitorAlreadyRunning(RuntimeError):
 class AlertsOutcome:
     collect: CollectReport | None = None
     dispatch: DispatchReport | None = None
+    screenshots: ScreenshotReport | None = None
     error: str = ""
 
 
@@ -78,6 +80,16 @@ def process_alerts(*, digest: bool = False) -> AlertsOutcome:
     try:
         store.ensure_index()
         outcome.collect = collect_new_hits(store)
+        if settings.BODYGUARD_SCREENSHOTS and outcome.collect.new_hits:
+            outcome.screenshots = screenshot_hits(
+                store,
+                outcome.collect.new_hits,
+                configured_sources(),
+                Path(settings.BODYGUARD_EVIDENCE_DIR),
+                settings.BODYGUARD_CHROMIUM,
+            )
+            for failure in outcome.screenshots.failures:
+                logger.warning("no screenshot: %s", failure)
     except HitStoreError as exc:
         # Alerts already recorded can still be sent; the rest waits for Elasticsearch.
         outcome.error = str(exc)

@@ -154,3 +154,6 @@ BODYGUARD_NOTIFIER = ENV.notifier
 BODYGUARD_RECHECK_HOURS = ENV.recheck_hours
 BODYGUARD_NOTICE_REMINDER_DAYS = ENV.notice_reminder_days
 BODYGUARD_ESCALATION_DAYS = ENV.escalation_days
+# Optional screenshot of every new hit's page (headless Chromium; images are not loaded).
+BODYGUARD_SCREENSHOTS = ENV.screenshots
+BODYGUARD_CHROMIUM = ENV.chromium

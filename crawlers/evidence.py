@@ -218,6 +218,32 @@ class EvidenceWriter:
         self.records += 1
         return EvidenceRef(self.relative, record_id, body_sha256, capture.fetched_at)
 
+    def write_resource(
+        self, uri: str, data: bytes, content_type: str, when: str, extra: dict[str, Any]
+    ) -> EvidenceRef:
+        """A file made by us about ``uri`` (a screenshot), with its metadata record."""
+        writer = self._open()
+        resource = writer.create_warc_record(
+            uri,
+            "resource",
+            payload=BytesIO(data),
+            warc_content_type=content_type,
+            warc_headers_dict={"WARC-Date": when},
+        )
+        writer.write_record(resource)
+        record_id = resource.rec_headers.get_header("WARC-Record-ID")
+        sha256 = hashlib.sha256(data).hexdigest()
+        meta = writer.create_warc_record(
+            uri,
+            "metadata",
+            payload=BytesIO(json.dumps({"sha256": sha256, **extra}, indent=1).encode()),
+            warc_content_type="application/json",
+            warc_headers_dict={"WARC-Concurrent-To": record_id, "WARC-Date": when},
+        )
+        writer.write_record(meta)
+        self.records += 1
+        return EvidenceRef(self.relative, record_id, sha256, when)
+
     def close(self) -> str:
         """Close the file and list it in the manifest with its SHA-256; returns its path
         relative to the evidence store ("" if nothing was written)."""

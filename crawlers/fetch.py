@@ -78,7 +78,7 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
-def _resolve(host: str, port: int, policy: FetchPolicy) -> str | FetchFailed:
+def resolve(host: str, port: int, policy: FetchPolicy) -> str | FetchFailed:
     """The address to connect to, or why not."""
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
@@ -107,7 +107,7 @@ def fetch(url: str, policy: FetchPolicy | None = None) -> Fetched | FetchFailed:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return FetchFailed(url, f"not an http(s) URL: {current}")
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        address = _resolve(parts.hostname, port, policy)
+        address = resolve(parts.hostname, port, policy)
         if isinstance(address, FetchFailed):
             return FetchFailed(url, f"refused {current}: {address.reason}", address.refused)
         connection_class = (

@@ -101,6 +101,10 @@ class Hit:
     captured_at: datetime | None = None
     # The thread or page the post belongs to: bulk review acts on every hit of one thread.
     thread_url: str = ""
+    # A screenshot of the page (optional), archived in the evidence store like the capture.
+    screenshot_warc: str = ""
+    screenshot_record_id: str = ""
+    screenshot_sha256: str = ""
     canonical_url: str = field(default="")
 
     def __post_init__(self) -> None:
@@ -180,6 +184,9 @@ class HitDocument:
             "evidence_sha256": {"type": "keyword"},
             "captured_at": {"type": "date"},
             "thread": {"type": "keyword", "ignore_above": 4096},
+            "screenshot_warc": {"type": "keyword"},
+            "screenshot_record_id": {"type": "keyword"},
+            "screenshot_sha256": {"type": "keyword"},
             "severity": {"type": "byte"},
             # False until alerts/ has recorded an Alert for the hit; set on creation only.
             "alerted": {"type": "boolean"},
@@ -217,6 +224,9 @@ class HitDocument:
             "captured_at": _iso(hit.captured_at) if hit.captured_at else None,
             "thread": hit.thread,
             "severity": int(hit.severity),
+            "screenshot_warc": hit.screenshot_warc,
+            "screenshot_record_id": hit.screenshot_record_id,
+            "screenshot_sha256": hit.screenshot_sha256,
             "alerted": False,
         }
 
@@ -250,4 +260,7 @@ class HitDocument:
             evidence_sha256=source.get("evidence_sha256") or "",
             captured_at=_parse_time(source.get("captured_at")),
             thread_url=source.get("thread") or "",
+            screenshot_warc=source.get("screenshot_warc") or "",
+            screenshot_record_id=source.get("screenshot_record_id") or "",
+            screenshot_sha256=source.get("screenshot_sha256") or "",
         )

@@ -339,6 +339,21 @@ class HitStore:
                 lambda: helpers.bulk(self._es, actions, refresh="wait_for"),
             )
 
+    def set_screenshot(self, hit_id: str, warc: str, record_id: str, sha256: str) -> None:
+        _guard(
+            "recording a screenshot",
+            lambda: self._es.update(
+                index=self.index,
+                id=hit_id,
+                doc={
+                    "screenshot_warc": warc,
+                    "screenshot_record_id": record_id,
+                    "screenshot_sha256": sha256,
+                },
+                refresh="wait_for",
+            ),
+        )
+
     def ids_matching(self, filters: HitFilters, limit: int = 1000) -> list[str]:
         """The ids of every hit the filters select (bulk actions on a thread), up to ``limit``."""
         response = _guard(

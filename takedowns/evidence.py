@@ -76,6 +76,9 @@ def _wanted_records(case: Case, hits: list[Hit]) -> dict[str, set[str]]:
     for hit in hits:
         if hit.evidence_warc:
             wanted.setdefault(hit.evidence_warc, set()).add(hit.evidence_record_id)
+    for hit in hits:
+        if hit.screenshot_warc:
+            wanted.setdefault(hit.screenshot_warc, set()).add(hit.screenshot_record_id)
     for recheck in Recheck.objects.filter(case_hit__case=case).exclude(evidence_warc=""):
         wanted.setdefault(recheck.evidence_warc, set()).add(recheck.evidence_record_id)
     return wanted
@@ -146,6 +149,26 @@ def _timeline(case: Case) -> list[str]:
     ]
 
 
+def screenshot_name(hit: Hit) -> str:
+    return f"captures/{hit.screenshot_sha256[:16]}.png"
+
+
+def _screenshots(hits: list[Hit], root: Path) -> dict[str, bytes]:
+    """The PNG of every screenshot of the case's pages, read back from the evidence store."""
+    wanted = {(h.screenshot_warc, h.screenshot_record_id): h for h in hits if h.screenshot_warc}
+    found: dict[str, bytes] = {}
+    for relative in sorted({warc for warc, _ in wanted}):
+        path = root / relative
+        if not path.exists():
+            continue
+        with open(path, "rb") as stream:
+            for record in ArchiveIterator(stream):
+                key = (relative, record.rec_headers.get_header("WARC-Record-ID"))
+                if record.rec_type == "resource" and key in wanted:
+                    found[screenshot_name(wanted[key])] = record.content_stream().read()
+    return found
+
+
 def _report_html(case: Case, hits: list[Hit], accesses: list[CustodyEntry]) -> str:
     e = html.escape
     timeline = "".join(f"<li>{e(line)}</li>" for line in _timeline(case))
@@ -159,9 +182,14 @@ def _report_html(case: Case, hits: list[Hit], accesses: list[CustodyEntry]) -> s
                 for t in hit.matched_terms
             )
         captured = f"{hit.captured_at:%d/%m/%Y %H:%M:%S} UTC" if hit.captured_at else "—"
+        shot = (
+            f"{screenshot_name(hit)}<br><code>{e(hit.screenshot_sha256)}</code>"
+            if hit.screenshot_sha256
+            else "—"
+        )
         rows.append(
             f"<tr><td>{e(hit.url)}</td><td>{hit.first_seen:%d/%m/%Y %H:%M} UTC</td><td>{captured}</td>"
-            f"<td>{why}</td><td><code>{e(hit.evidence_sha256)}</code></td></tr>"
+            f"<td>{why}</td><td><code>{e(hit.evidence_sha256)}</code></td><td>{shot}</td></tr>"
         )
     custody = "".join(
         f"<li>{a.at:%d/%m/%Y %H:%M} UTC — {e(a.who)} : {e(a.action)} {e(a.detail)}</li>"
@@ -174,7 +202,7 @@ def _report_html(case: Case, hits: list[Hit], accesses: list[CustodyEntry]) -> s
 <p>État actuel : {e(case.get_state_display())} — site : {e(case.host)}</p>
 <ul>{timeline}</ul>
 <h2>Publications</h2>
-<table border="1"><tr><th>Adresse</th><th>Première détection</th><th>Capture</th><th>Motif de la détection</th><th>SHA-256 du contenu capturé</th></tr>
+<table border="1"><tr><th>Adresse</th><th>Première détection</th><th>Capture</th><th>Motif de la détection</th><th>SHA-256 du contenu capturé</th><th>Capture d'écran (images non chargées)</th></tr>
 {"".join(rows)}</table>
 <h2>Chaîne de conservation</h2><ul>{custody}</ul>
 </body></html>"""
@@ -258,6 +286,7 @@ def _export_case(case_id: int, who: str) -> bytes:
         "rapport.html": _report_html(case, hits, accesses).encode("utf-8"),
         "rapport.pdf": _report_pdf(case, hits, accesses),
     }
+    files.update(_screenshots(hits, root))
     for notice in case.notices.filter(sent_at__isnull=False):
         files[f"notifications/notification-{notice.pk}.txt"] = (
             f"{notice.subject}\n\n{notice.body}".encode()

@@ -224,7 +224,7 @@ def test_access_export_lists_everything_held(jeanne, tmp_path):
             "reason": "her own account",
         }
     ]
-    assert [n["text"] for c in data["cases"] for n in c["notices"]][0].startswith("agissant")
+    assert next(n["text"] for c in data["cases"] for n in c["notices"]).startswith("agissant")
     assert data["emails"][0]["status"] == "pending"
     assert export_client("jeanne-dupont")["client"]["id"] == "jeanne-dupont"
 

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from config.environment import BASE_DIR
+from crawlers.screenshots import CHROMIUM_ARGS
 from takedowns.models import AuditEvent, Case, Notice
 from tests.crawlers.static_site import serve_site
 from tests.takedowns.workbench import NOTIFIER, PASSWORD, forum_site, make_user, seed
@@ -17,15 +18,6 @@ from tests.takedowns.workbench import NOTIFIER, PASSWORD, forum_site, make_user,
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 ARTIFACTS = BASE_DIR / "test-artifacts" / "browser"
-# This machine's network is closed: Chromium must not try to phone home at start.
-CHROMIUM_ARGS = [
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +29,10 @@ def browser() -> Iterator[Browser]:
     with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
         patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         launched = playwright.chromium.launch(
-            executable_path=chromium, headless=True, chromium_sandbox=False, args=CHROMIUM_ARGS
+            executable_path=chromium,
+            headless=True,
+            chromium_sandbox=False,
+            args=list(CHROMIUM_ARGS),
         )
         yield launched
         launched.close()
