@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import re
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -237,3 +240,17 @@ def test_the_interface_speaks_english_on_request(reviewer, forum):
     reviewer.post("/i18n/setlang/", {"language": "en", "next": "/review/"})
     page = reviewer.get("/review/").content.decode()
     assert "Hits to review" in page and "“Richard Stallman” (exact)" in page
+
+
+def test_the_case_page_exports_a_pack_whose_manifest_verifies(reviewer, forum):
+    _site, _base, seeded = forum
+    page = reviewer.get(f"/review/case/{seeded.case.pk}/").content.decode()
+    assert f'action="/review/case/{seeded.case.pk}/export/"' in page
+    response = reviewer.post(f"/review/case/{seeded.case.pk}/export/")
+    assert response["Content-Type"] == "application/zip"
+    pack = zipfile.ZipFile(io.BytesIO(response.content))
+    manifest = json.loads(pack.read("manifest.json"))
+    for entry in manifest["files"]:
+        assert hashlib.sha256(pack.read(entry["name"])).hexdigest() == entry["sha256"]
+    assert manifest["created_by"] == "rev"
+    assert seeded.case.evidence_accesses.filter(who="rev", action="export").exists()
