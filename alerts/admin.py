@@ -6,7 +6,7 @@ from alerts.models import Alert, Delivery
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
     list_display = ("client", "host", "match_kind", "severity", "status", "created_at", "sent_at")
-    list_filter = ("status", "match_kind", "strong", "source_id")
+    list_filter = ("status", "match_kind", "severity", "source_id")
     search_fields = ("client__display_name", "client__reference", "host")
     readonly_fields = [f.name for f in Alert._meta.fields]
 

@@ -59,9 +59,9 @@ class Alert(models.Model):
     # Only shown to clients who chose detailed alerts.
     url = models.URLField(max_length=2000, blank=True)
     match_kind = models.CharField(max_length=16)
-    # hits.documents.Severity; strong matches are emailed at once to "immediate" clients.
+    # hits.documents.Severity; strong matches (STRONG_SEVERITY and above) are emailed at once
+    # to "immediate" clients.
     severity = models.PositiveSmallIntegerField(default=3)
-    strong = models.BooleanField(default=True)
     hit_first_seen = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)

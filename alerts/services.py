@@ -18,7 +18,7 @@ from django.utils import translation
 
 from alerts.models import Alert, Delivery
 from clients.models import AlertDetail, AlertPreference, Client
-from hits.documents import Hit, ReviewStatus, Severity
+from hits.documents import STRONG_SEVERITY, Hit, ReviewStatus
 from hits.store import HitStore
 from takedowns.models import AllowListEntry
 from takedowns.services import add_hit_to_case, allowlist_matches, audit
@@ -97,7 +97,6 @@ def collect_new_hits(store: HitStore) -> CollectReport:
                     "url": hit.url[:2000],
                     "match_kind": str(hit.match_kind),
                     "severity": int(hit.severity),
-                    "strong": hit.is_strong,
                     "hit_first_seen": hit.first_seen,
                     "status": Alert.Status.SUPPRESSED if quiet else Alert.Status.PENDING,
                 },
@@ -147,8 +146,8 @@ def render_alert_email(
     context = {
         "display_name": client.display_name,
         "count": len(alerts),
-        "strong_count": sum(1 for a in alerts if a.severity >= Severity.HIGH),
-        "other_count": sum(1 for a in alerts if a.severity < Severity.HIGH),
+        "strong_count": sum(1 for a in alerts if a.severity >= STRONG_SEVERITY),
+        "other_count": sum(1 for a in alerts if a.severity < STRONG_SEVERITY),
         "sites": sites,
         "site_count": len(sites),
         "digest": digest,
@@ -174,7 +173,9 @@ def _bind(digest: bool, now: datetime) -> int:
     """Put every alert due now into one delivery per client, before anything is sent."""
     due = Alert.objects.filter(status=Alert.Status.PENDING, delivery__isnull=True)
     if not digest:
-        due = due.filter(strong=True, client__alert_preference=AlertPreference.IMMEDIATE)
+        due = due.filter(
+            severity__gte=STRONG_SEVERITY, client__alert_preference=AlertPreference.IMMEDIATE
+        )
     by_client: dict[int, list[Alert]] = defaultdict(list)
     for alert in due.select_related("client").order_by("client_id", "created_at"):
         by_client[alert.client_id].append(alert)

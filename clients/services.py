@@ -244,22 +244,22 @@ def import_client_file(file: Path) -> ImportReport:
     return save_records(parse_client_file(file))
 
 
+def watch_target(client: Client) -> WatchTarget:
+    terms = list(client.terms.all())
+
+    def of(*kinds: object) -> tuple[str, ...]:
+        return tuple(t.value for t in terms if t.kind in kinds)
+
+    return WatchTarget(
+        client_ref=client.reference,
+        names=of(WatchTerm.Kind.NAME),
+        aliases=of(WatchTerm.Kind.ALIAS, WatchTerm.Kind.NICKNAME),
+        required_context=of(WatchTerm.Kind.REQUIRED_CONTEXT),
+        excluded_context=of(WatchTerm.Kind.EXCLUDED_CONTEXT),
+        photos=tuple((p.label, tuple(p.pdq_hashes)) for p in client.photos.all()),
+    )
+
+
 def watchlist() -> list[WatchTarget]:
-    targets = []
-    for client in Client.objects.filter(active=True).prefetch_related("terms", "photos"):
-        terms = list(client.terms.all())
-
-        def of(*kinds: object, terms: list[WatchTerm] = terms) -> tuple[str, ...]:
-            return tuple(t.value for t in terms if t.kind in kinds)
-
-        targets.append(
-            WatchTarget(
-                client_ref=client.reference,
-                names=of(WatchTerm.Kind.NAME),
-                aliases=of(WatchTerm.Kind.ALIAS, WatchTerm.Kind.NICKNAME),
-                required_context=of(WatchTerm.Kind.REQUIRED_CONTEXT),
-                excluded_context=of(WatchTerm.Kind.EXCLUDED_CONTEXT),
-                photos=tuple((p.label, tuple(p.pdq_hashes)) for p in client.photos.all()),
-            )
-        )
-    return targets
+    clients = Client.objects.filter(active=True).prefetch_related("terms", "photos")
+    return [watch_target(client) for client in clients]

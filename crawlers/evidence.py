@@ -30,6 +30,7 @@ from scrapy.http import Response
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from crawlers.fetch import Fetched
 from crawlers.items import EvidenceRef, ForumPost
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,21 @@ class Capture:
     body: bytes
     server_ip: str
     fetched_at: str
+
+
+def capture_of(fetched: Fetched) -> Capture:
+    """A guarded fetch (re-checks) archived like a crawl's response."""
+    return Capture(
+        url=fetched.url,
+        final_url=fetched.final_url,
+        redirect_chain=fetched.redirect_chain,
+        status=fetched.status,
+        headers=fetched.headers,
+        request_headers=fetched.request_headers,
+        body=fetched.body,
+        server_ip=fetched.server_ip,
+        fetched_at=fetched.fetched_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+    )
 
 
 class CaptureRecorder:

@@ -13,8 +13,10 @@ import socket
 import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from config.sources import Source
 from crawlers.middlewares import is_forbidden_address
 
 USER_AGENT = "BodyguardMonitor/0.1 (SOS Cyber-harcelement; abuse reports: see site)"
@@ -30,6 +32,18 @@ class FetchPolicy:
     timeout_s: float = 20.0
     max_redirects: int = 5
     accept: str = "*/*"
+
+    @classmethod
+    def for_source(cls, source: Source | None, **overrides: Any) -> FetchPolicy:
+        """Fetch as a crawl of ``source`` would: private addresses only where it allows them
+        (an unknown source allows none)."""
+        if source is None:
+            return cls(**overrides)
+        return cls(
+            allow_private_addresses=source.allow_private_addresses,
+            private_allowlist=source.private_allowlist,
+            **overrides,
+        )
 
 
 @dataclass(frozen=True)

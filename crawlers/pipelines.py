@@ -12,6 +12,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.statscollectors import StatsCollector
 
+from clients.services import WatchTarget
 from crawlers.items import ForumPost, ImageMatch
 from hits.documents import Hit, MatchedTerm, MatchKind
 from hits.errors import HitStoreError, HitStoreUnavailable
@@ -24,6 +25,16 @@ logger = logging.getLogger(__name__)
 # Characters of context kept around the first and last mention for reviewers.
 EXCERPT_CONTEXT = 240
 EXCERPT_MAX = 1500
+
+
+def watch_entry(target: WatchTarget) -> WatchEntry:
+    return WatchEntry(
+        client_id=target.client_ref,
+        names=target.names,
+        aliases=target.aliases,
+        required_context=target.required_context,
+        excluded_context=target.excluded_context,
+    )
 
 
 class DuplicatePostsPipeline:
@@ -58,16 +69,7 @@ class MatchNamesPipeline:
 
     def open_spider(self) -> None:
         self.matcher = NameMatcher(
-            [
-                WatchEntry(
-                    client_id=t.client_ref,
-                    names=t.names,
-                    aliases=t.aliases,
-                    required_context=t.required_context,
-                    excluded_context=t.excluded_context,
-                )
-                for t in getattr(self.crawler.spider, "watch", [])
-            ]
+            [watch_entry(t) for t in getattr(self.crawler.spider, "watch", [])]
         )
 
     def process_item(self, item: ForumPost) -> ForumPost:

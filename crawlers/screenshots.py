@@ -16,9 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-from playwright.sync_api import Route
 
 from config.sources import Source
 from crawlers.evidence import EvidenceWriter
@@ -42,6 +41,9 @@ CHROMIUM_ARGS = (
     "--disable-sync",
 )
 _NOT_LOADED = {"image", "media", "font"}
+
+if TYPE_CHECKING:  # Playwright is imported when a screenshot is taken, not at start-up
+    from playwright.sync_api import Route
 
 
 @dataclass(frozen=True)
@@ -165,18 +167,10 @@ def screenshot_hits(
         pages.setdefault(hit.url, []).append(hit)
     if not pages:
         return report
-    targets = []
-    for url, on_page in pages.items():
-        source = sources.get(on_page[0].source_id)
-        targets.append(
-            (
-                url,
-                FetchPolicy(
-                    allow_private_addresses=bool(source and source.allow_private_addresses),
-                    private_allowlist=source.private_allowlist if source else (),
-                ),
-            )
-        )
+    targets = [
+        (url, FetchPolicy.for_source(sources.get(on_page[0].source_id)))
+        for url, on_page in pages.items()
+    ]
     try:
         shots = take_screenshots(targets, shutil.which(chromium) or chromium)
     except Exception as exc:  # no browser, or it would not start: the hits stand without

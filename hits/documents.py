@@ -134,10 +134,6 @@ class Hit:
             return Severity.HIGH
         return Severity.MEDIUM if best >= _NAME_MEDIUM_SCORE else Severity.LOW
 
-    @property
-    def is_strong(self) -> bool:
-        return self.severity >= STRONG_SEVERITY
-
     def seen_again(self, moment: datetime) -> Hit:
         return replace(self, last_seen=moment)
 

@@ -30,7 +30,7 @@ from takedowns.views import reviewer_required, who
 def _reminder_due(case: Case, now: datetime) -> bool:
     if case.state != Case.State.NOTICE_SENT:
         return False
-    sent = max((n.sent_at for n in case.notices.all() if n.sent_at), default=None)
+    sent = case.last_host_notice_at()
     return sent is not None and (now - sent).days >= settings.BODYGUARD_NOTICE_REMINDER_DAYS
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.db import models
@@ -53,6 +54,15 @@ class Case(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.client_reference} @ {self.host} ({self.state})"
+
+    def last_host_notice_at(self) -> datetime | None:
+        """When the last notice asking the host to remove content went (DSA or LCEN; Google's
+        route asks for delisting and does not count). Uses prefetched notices when there are."""
+        host_routes = {Notice.Route.DSA_16, Notice.Route.LCEN_6}
+        return max(
+            (n.sent_at for n in self.notices.all() if n.sent_at and n.route in host_routes),
+            default=None,
+        )
 
 
 class CaseTransition(models.Model):

@@ -109,9 +109,6 @@ LEGAL_GROUNDS: tuple[LegalGround, ...] = (
 )
 GROUNDS_BY_CODE = {g.code: g for g in LEGAL_GROUNDS}
 
-# Routes that ask the host to remove content (the case then waits for the host); Google's
-# route asks a search engine to delist, which is tracked on each URL instead.
-HOST_ROUTES = {Notice.Route.DSA_16, Notice.Route.LCEN_6}
 # A "sufficiently substantiated explanation" (DSA art. 16(2)(a)) is more than a few words.
 MIN_REASONS_CHARS = 40
 
@@ -236,7 +233,6 @@ def create_notice(
     now = datetime.now(UTC)
     client_name = case.client.display_name if case.client else case.client_reference
     context = {
-        "date": formats.date_format(localtime(now), "DATE_FORMAT"),
         "notifier": settings.BODYGUARD_NOTIFIER,
         "reviewer": who,
         "client_name": client_name,

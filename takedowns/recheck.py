@@ -16,22 +16,20 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db.models import Max
 
-from alerts.services import hit_store
+from clients.services import watch_target
 from config.sources import Source, load_sources
-from crawlers.evidence import Capture, EvidenceWriter
+from crawlers.evidence import EvidenceWriter, capture_of
 from crawlers.fetch import Fetched, FetchFailed, FetchPolicy, fetch
 from crawlers.middlewares import wall_reason
+from crawlers.pipelines import watch_entry
 from crawlers.registry import KNOWN_KINDS
-from hits.documents import Hit, MatchKind
-from hits.errors import HitStoreError
 from matching.hashes import PdqHash
 from matching.html import html_to_text
 from matching.images import fingerprint
-from matching.names import NameMatcher, WatchEntry
+from matching.names import NameMatcher
 from matching.photos import PhotoIndex
-from takedowns.models import Case, CaseHit, Notice, Recheck
+from takedowns.models import Case, CaseHit, Recheck
 from takedowns.services import TRANSITIONS, change_state
 
 logger = logging.getLogger(__name__)
@@ -42,6 +40,22 @@ GONE_STATUSES = {404, 410}
 RECHECK_STATES = (*Case.OPEN_STATES, Case.State.REFUSED)
 # Pages and images are fetched whole up to this size; larger ones are judged on what came.
 MAX_PAGE_BYTES = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    setting: str  # days to wait, in Django settings
+    reason: str
+
+
+REMINDER = FollowUp(
+    "BODYGUARD_NOTICE_REMINDER_DAYS",
+    "still online {days} day(s) after the notice of {since:%Y-%m-%d}: remind the host",
+)
+ESCALATION = FollowUp(
+    "BODYGUARD_ESCALATION_DAYS",
+    "still online {days} day(s) after the reminder: escalate (PHAROS, lawyer, hosting provider upstream)",
+)
 
 
 @dataclass(frozen=True)
@@ -63,17 +77,6 @@ class RecheckReport:
     escalations: list[int] = field(default_factory=list)
 
 
-def _policy(sources: dict[str, Source], source_id: str) -> FetchPolicy:
-    source = sources.get(source_id)
-    if source is None:
-        return FetchPolicy(max_bytes=MAX_PAGE_BYTES)
-    return FetchPolicy(
-        allow_private_addresses=source.allow_private_addresses,
-        private_allowlist=source.private_allowlist,
-        max_bytes=MAX_PAGE_BYTES,
-    )
-
-
 def _page_text(response: Fetched) -> str:
     text = response.body.decode("utf-8", errors="replace")
     if "html" in response.header("Content-Type").lower() or "<html" in text[:2000].lower():
@@ -85,22 +88,7 @@ def _names_still_there(case_hit: CaseHit, response: Fetched) -> bool:
     client = case_hit.case.client
     if client is None:
         return True  # erased client under legal hold: nothing to match against, assume present
-    terms = list(client.terms.all())
-
-    def of(*kinds: str) -> tuple[str, ...]:
-        return tuple(t.value for t in terms if t.kind in kinds)
-
-    matcher = NameMatcher(
-        [
-            WatchEntry(
-                client_id=client.reference,
-                names=of("name"),
-                aliases=of("alias", "nickname"),
-                required_context=of("required_context"),
-                excluded_context=of("excluded_context"),
-            )
-        ]
-    )
+    matcher = NameMatcher([watch_entry(watch_target(client))])
     return bool(matcher.scan(_page_text(response)))
 
 
@@ -116,8 +104,8 @@ def _photo_still_there(case_hit: CaseHit, policy: FetchPolicy) -> Verdict:
     if client is None:
         return Verdict(Recheck.Verdict.PRESENT, "image still served")
     index = PhotoIndex()
-    for photo in client.photos.all():
-        index.add(photo.label, [PdqHash.from_hex(h) for h in photo.pdq_hashes])
+    for label, hashes in watch_target(client).photos:
+        index.add(label, [PdqHash.from_hex(h) for h in hashes])
     try:
         match = index.best_match(fingerprint(image.body))
     except ValueError as exc:
@@ -127,7 +115,7 @@ def _photo_still_there(case_hit: CaseHit, policy: FetchPolicy) -> Verdict:
     return Verdict(Recheck.Verdict.PRESENT, f"image still matches (distance {match.distance})")
 
 
-def judge(case_hit: CaseHit, hit: Hit | None, policy: FetchPolicy) -> Verdict:
+def judge(case_hit: CaseHit, policy: FetchPolicy) -> Verdict:
     """Fetch the URL again and say whether the content is still there."""
     response = fetch(case_hit.url, policy)
     if isinstance(response, FetchFailed):
@@ -139,8 +127,7 @@ def judge(case_hit: CaseHit, hit: Hit | None, policy: FetchPolicy) -> Verdict:
         return Verdict(Recheck.Verdict.BLOCKED, wall, response)
     if response.status >= 400:
         return Verdict(Recheck.Verdict.ERROR, f"HTTP {response.status}", response)
-    kind = case_hit.match_kind or (str(hit.match_kind) if hit else MatchKind.NAME)
-    if kind == MatchKind.IMAGE and case_hit.image_url:
+    if case_hit.image_url:
         found = _photo_still_there(case_hit, policy)
         return Verdict(found.verdict, found.detail, response)
     if _names_still_there(case_hit, response):
@@ -151,20 +138,6 @@ def judge(case_hit: CaseHit, hit: Hit | None, policy: FetchPolicy) -> Verdict:
         Recheck.Verdict.GONE,
         f"HTTP {response.status}, but the page no longer names the client",
         response,
-    )
-
-
-def _capture(response: Fetched) -> Capture:
-    return Capture(
-        url=response.url,
-        final_url=response.final_url,
-        redirect_chain=response.redirect_chain,
-        status=response.status,
-        headers=response.headers,
-        request_headers=response.request_headers,
-        body=response.body,
-        server_ip=response.server_ip,
-        fetched_at=response.fetched_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
     )
 
 
@@ -183,19 +156,15 @@ def recheck_open_cases(
         .order_by("case_id", "pk")
     )
     evidence = EvidenceWriter(Path(settings.BODYGUARD_EVIDENCE_DIR), "recheck")
-    store = hit_store()
     touched: set[int] = set()
     try:
         for case_hit in case_hits:
-            try:
-                hit = store.get(case_hit.hit_id)
-            except HitStoreError:  # the index is down: the URL is still worth checking
-                hit = None
-            verdict = judge(case_hit, hit, _policy(sources, case_hit.source_id))
-            _record(case_hit, verdict, evidence, now, report)
+            policy = FetchPolicy.for_source(
+                sources.get(case_hit.source_id), max_bytes=MAX_PAGE_BYTES
+            )
+            _record(case_hit, judge(case_hit, policy), evidence, now, report)
             touched.add(case_hit.case_id)
     finally:
-        store.close()
         evidence.close()
     for case in Case.objects.filter(pk__in=touched):
         _move_case(case, now, report)
@@ -213,7 +182,7 @@ def _record(
     ref = None
     if verdict.response is not None:
         ref = evidence.write(
-            _capture(verdict.response),
+            capture_of(verdict.response),
             {"recheck_verdict": verdict.verdict, "case": case_hit.case_id},
         )
     Recheck.objects.create(
@@ -229,15 +198,9 @@ def _record(
         evidence_record_id=ref.record_id if ref else "",
     )
     report.checked += 1
-    status = {
-        Recheck.Verdict.GONE: CaseHit.SourceStatus.GONE,
-        Recheck.Verdict.PRESENT: CaseHit.SourceStatus.PRESENT,
-        Recheck.Verdict.BLOCKED: CaseHit.SourceStatus.BLOCKED,
-        Recheck.Verdict.ERROR: CaseHit.SourceStatus.ERROR,
-    }[Recheck.Verdict(verdict.verdict)]
-    counter = {"gone": "gone", "present": "present", "blocked": "blocked"}.get(
-        verdict.verdict, "errors"
-    )
+    # A verdict is also what the URL's status at the source becomes (same values).
+    status = CaseHit.SourceStatus(verdict.verdict)
+    counter = "errors" if status == CaseHit.SourceStatus.ERROR else str(status)
     setattr(report, counter, getattr(report, counter) + 1)
     case_hit.source_status = status
     case_hit.source_checked_at = now
@@ -266,32 +229,20 @@ def _move_case(case: Case, now: datetime, report: RecheckReport) -> None:
         return
     if CaseHit.SourceStatus.PRESENT not in statuses:
         return  # blocked or failed checks prove nothing
-    reminder = timedelta(days=settings.BODYGUARD_NOTICE_REMINDER_DAYS)
-    escalation = timedelta(days=settings.BODYGUARD_ESCALATION_DAYS)
+    # Still online: after a notice, a reminder is due; after the reminder, an escalation.
     if case.state == Case.State.NOTICE_SENT:
-        sent = case.notices.filter(
-            route__in=[Notice.Route.DSA_16, Notice.Route.LCEN_6], sent_at__isnull=False
-        ).aggregate(last=Max("sent_at"))["last"]
-        if sent is not None and now - sent >= reminder:
-            result = change_state(
-                case.pk,
-                Case.State.NO_RESPONSE,
-                who=WHO,
-                reason=f"still online {(now - sent).days} day(s) after the notice of {sent:%Y-%m-%d}: remind the host",
-            )
-            if result.ok:
-                report.reminders.append(case.pk)
+        since = case.last_host_notice_at()
+        delay, to_state, done = REMINDER, Case.State.NO_RESPONSE, report.reminders
     elif case.state == Case.State.NO_RESPONSE:
         since = case.state_changed_at or case.updated_at
-        if now - since >= escalation:
-            result = change_state(
-                case.pk,
-                Case.State.ESCALATED,
-                who=WHO,
-                reason=f"still online {(now - since).days} day(s) after the reminder: escalate (PHAROS, lawyer, hosting provider upstream)",
-            )
-            if result.ok:
-                report.escalations.append(case.pk)
+        delay, to_state, done = ESCALATION, Case.State.ESCALATED, report.escalations
+    else:
+        return
+    if since is None or now - since < timedelta(days=getattr(settings, delay.setting)):
+        return
+    reason = delay.reason.format(days=(now - since).days, since=since)
+    if change_state(case.pk, to_state, who=WHO, reason=reason).ok:
+        done.append(case.pk)
 
 
 def _tell_team(report: RecheckReport) -> None:

@@ -226,18 +226,6 @@ def _sources() -> dict[str, Source]:
         return {}
 
 
-def fetch_policy(source_id: str, **overrides: Any) -> FetchPolicy:
-    """Fetch as the hit's source would: private addresses only where that source allows them."""
-    source = _sources().get(source_id)
-    if source is None:
-        return FetchPolicy(**overrides)
-    return FetchPolicy(
-        allow_private_addresses=source.allow_private_addresses,
-        private_allowlist=source.private_allowlist,
-        **overrides,
-    )
-
-
 def _blurred(image: Image.Image) -> Image.Image:
     small = image.copy()
     small.thumbnail((BLUR_CELLS, BLUR_CELLS))
@@ -253,9 +241,10 @@ def hit_image(request: HttpRequest, hit_id: str) -> HttpResponse:
     hit = _hit(hit_id)
     if not hit.image_url:
         raise Http404("this hit has no image")
-    got = fetch(
-        hit.image_url, fetch_policy(hit.source_id, max_bytes=MAX_IMAGE_BYTES, accept="image/*")
+    policy = FetchPolicy.for_source(
+        _sources().get(hit.source_id), max_bytes=MAX_IMAGE_BYTES, accept="image/*"
     )
+    got = fetch(hit.image_url, policy)
     if isinstance(got, FetchFailed) or got.status >= 400:
         reason = got.reason if isinstance(got, FetchFailed) else f"HTTP {got.status}"
         return HttpResponse(

@@ -27,11 +27,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='alert',
-            name='strong',
-            field=models.BooleanField(default=True),
-        ),
-        migrations.AddField(
-            model_name='alert',
             name='url',
             field=models.URLField(blank=True, max_length=2000),
         ),

@@ -36,7 +36,6 @@ def _alert(
         url=f"https://{host}/t/{n}#p{n}",
         match_kind="name",
         severity=severity,
-        strong=severity >= Severity.HIGH,
         hit_first_seen=datetime.now(UTC),
     )
 
