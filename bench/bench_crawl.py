@@ -55,8 +55,8 @@ def _site(tmp: Path) -> Any:
 
 
 def _crawl(site_url: str, tmp: Path, bare: bool) -> tuple[float, int, int]:
-    from config.scheduler import configured_sources
     from crawlers.runner import run_crawl
+    from operations.scheduler import configured_sources
     from tests.conftest import write_source
 
     (tmp / "sources").mkdir(exist_ok=True)

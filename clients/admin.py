@@ -52,8 +52,8 @@ class ClientAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Erase selected clients and all their data (right to erasure)"))
     def erase_selected(self, request, queryset):
-        from config.privacy import erase_client
         from hits.errors import HitStoreError
+        from operations.privacy import erase_client
 
         if not request.user.is_superuser:
             messages.error(request, _("Only an administrator may erase a client."))

@@ -17,11 +17,11 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "config.apps.ConfigAppConfig",
     "clients",
     "crawlers",
     "alerts",
     "takedowns",
+    "operations",
 ]
 
 MIDDLEWARE = [

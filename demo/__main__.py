@@ -70,11 +70,11 @@ def main() -> int:
     from clients.models import Client
     from clients.photos import register_photo
     from clients.services import import_client_file
-    from config.scheduler import configured_sources, run_cycle
     from demo.content import PHOTO, demo_site
     from demo.discourse_server import serve
     from hits.errors import HitStoreError
     from hits.images import ImageStore
+    from operations.scheduler import configured_sources, run_cycle
     from takedowns.models import Case
 
     print("== Bodyguard demo ==")

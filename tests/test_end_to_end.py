@@ -9,7 +9,7 @@ import pytest
 
 from alerts.models import Alert
 from clients.services import import_client_file
-from config.scheduler import configured_sources, run_cycle
+from operations.scheduler import configured_sources, run_cycle
 from takedowns.models import Case, CaseHit
 from tests.conftest import write_source
 

@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from warcio.archiveiterator import ArchiveIterator
 
 from clients.services import import_client_file
-from config.scheduler import configured_sources, run_cycle
+from operations.scheduler import configured_sources, run_cycle
 from takedowns.evidence import verify_evidence
 from takedowns.models import Case, EvidenceAccess
 from tests.conftest import write_source
@@ -119,7 +119,7 @@ def test_one_altered_byte_and_a_missing_file_are_reported(captured):
 
 
 def test_erasure_removes_the_clients_evidence_and_the_manifest_still_verifies(captured):
-    from config.privacy import erase_client
+    from operations.privacy import erase_client
 
     hit, _, evidence = captured
     report = erase_client("allan-bloom")
@@ -134,7 +134,7 @@ def test_erasure_removes_the_clients_evidence_and_the_manifest_still_verifies(ca
 
 
 def test_retention_purges_a_dismissed_hit_with_its_evidence(captured, hit_store, settings):
-    from config.privacy import purge_dismissed_hits
+    from operations.privacy import purge_dismissed_hits
 
     hit, _, evidence = captured
     hit_store._es.update(

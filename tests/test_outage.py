@@ -6,10 +6,10 @@ import pytest
 
 from alerts.models import Alert
 from clients.services import import_client_file
-from config.scheduler import configured_sources, run_cycle
 from crawlers.models import CrawlRun
 from demo.smtp_sink import free_port
 from hits.journal import HitJournal
+from operations.scheduler import configured_sources, run_cycle
 from tests.conftest import write_source
 from tests.test_end_to_end import CLIENTS, POST_440
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from clients.services import import_client_file
-from config.scheduler import configured_sources, run_cycle
 from crawlers.models import CrawlRun
 from hits.journal import HitJournal
 from hits.store import HitStore
+from operations.scheduler import configured_sources, run_cycle
 from tests.conftest import ROOT, write_source
 
 pytestmark = [pytest.mark.django_db(transaction=True)]

@@ -20,9 +20,9 @@ from django.db import connection
 from alerts.models import Alert, Delivery
 from clients.models import Client, ClientPhoto, WatchTerm
 from clients.photos import register_photo
-from config.privacy import erase_client, export_client, purge_dismissed_hits
 from hits.documents import Hit, MatchedTerm, MatchKind
 from hits.journal import HitJournal
+from operations.privacy import erase_client, export_client, purge_dismissed_hits
 from takedowns.models import AllowListEntry, AuditEvent, Case, Notice
 from takedowns.services import add_hit_to_case
 from tests.conftest import DATA

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from warcio.archiveiterator import ArchiveIterator
 
-from config.scheduler import process_alerts
+from operations.scheduler import process_alerts
 from takedowns.evidence import export_case, verify_evidence
 from tests.crawlers.static_site import Route, serve_site
 from tests.takedowns.workbench import IMAGE, PHPBB_PAGE, forum_site, seed

@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from config.scheduler import configured_sources
 from crawlers.middlewares import AddressGuardMiddleware, is_forbidden_address
 from crawlers.runner import run_crawl
+from operations.scheduler import configured_sources
 from tests.conftest import write_source
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from clients.services import import_client_file
-from config.scheduler import configured_sources, run_cycle
+from operations.scheduler import configured_sources, run_cycle
 from tests.conftest import DATA, write_source
 from tests.crawlers.static_site import Route, StaticSite, serve_site
 

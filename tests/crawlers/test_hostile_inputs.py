@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from clients.services import import_client_file
-from config.scheduler import configured_sources
 from crawlers.models import CrawlRun
 from crawlers.runner import run_crawl
+from operations.scheduler import configured_sources
 from tests.conftest import DATA, write_source
 from tests.crawlers.static_site import Route, StaticSite, serve_site
 

@@ -13,10 +13,10 @@ from alerts.models import Alert
 from alerts.services import preferences_url
 from clients.models import Client
 from clients.photos import register_photo
-from config.scheduler import configured_sources, run_cycle
 from crawlers.models import CrawlRun
 from hits.documents import MatchKind
 from hits.images import ImageStore
+from operations.scheduler import configured_sources, run_cycle
 from tests.conftest import DATA, write_source
 from tests.crawlers.static_site import Route, StaticSite, serve_site
 

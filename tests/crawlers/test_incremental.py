@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from clients.services import import_client_file
-from config.scheduler import configured_sources, run_cycle
+from operations.scheduler import configured_sources, run_cycle
 from tests.conftest import write_source
 from tests.test_end_to_end import CLIENTS
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from config.scheduler import configured_sources
 from crawlers.models import CrawlRun
 from crawlers.runner import run_crawl
+from operations.scheduler import configured_sources
 from tests.conftest import DATA, write_source
 from tests.crawlers.golden import crawl_items
 from tests.crawlers.static_site import Route, StaticSite, serve_site

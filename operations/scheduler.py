@@ -24,13 +24,13 @@ from alerts.services import (
     dispatch_pending,
     hit_store,
 )
-from config.privacy import purge_dismissed_hits
 from config.sources import Source, load_sources
 from crawlers.health import alert_staff_if_failing
 from crawlers.registry import KNOWN_KINDS
 from crawlers.runner import CrawlOutcome, run_crawl
 from crawlers.screenshots import ScreenshotReport, screenshot_hits
 from hits.errors import HitStoreError
+from operations.privacy import purge_dismissed_hits
 from takedowns.recheck import recheck_open_cases
 
 logger = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 import pytest
 
-from config.scheduler import MonitorAlreadyRunning, build_scheduler, single_monitor
 from config.sources import Source, parse_interval
+from operations.scheduler import MonitorAlreadyRunning, build_scheduler, single_monitor
 
 
 def test_only_one_monitor_runs_per_deployment(tmp_path):

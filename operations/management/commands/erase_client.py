@@ -2,8 +2,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from config.privacy import UnknownClient, erase_client, report_dict
 from hits.errors import HitStoreError
+from operations.privacy import UnknownClient, erase_client, report_dict
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from config.privacy import UnknownClient, export_client
+from operations.privacy import UnknownClient, export_client
 
 
 class Command(BaseCommand):

@@ -3,7 +3,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from config.scheduler import (
+from config.sources import SourceError
+from operations.scheduler import (
     CycleReport,
     MonitorAlreadyRunning,
     build_scheduler,
@@ -11,7 +12,6 @@ from config.scheduler import (
     run_cycle,
     single_monitor,
 )
-from config.sources import SourceError
 
 
 class Command(BaseCommand):

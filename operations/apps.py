@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class OperationsConfig(AppConfig):
+    """Orchestration at the top of the flow: the monitor, back-scans, erasure, access, retention."""
+
+    name = "operations"
+    verbose_name = "Bodyguard operations"
