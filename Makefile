@@ -5,13 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint lint-ruff eval bench elasticsearch es-stop clean messages browser
+.PHONY: install demo test test-postgres test-sqlite lint lint-ruff eval bench elasticsearch es-stop postgres pg-stop clean messages browser
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,postgres]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -22,11 +22,26 @@ elasticsearch:
 es-stop:
 	scripts/elasticsearch.sh stop
 
+# The production database, for the test suite: DATABASE_URL if it names a PostgreSQL server,
+# otherwise a local cluster of Debian's postgresql (installed when absent) on a free port.
+postgres:
+	scripts/postgres.sh start
+
+pg-stop:
+	scripts/postgres.sh stop
+
 demo: install elasticsearch
 	$(PY) -m demo
 
-test: install elasticsearch browser lint-ruff
-	$(PY) -m pytest
+# The whole suite on PostgreSQL (production), then the tests about SQLite (the embedded default).
+test: install elasticsearch browser postgres lint-ruff
+	$(MAKE) --no-print-directory test-postgres test-sqlite
+
+test-postgres:
+	DATABASE_URL="$$(scripts/postgres.sh url)" $(PY) -m pytest
+
+test-sqlite:
+	DATABASE_URL= $(PY) -m pytest -m sqlite
 
 # Debian's Chromium for the browser tests: Playwright drives it and downloads no browser.
 browser:

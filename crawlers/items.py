@@ -38,6 +38,9 @@ class ForumPost:
     author: str
     posted_at: datetime | None
     image_urls: list[str] = field(default_factory=list)
+    # Videos attached to the post (Telegram, fediverse media, <video> sources): kept for the
+    # record and for video matching.
+    video_urls: list[str] = field(default_factory=list)
     is_thread_start: bool = False
     mentions: list[Mention] = field(default_factory=list)
     image_matches: list[ImageMatch] = field(default_factory=list)

@@ -13,6 +13,7 @@ from crawlers.spiders.invision import InvisionSpider
 from crawlers.spiders.phpbb import PhpbbSpider
 from crawlers.spiders.reddit import RedditSpider
 from crawlers.spiders.searxng import SearxngSpider
+from crawlers.spiders.telegram import TelegramSpider
 from crawlers.spiders.vbulletin import VbulletinSpider
 from crawlers.spiders.xenforo import XenforoSpider
 
@@ -29,6 +30,7 @@ _ALL: tuple[type[SourceSpider], ...] = (
     BraveSpider,
     GoogleCseSpider,
     BingSpider,
+    TelegramSpider,
 )
 
 SPIDERS: dict[str, type[SourceSpider]] = {spider.name: spider for spider in _ALL}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from django.conf import settings
 from django.db import connection
@@ -44,6 +44,7 @@ class CrawlOutcome:
 
 
 def database_url_of(db: dict[str, Any]) -> str:
+    """The URL a crawl process needs to reach the database we are connected to, options kept."""
     engine = db["ENGINE"]
     if engine.endswith("sqlite3"):
         return f"sqlite:///{db['NAME']}"
@@ -55,9 +56,12 @@ def database_url_of(db: dict[str, Any]) -> str:
                 auth += ":" + quote(db["PASSWORD"], safe="")
             auth += "@"
         port = f":{db['PORT']}" if db.get("PORT") else ""
-        return (
-            f"postgres://{auth}{db.get('HOST') or 'localhost'}{port}/{quote(db['NAME'], safe='')}"
-        )
+        # sslmode, sslrootcert, options, ...: dj-database-url reads query parameters back
+        # into OPTIONS, so a cluster that requires TLS is reached the same way by the crawl.
+        options = {k: str(v) for k, v in (db.get("OPTIONS") or {}).items() if v is not None}
+        query = f"?{urlencode(options)}" if options else ""
+        host = quote(db.get("HOST") or "localhost", safe="")
+        return f"postgres://{auth}{host}{port}/{quote(db['NAME'], safe='')}{query}"
     raise ValueError(f"unsupported database engine for crawls: {engine}")
 
 
@@ -150,6 +154,13 @@ def _record(
     elif stats.get("finish_reason") not in ("finished", "closespider_timeout"):
         run.status = CrawlRun.Status.FAILED
         run.message = str(stats.get("finish_reason"))
+    elif stats.get("bodyguard/unknown_accounts"):
+        # A channel or account that does not exist (any more) is a wrong source, not silence.
+        run.status = CrawlRun.Status.FAILED
+        run.message = (
+            f"{stats['bodyguard/unknown_accounts']} account(s) not found; last: "
+            f"{stats.get('bodyguard/unknown_account_reason', '')}"
+        )
     elif run.blocked and not run.items:
         # Never "no results": what we could not read is not known to be clean.
         run.status = CrawlRun.Status.BLOCKED

@@ -20,6 +20,34 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 
 
+def database_vendor() -> str:
+    engine = django_settings.DATABASES["default"]["ENGINE"]
+    return "postgresql" if "postgresql" in engine else "sqlite" if "sqlite" in engine else engine
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests about one database engine run when the suite runs on it; `make test` runs both.
+
+    They are deselected (and counted in the summary), never skipped: on the other engine they
+    have nothing to check.
+    """
+    vendor = database_vendor()
+    other = {"sqlite": "postgresql", "postgresql": "sqlite"}.get(vendor)
+    if other is None:
+        return
+    kept, dropped = [], []
+    for item in items:
+        (dropped if item.get_closest_marker(other) else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    db = django_settings.DATABASES["default"]
+    return f"database: {database_vendor()} ({db.get('HOST') or db.get('NAME')})"
+
+
 @pytest.fixture(scope="session")
 def elasticsearch_url() -> str:
     """The local node, started (or reused) by the project's script; never skipped."""
@@ -129,3 +157,24 @@ def write_source(directory: Path, source_id: str, base_url: str, **extra: Any) -
     path = directory / f"{source_id}.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path
+
+
+def database_contents() -> bytes:
+    """Everything the test database holds, as bytes in which to look for a client's traces.
+
+    SQLite: the file itself (deleted rows are overwritten: secure_delete). PostgreSQL: a dump
+    of every table, which is what any query could still read.
+    """
+    from django.db import connection
+
+    db = django_settings.DATABASES["default"]
+    connection.close()
+    if database_vendor() == "sqlite":
+        path = Path(db["TEST"]["NAME"])
+        wal = path.with_name(path.name + "-wal")
+        return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    name = str(connection.settings_dict["NAME"])  # the test database, once it exists
+    env = {"PGPASSWORD": str(db.get("PASSWORD") or ""), "PATH": "/usr/bin:/bin"}
+    args = ["pg_dump", "--data-only", "-h", str(db.get("HOST") or "127.0.0.1")]
+    args += ["-p", str(db.get("PORT") or 5432), "-U", str(db["USER"]), name]
+    return subprocess.run(args, check=True, capture_output=True, env=env).stdout

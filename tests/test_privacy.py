@@ -15,7 +15,6 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
-from django.db import connection
 
 from alerts.models import Alert, Delivery
 from clients.models import Client, ClientPhoto, WatchTerm
@@ -25,7 +24,7 @@ from hits.journal import HitJournal
 from operations.privacy import erase_client, export_client, purge_dismissed_hits
 from takedowns.models import AllowListEntry, AuditEvent, Case, Notice
 from takedowns.services import add_hit_to_case
-from tests.conftest import DATA
+from tests.conftest import DATA, database_contents
 
 pytestmark = [pytest.mark.privacy, pytest.mark.django_db(transaction=True)]
 
@@ -84,9 +83,7 @@ def test_client_photos_are_never_stored_anywhere(isolated: Path, hit_store, sett
     call_command("register_photo", "jeanne", str(PHOTO), "--label", "photo 2")
     assert ClientPhoto.objects.filter(client=client).count() == 2
 
-    connection.close()
-    db_file = Path(settings.DATABASES["default"]["TEST"]["NAME"])
-    db_bytes = db_file.read_bytes()
+    db_bytes = database_contents()
     assert not any(n in db_bytes for n in needles), "photo bytes or hash in the database"
     assert _files_containing(Path(settings.BODYGUARD_VAR_DIR), needles, started) == []
     assert _files_containing(Path(tempfile.gettempdir()), needles, started) == []
@@ -195,8 +192,7 @@ def test_erasure_removes_everything_but_cases_under_legal_hold(jeanne, hit_store
     # The audit log keeps its entries (who did what, when) but not what named her.
     assert AuditEvent.objects.filter(action__in=["view_client", "allowlist"]).count() == 2
     assert report.audit_entries_redacted == 3 and report.admin_log_entries_deleted == 1
-    connection.close()
-    db = Path(settings.DATABASES["default"]["TEST"]["NAME"]).read_bytes()
+    db = database_contents()
     for trace in (b"jdupont75", b"jeanne@example.org", b"Jeanne Dupont", b"client:jeanne-dupont"):
         assert trace not in db, trace
 
