@@ -10,6 +10,7 @@ from crawlers.spiders.fourchan import FourchanSpider
 from crawlers.spiders.generic import GenericSpider
 from crawlers.spiders.google_cse import GoogleCseSpider
 from crawlers.spiders.invision import InvisionSpider
+from crawlers.spiders.mastodon import MastodonSpider
 from crawlers.spiders.phpbb import PhpbbSpider
 from crawlers.spiders.reddit import RedditSpider
 from crawlers.spiders.searxng import SearxngSpider
@@ -31,6 +32,7 @@ _ALL: tuple[type[SourceSpider], ...] = (
     GoogleCseSpider,
     BingSpider,
     TelegramSpider,
+    MastodonSpider,
 )
 
 SPIDERS: dict[str, type[SourceSpider]] = {spider.name: spider for spider in _ALL}
