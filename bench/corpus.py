@@ -9,7 +9,17 @@ from typing import Any
 
 from matching.html import html_to_text
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+
+def _find_realdata() -> Path:
+    """``shared/realdata`` beside the checkout (or beside a worktree's parent folder)."""
+    for parent in Path(__file__).resolve().parents[1:]:
+        candidate = parent / "shared" / "realdata"
+        if candidate.is_dir():
+            return candidate
+    return Path(__file__).resolve().parents[2] / "shared" / "realdata"
+
+
+REALDATA = _find_realdata()
 
 FIRST_NAMES = [
     "Jeanne", "Camille", "Léa", "Manon", "Chloé", "Inès", "Sarah", "Emma", "Louise", "Juliette",
@@ -69,7 +79,10 @@ def forum_texts(realdata: Path = REALDATA) -> list[str]:
             texts.extend(_json_texts(json.loads(path.read_text(encoding="utf-8-sig"))))
         except (json.JSONDecodeError, UnicodeDecodeError):
             continue
-    return [t for t in texts if t.strip()]
+    texts = [t for t in texts if t.strip()]
+    if not texts:
+        raise SystemExit(f"no forum text under {forums}: the real material is missing")
+    return texts
 
 
 def chunks(texts: list[str], size: int = 400) -> list[str]:

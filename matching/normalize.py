@@ -2,6 +2,10 @@
 
 Two levels:
 - :func:`basic` folds case, accents and punctuation/spacing: what a careless writer changes.
+  Both levels drop invisible and formatting characters (zero-width space/joiner/non-joiner,
+  word joiner, BOM, soft hyphen, bidi controls, variation selectors, Hangul fillers) and
+  combining marks overlaid on letters, so "Zo\u200bé" is "zoe"; offsets still point at the
+  raw characters, so a highlighted span keeps what was hidden inside it.
 - :func:`skeleton` also undoes what a harasser does on purpose: confusable letters from other
   scripts (Cyrillic "а", fullwidth, mathematical letters), leetspeak, masked letters ("D*pont"),
   spaced-out letters ("J e a n n e") and separators inside a name ("jeanne_dupont").
@@ -10,6 +14,7 @@ Watch terms and texts go through the same function, so they meet in the middle.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 import unicodedata
@@ -23,6 +28,12 @@ LEET_SYMBOLS = {"@": "a", "!": "i", "|": "i", "$": "s"}
 # Characters used to mask a letter ("D*pont"); kept as one wildcard, "*".
 MASKS = frozenset("*#•●◦·∗×")
 MASK = "*"
+# A "#" before a word is a hashtag ("#ZoeFournier"); only after a letter ("J#anne") is it a mask.
+LEADING_MASKS = MASKS - {"#"}
+# Letters that render as nothing; every other invisible character is a format character (Cf)
+# or a mark (Mn, Me), dropped by category.
+INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
+_DROPPED_CATEGORIES = frozenset({"Cf", "Mn", "Me"})
 # "@" before a domain is an email address, not a leetspeak "a".
 _EMAIL_AT = re.compile(r"@(?=[^\W_][\w-]*\.[^\W\d_]{2,})")
 # Runs of at least this many one-letter tokens are one spaced-out word: "J e a n n e".
@@ -71,13 +82,25 @@ class Normalized:
         return self.raw_start[start], self.raw_end[end - 1]
 
 
+def is_hidden(char: str) -> bool:
+    """Whether ``char`` is dropped as invisible or formatting (after NFC, so a decomposed
+    accent "e\u0301" is a letter, not a hidden mark)."""
+    return char in INVISIBLE_LETTERS or unicodedata.category(char) in _DROPPED_CATEGORIES
+
+
+def has_hidden(written: str) -> bool:
+    return any(is_hidden(c) for c in unicodedata.normalize("NFC", written))
+
+
 def _fold_uncached(char: str, confusables: bool) -> str:
+    if is_hidden(char):
+        return ""
     out = []
     for c in unicodedata.normalize("NFKC", char):
         if confusables and not c.isascii():
             c = _confusables().get(c, c)
         decomposed = unicodedata.normalize("NFKD", c)
-        out.append("".join(d for d in decomposed if not unicodedata.combining(d)).casefold())
+        out.append("".join(d for d in decomposed if not is_hidden(d)).casefold())
     return "".join(out)
 
 
@@ -109,8 +132,17 @@ def _fold_text(raw: str, confusables: bool) -> tuple[str, list[int] | None]:
 _WORD = r"[^\W_]"
 _LETTER = r"[^\W\d_]"
 _MASK_CLASS = "[" + re.escape("".join(sorted(MASKS))) + "]"
+_LEADING_MASK_CLASS = "[" + re.escape("".join(sorted(LEADING_MASKS))) + "]"
 _SKELETON_TOKEN = re.compile(
-    rf"(?:{_WORD}|(?<={_WORD})[@!|$](?={_WORD})|{_MASK_CLASS}(?={_LETTER})|(?<={_LETTER}){_MASK_CLASS})+"
+    rf"(?:{_WORD}|(?<={_WORD})[@!|$](?={_WORD})|{_LEADING_MASK_CLASS}(?={_LETTER})|(?<={_LETTER}){_MASK_CLASS})+"
+)
+# Where a word may start inside a run of letters, read on the raw text: CamelCase
+# ("ZoeFournier", "HTMLParser") and a handle's trailing or leading digits ("zoefournier93").
+_LOWER = "a-zß-öø-ÿ"
+_UPPER = "A-ZÀ-ÖØ-Þ"
+_INNER_BOUNDARY = re.compile(
+    rf"(?<=[{_LOWER}])(?=[{_UPPER}])|(?<=[{_UPPER}])(?=[{_UPPER}][{_LOWER}])"
+    rf"|(?<=[^\W\d_])(?=\d+(?![^\W_]))|(?<![^\W_])(?<=\d)(?=[^\W\d_])"
 )
 _BASIC_TOKEN = re.compile(rf"{_WORD}+")
 _HAS_LETTER = re.compile(_LETTER)
@@ -186,7 +218,82 @@ def skeleton(raw: str) -> Normalized:
         if token[0]:
             length += len(token[0]) + (1 if merged else 0)
             merged.append(token)
-    return _build(merged, origin, joins)
+    norm = _build(merged, origin, joins)
+    return _with_inner_boundaries(raw, norm)
+
+
+def _with_inner_boundaries(raw: str, norm: Normalized) -> Normalized:
+    if not raw.isascii() or not raw.islower():
+        inner = [m.start() for m in _INNER_BOUNDARY.finditer(raw)]
+    else:
+        inner = [m.start() for m in _INNER_BOUNDARY.finditer(raw) if raw[m.start()].isdigit()]
+    if not inner:
+        return norm
+    joins = set(norm.joins)
+    starts, text = norm.raw_start, norm.text
+    for r in inner:
+        i = bisect.bisect_left(starts, r)
+        if 0 < i < len(text) and starts[i] == r and text[i] != " " and text[i - 1] != " ":
+            joins.add(i)
+    return Normalized(norm.text, norm.raw_start, norm.raw_end, frozenset(joins))
+
+
+# Mask-aware words for several masked letters ("H*l*ne", "L.f.vre", "H…ne"): letters and digits
+# joined by runs of masks or dots; a run may also end the word ("Lef***", "Lef..."), a dot run
+# then needing two dots at least (one is a full stop). NFKC makes "…" three dots.
+_MASK_CHARS = re.escape("".join(sorted(MASKS)))
+_LEAD_CHARS = re.escape("".join(sorted(LEADING_MASKS)))
+_MASK_WORD = re.compile(
+    rf"(?:[{_LEAD_CHARS}]+)?[^\W_]+(?:(?:[{_MASK_CHARS}]+|\.+)[^\W_]+)*(?:[{_MASK_CHARS}]+|\.{{2,}})?"
+)
+_MASK_RUN = re.compile(rf"[{_MASK_CHARS}.]+")
+_HAS_MASK_RUN = re.compile(rf"[^\W_](?:[{_MASK_CHARS}]|\.(?=[^\W_])|\.\.)|[{_LEAD_CHARS}][^\W_]")
+
+
+@dataclass(frozen=True)
+class MaskedWord:
+    """One word of a text read with masks: ``pattern`` has letters, and ``*`` for a masked letter
+    whose count is known, or ``+`` for a run that may stand for any number of letters."""
+
+    pattern: str
+    exact: str  # the pattern with every run read as that many letters
+    raw_start: int
+    raw_end: int
+    masked: bool
+    visible: int
+
+
+def masked_words(raw: str) -> list[MaskedWord]:
+    """Every word of ``raw`` read with masks, or nothing when no word has a mask."""
+    folded, origin = _fold_text(raw, confusables=True)
+    if not _HAS_MASK_RUN.search(folded):
+        return []
+    words = []
+    for m in _MASK_WORD.finditer(folded):
+        word = m.group()
+        table = _LEET_TABLE if _HAS_LETTER.search(word) else _PLAIN_TABLE
+        start = m.start() if origin is None else origin[m.start()]
+        end = m.end() if origin is None else origin[m.end() - 1] + 1
+        runs = list(_MASK_RUN.finditer(word))
+        if not runs:
+            text = word.translate(table)
+            words.append(MaskedWord(text, text, start, end, False, len(text)))
+            continue
+        pattern, exact, at = [], [], 0
+        for run in runs:
+            letters = word[at : run.start()].translate(table)
+            pattern.append(letters)
+            exact.append(letters)
+            size = run.end() - run.start()
+            exact.append(MASK * size)
+            # One mask is one letter; a longer run ("***", "..", "…") may hide any number.
+            pattern.append(MASK if size == 1 else "+")
+            at = run.end()
+        pattern.append(word[at:].translate(table))
+        exact.append(word[at:].translate(table))
+        visible = sum(len(p) for p in pattern if p not in (MASK, "+"))
+        words.append(MaskedWord("".join(pattern), "".join(exact), start, end, True, visible))
+    return words
 
 
 def skeleton_term(term: str) -> str:
