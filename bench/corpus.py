@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +96,57 @@ def chunks(texts: list[str], size: int = 400) -> list[str]:
             if len(piece) > 80:
                 out.append(piece)
     return out
+
+
+@dataclass(frozen=True)
+class Person:
+    """A generated client: given name(s) and family name as a French civil register spells them."""
+
+    given: str  # "Zoé", "Jean-Baptiste"
+    family: str  # "Fournier", "Le Gall", "Rousseau-Garnier"
+
+    @property
+    def full(self) -> str:
+        return f"{self.given} {self.family}"
+
+    @property
+    def compound(self) -> bool:
+        return "-" in self.given or "-" in self.family or " " in self.family
+
+
+# Share of generated people with a hyphenated given name, a hyphenated family name and a family
+# name with a particle ("Le Gall", "Da Silva"): roughly what French registers show, boosted so
+# each family of disguises meets enough of them.
+COMPOUND_GIVEN_SHARE = 0.2
+COMPOUND_FAMILY_SHARE = 0.15
+PARTICLE_FAMILY_SHARE = 0.1
+_COMPOUND_FIRST = {"female": ("Marie", "Anne"), "male": ("Jean", "Pierre", "Louis")}
+
+
+def french_people(count: int, rng: random.Random) -> list[Person]:
+    """``count`` distinct people with real French given and family names (Faker's fr_FR lists)."""
+    from faker.providers.person.fr_FR import Provider
+
+    given_names = {
+        "female": list(Provider.first_names_female),
+        "male": list(Provider.first_names_male),
+    }
+    families = [n for n in Provider.last_names if " " not in n]
+    particles = [n for n in Provider.last_names if " " in n]
+    people: dict[tuple[str, str], Person] = {}
+    while len(people) < count:
+        gender = rng.choice(("female", "male"))
+        given = rng.choice(given_names[gender])
+        if rng.random() < COMPOUND_GIVEN_SHARE:
+            first = rng.choice(_COMPOUND_FIRST[gender])
+            if first != given:
+                given = f"{first}-{given}"
+        draw = rng.random()
+        if draw < PARTICLE_FAMILY_SHARE:
+            family = rng.choice(particles)
+        elif draw < PARTICLE_FAMILY_SHARE + COMPOUND_FAMILY_SHARE:
+            family = "-".join(rng.sample(families, 2))
+        else:
+            family = rng.choice(families)
+        people.setdefault((given, family), Person(given, family))
+    return list(people.values())

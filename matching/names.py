@@ -85,10 +85,18 @@ GAP_VARIANTS_MAX_TOKENS = 5
 # rapidfuzz ratio (0-100) of the whole window against the name, below which a near miss is not
 # considered ("Jeane Dupont" scores 96, "Jeanne Dupontt" 96, "Jeanne Durand" 69).
 FUZZY_MIN = 88
-# Words of a name shorter than this are not used as anchors for fuzzy matching (too common).
-ANCHOR_MIN_LEN = 4
+# Words of a name shorter than this are not used as anchors for fuzzy matching (too common);
+# three letters keeps "Zoé Ganier" (Garnier), whose only other word is misspelt.
+ANCHOR_MIN_LEN = 3
 # "M. Dupont" is Monsieur Dupont far more often than Mathilde Dupont: a civility, not an initial.
 CIVILITY_INITIALS = frozenset({"m"})
+# A word shorter than this that lost or gained a letter (other than a doubled one) is not a
+# typo of the name: "Théophile line" is not Théophile Laine (make eval: first_name_alone read
+# as the client before this rule).
+TYPO_MIN_LEN = 5
+# Given names this long may lose or gain any letter but the last ("Chriselle" is Christelle);
+# shorter ones only a doubled letter (see _typo).
+GIVEN_TYPO_MIN_LEN = 6
 # Context words must appear within this many words of the mention.
 CONTEXT_WINDOW = 20
 
@@ -134,6 +142,7 @@ class _Anchor:
     term: str
     name_tokens: tuple[str, ...]
     position: int
+    given: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -150,6 +159,8 @@ class _Order:
     tokens: tuple[str, ...]
     careless: tuple[str, ...]
     reordered: bool
+    # Positions of the first given name's words: misspelt, they are held to a stricter test.
+    given: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -181,13 +192,20 @@ def _name_structure(name: str) -> tuple[list[_Order], list[_Split]]:
     def flat(parts: Sequence[tuple[str, ...]]) -> tuple[str, ...]:
         return tuple(t for p in parts for t in p)
 
-    orders = [_Order(flat(skel), flat(care), False)]
+    first = len(skel[0])
+    orders = [_Order(flat(skel), flat(care), False, frozenset(range(first)))]
     splits = []
     for k in range(1, len(units)):
         if care[k - 1] and care[k - 1][-1] in PARTICLES:
             continue
         splits.append(_Split(flat(skel[:k]), flat(skel[k:])))
-        reordered = _Order(flat(skel[k:] + skel[:k]), flat(care[k:] + care[:k]), True)
+        at = len(flat(skel[k:]))
+        reordered = _Order(
+            flat(skel[k:] + skel[:k]),
+            flat(care[k:] + care[:k]),
+            True,
+            frozenset(range(at, at + first)),
+        )
         if reordered not in orders and reordered.tokens != orders[0].tokens:
             orders.append(reordered)
     if not splits and len(units) > 1:
@@ -259,7 +277,7 @@ class NameMatcher:
                     for masked in _masked_variants(straight):
                         add(masked, _Form(index, name, RULE_MASKED, len(order.tokens)))
                     for position, token in enumerate(order.tokens):
-                        anchor = _Anchor(index, name, order.tokens, position)
+                        anchor = _Anchor(index, name, order.tokens, position, order.given)
                         if len(token) >= ANCHOR_MIN_LEN:
                             anchors.setdefault(token, []).append(anchor)
                         for p in range(min(len(token), 3)):
@@ -268,17 +286,18 @@ class NameMatcher:
                             )
                         self._mask_loose.setdefault(token[0], []).append(anchor)
                 for split in splits:
-                    family = " ".join(split.family)
+                    families = {_join(split.family, g) for g, _ in _gap_variants(split.family)}
                     first_only = split.given[0][0]
                     every = "".join(t[0] for t in split.given)
                     for initials in dict.fromkeys((first_only, every)):
                         spaced_initials = " ".join(initials)
-                        for pattern, count in (
-                            (f"{spaced_initials} {family}", 2),
-                            (f"{family} {spaced_initials}", 2),
-                            (initials + "".join(split.family), 1),
-                        ):
-                            add(pattern, _Form(index, name, RULE_INITIAL, count, initials=initials))
+                        for family in families:
+                            for pattern in (
+                                f"{spaced_initials} {family}",
+                                f"{family} {spaced_initials}",
+                                initials + family.replace(" ", ""),
+                            ):
+                                add(pattern, _Form(index, name, RULE_INITIAL, 2, initials=initials))
             for alias in client.entry.aliases:
                 tokens = skeleton_term(alias).split()
                 add(" ".join(tokens), _Form(index, alias, RULE_ALIAS, len(tokens)))
@@ -335,7 +354,17 @@ class NameMatcher:
     ) -> Mention | None:
         raw_start, raw_end = norm.raw_span(start, end)
         written = raw[raw_start:raw_end]
+        if _hyphenated_to_more(raw, raw_start, raw_end) or _hyphen_joins_names(written, form.term):
+            return None
         rule, term = form.rule, form.term
+        if (
+            rule == RULE_REORDERED
+            and any(c.isspace() for c in written)
+            and not _starts_capitalised(written)
+        ):
+            # "le petit Louis" is not Louis Petit: family name first is written as registers and
+            # lists write it, "Petit Louis" or "PETIT Louis".
+            return None
         if rule in (RULE_EXACT, RULE_REORDERED) and basic(written).text != form.careless:
             rule = RULE_OBFUSCATED if rule == RULE_EXACT else rule
         elif rule == RULE_HANDLE and any(c.isspace() for c in written):
@@ -389,7 +418,10 @@ class NameMatcher:
                 score = fuzz.ratio(" ".join(window), " ".join(expected))
                 if score < FUZZY_MIN or score == 100:
                     continue
-                if not all(_typo(a, b) for a, b in zip(window, expected, strict=True)):
+                if not all(
+                    _typo(a, b, given=k in anchor.given)
+                    for k, (a, b) in enumerate(zip(window, expected, strict=True))
+                ):
                     continue
                 s = token_starts[window_start]
                 e = token_starts[window_start + size - 1] + len(window[-1])
@@ -427,6 +459,11 @@ class NameMatcher:
                     visible >= MASKED_VISIBLE_SURE * letters
                 )
                 raw_start, raw_end = window[0].raw_start, window[-1].raw_end
+                written = raw[raw_start:raw_end]
+                if _hyphenated_to_more(raw, raw_start, raw_end) or _hyphen_joins_names(
+                    written, anchor.term
+                ):
+                    continue
                 s = bisect.bisect_left(norm.raw_start, raw_start)
                 e = bisect.bisect_left(norm.raw_start, raw_end)
                 if not self._context_ok(anchor.client, norm.text, token_starts, s, max(e, s + 1)):
@@ -436,7 +473,7 @@ class NameMatcher:
                         client_id=self._clients[anchor.client].entry.client_id,
                         start=raw_start,
                         end=raw_end,
-                        text=raw[raw_start:raw_end],
+                        text=written,
                         term=anchor.term,
                         rule=RULE_MASKED_LETTERS,
                         score=MASKED_LETTERS_SCORE if sure else MASKED_LETTERS_LOOSE_SCORE,
@@ -448,8 +485,11 @@ class NameMatcher:
         candidates: list[_Anchor] = []
         visible_at = next((p for p, c in enumerate(word.exact) if c != MASK), None)
         if visible_at is not None and visible_at < 3:
-            key = (len(word.exact), visible_at, word.exact[visible_at])
-            candidates.extend(self._mask_index.get(key, ()))
+            for length in (len(word.exact), len(word.exact) + word.trailing_dot):
+                key = (length, visible_at, word.exact[visible_at])
+                candidates.extend(self._mask_index.get(key, ()))
+                if not word.trailing_dot:
+                    break
         if "+" in word.pattern and word.pattern[0] not in (MASK, "+"):
             candidates.extend(self._mask_loose.get(word.pattern[0], ()))
         return candidates
@@ -476,11 +516,12 @@ _FIT_LOOSE = 1  # a run stood for another number of letters
 
 
 @functools.lru_cache(maxsize=4096)
-def _mask_regexes(pattern: str, exact: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+def _mask_regexes(
+    pattern: str, exact: str, trailing_dot: bool
+) -> tuple[re.Pattern[str], re.Pattern[str]]:
     def compile_(p: str) -> re.Pattern[str]:
-        return re.compile(
-            "".join("." if c == MASK else ".+" if c == "+" else re.escape(c) for c in p)
-        )
+        body = "".join("." if c == MASK else ".+" if c == "+" else re.escape(c) for c in p)
+        return re.compile(body + ("(?:.)?" if trailing_dot else ""))
 
     return compile_(exact), compile_(pattern)
 
@@ -491,20 +532,35 @@ def _masked_fit(word: MaskedWord, expected: str) -> int:
         return _FIT_EXACT if word.pattern == expected else 0
     if word.visible < max(MASKED_MIN_VISIBLE, MASKED_WORD_VISIBLE_MIN * len(expected)):
         return 0
-    exact, loose = _mask_regexes(word.pattern, word.exact)
+    exact, loose = _mask_regexes(word.pattern, word.exact, word.trailing_dot)
     if exact.fullmatch(expected):
         return _FIT_EXACT
     return _FIT_LOOSE if "+" in word.pattern and loose.fullmatch(expected) else 0
 
 
-def _typo(written: str, expected: str) -> bool:
+def _typo(written: str, expected: str, given: bool = False) -> bool:
     """One missing, extra or swapped letter. A substituted letter is not a typo here: it turns
     a family name into another real one too often (Dupont, Dumont, Dupond); deliberate
-    substitutions are leetspeak and masks, which have their own rules."""
+    substitutions are leetspeak and masks, which have their own rules. In a given name, a
+    missing or extra letter must be a doubled one ("Jeane", "Jeannne") or, in a long name, not
+    the last: otherwise it makes another given name too often (Lucie/Luce, Denis/Denise,
+    Julien/Julie, Louis/Louise, Christophe/Christopher)."""
     if written == expected:
         return True
     if Indel.distance(written, expected) == 1:
-        return True
+        longer, shorter = (
+            (written, expected) if len(written) > len(expected) else (expected, written)
+        )
+        for i in range(len(longer)):
+            if longer[:i] + longer[i + 1 :] != shorter:
+                continue
+            if longer[i - 1 : i] == longer[i] or longer[i + 1 : i + 2] == longer[i]:
+                return True  # a doubled letter, added or lost
+            if len(shorter) < TYPO_MIN_LEN:
+                continue
+            if not given or (len(longer) >= GIVEN_TYPO_MIN_LEN and i < len(longer) - 1):
+                return True
+        return False
     return OSA.distance(written, expected) == 1 and sorted(written) == sorted(expected)
 
 
@@ -519,8 +575,11 @@ def _initial_ok(raw: str, mention: Mention, initials: str) -> bool:
     one word it is a handle ("jdupont", "j.dupont", "j_dupont"), unless it is "M.Dupont"."""
     written = mention.text
     if not any(c.isspace() for c in written):
+        # "M.Dupont" is Monsieur typed without a space; "m.dupont" is a handle.
         return not (
-            "." in written and len(initials) == 1 and basic_term(written[:1]) in CIVILITY_INITIALS
+            written[1:2] == "."
+            and written[:1].isupper()
+            and basic_term(written[:1]) in CIVILITY_INITIALS
         )
     leading = _LEADING_INITIALS.match(written)
     if leading:
@@ -532,9 +591,40 @@ def _initial_ok(raw: str, mention: Mention, initials: str) -> bool:
         letters = re.findall(r"\w", trailing.group(1))
     if not all(letter.isupper() for letter in letters):
         return False
-    if basic_term("".join(letters)) != initials:
+    if skeleton_term("".join(letters)) != initials:
         return False
     return not (leading and len(letters) == 1 and basic_term(letters[0]) in CIVILITY_INITIALS)
+
+
+_DASHES = "-\u2010\u2011\u2012\u2013\uff0d"
+_HYPHEN_BEFORE = re.compile(rf"[^\W\d_][{_DASHES}]$")
+_HYPHEN_AFTER = re.compile(rf"^[{_DASHES}][^\W\d_]")
+
+
+def _hyphenated_to_more(raw: str, start: int, end: int) -> bool:
+    """Whether a name written as a name is part of a longer hyphenated one: "Marie-Océane
+    Dumont" is not Océane Dumont, "Jeanne Dupont-Moretti" not Jeanne Dupont. A handle written
+    in one word ("zoe-fournier-officiel") is still the client's."""
+    if not any(c.isspace() for c in raw[start:end]):
+        return False
+    return bool(
+        _HYPHEN_BEFORE.search(raw[max(0, start - 2) : start])
+        or _HYPHEN_AFTER.match(raw[end : end + 2])
+    )
+
+
+def _starts_capitalised(written: str) -> bool:
+    first = next((c for c in written if c.isalnum()), "")
+    return not first.isalpha() or not first.islower()
+
+
+_CAPITAL_HYPHEN = re.compile(rf"[^\W\d_][{_DASHES}][A-ZÀ-ÖØ-ÞＡ-Ｚ]")
+
+
+def _hyphen_joins_names(written: str, term: str) -> bool:
+    """Whether capitalised words are hyphenated where the client's name has none: "Lo***s-Olivier"
+    is a compound given name, not Louis, Olivier; "Martinez-Mahe" a family name, not Martine."""
+    return len(_CAPITAL_HYPHEN.findall(written)) > term.count("-")
 
 
 def _at_boundaries(text: str, start: int, end: int) -> bool:

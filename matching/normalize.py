@@ -23,7 +23,7 @@ from dataclasses import dataclass
 # Leetspeak digits and symbols, undone only inside words (next to letters), so prices, dates
 # and punctuation keep their meaning. "1", "!" and "|" read as i or l: both become "i", and so
 # does every "l" of the skeleton, on both sides of the comparison.
-LEET_DIGITS = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t"}
+LEET_DIGITS = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "9": "g"}
 LEET_SYMBOLS = {"@": "a", "!": "i", "|": "i", "$": "s"}
 # Characters used to mask a letter ("D*pont"); kept as one wildcard, "*".
 MASKS = frozenset("*#•●◦·∗×")
@@ -95,6 +95,8 @@ def has_hidden(written: str) -> bool:
 def _fold_uncached(char: str, confusables: bool) -> str:
     if is_hidden(char):
         return ""
+    if char in MASKS:
+        return char  # "×" looks like an "x", but between letters it hides one
     out = []
     for c in unicodedata.normalize("NFKC", char):
         if confusables and not c.isascii():
@@ -134,7 +136,7 @@ _LETTER = r"[^\W\d_]"
 _MASK_CLASS = "[" + re.escape("".join(sorted(MASKS))) + "]"
 _LEADING_MASK_CLASS = "[" + re.escape("".join(sorted(LEADING_MASKS))) + "]"
 _SKELETON_TOKEN = re.compile(
-    rf"(?:{_WORD}|(?<={_WORD})[@!|$](?={_WORD})|{_LEADING_MASK_CLASS}(?={_LETTER})|(?<={_LETTER}){_MASK_CLASS})+"
+    rf"(?:{_WORD}|(?<={_WORD})[@!|$](?={_WORD})|{_LEADING_MASK_CLASS}(?={_LETTER})|(?<={_LETTER}-)#(?={_LETTER})|(?<={_LETTER}){_MASK_CLASS})+"
 )
 # Where a word may start inside a run of letters, read on the raw text: CamelCase
 # ("ZoeFournier", "HTMLParser") and a handle's trailing or leading digits ("zoefournier93").
@@ -144,6 +146,7 @@ _INNER_BOUNDARY = re.compile(
     rf"(?<=[{_LOWER}])(?=[{_UPPER}])|(?<=[{_UPPER}])(?=[{_UPPER}][{_LOWER}])"
     rf"|(?<=[^\W\d_])(?=\d+(?![^\W_]))|(?<![^\W_])(?<=\d)(?=[^\W\d_])"
 )
+_ALTERNATING = re.compile(rf"{_LETTER}(?:{_MASK_CLASS}{_LETTER}){{{SPACED_RUN_MIN - 1},}}")
 _BASIC_TOKEN = re.compile(rf"{_WORD}+")
 _HAS_LETTER = re.compile(_LETTER)
 _LEET_TABLE = str.maketrans({**LEET_DIGITS, **LEET_SYMBOLS, "l": "i", **{m: MASK for m in MASKS}})
@@ -194,6 +197,13 @@ def skeleton(raw: str) -> Normalized:
         word = m.group()
         # Leetspeak is undone in words that have a letter ("54r4h", "J3anne"), never in numbers.
         table = _LEET_TABLE if _HAS_LETTER.search(word) else _PLAIN_TABLE
+        if _ALTERNATING.fullmatch(word):
+            # "A·n·d·r·é·e": one letter between every mask is a spaced-out word, not masks.
+            tokens.extend(
+                (word[k].translate(table), range(m.start() + k, m.start() + k + 1))
+                for k in range(0, len(word), 2)
+            )
+            continue
         tokens.append((word.translate(table), range(m.start(), m.end())))
     # Runs of single letters are one spaced-out word ("J e a n n e"); where letters were joined,
     # a word may still start or end ("J e a n n e D u p o n t a" holds "jeanne dupont").
@@ -261,6 +271,8 @@ class MaskedWord:
     raw_end: int
     masked: bool
     visible: int
+    # Ends with one dot after a masked word ("Alexa.dr."): a mask or a full stop.
+    trailing_dot: bool = False
 
 
 def masked_words(raw: str) -> list[MaskedWord]:
@@ -275,6 +287,11 @@ def masked_words(raw: str) -> list[MaskedWord]:
         start = m.start() if origin is None else origin[m.start()]
         end = m.end() if origin is None else origin[m.end() - 1] + 1
         runs = list(_MASK_RUN.finditer(word))
+        trailing_dot = (
+            bool(runs)
+            and folded[m.end() : m.end() + 1] == "."
+            and (folded[m.end() + 1 : m.end() + 2] != ".")
+        )
         if not runs:
             text = word.translate(table)
             words.append(MaskedWord(text, text, start, end, False, len(text)))
@@ -292,7 +309,9 @@ def masked_words(raw: str) -> list[MaskedWord]:
         pattern.append(word[at:].translate(table))
         exact.append(word[at:].translate(table))
         visible = sum(len(p) for p in pattern if p not in (MASK, "+"))
-        words.append(MaskedWord("".join(pattern), "".join(exact), start, end, True, visible))
+        words.append(
+            MaskedWord("".join(pattern), "".join(exact), start, end, True, visible, trailing_dot)
+        )
     return words
 
 
