@@ -296,6 +296,9 @@ class NameMatcher:
                                 f"{spaced_initials} {family}",
                                 f"{family} {spaced_initials}",
                                 initials + family.replace(" ", ""),
+                                # "MOREAU J.-B. a": spaced-out letters "j b a" are joined
+                                f"{family} {initials}",
+                                f"{initials} {family}",
                             ):
                                 add(pattern, _Form(index, name, RULE_INITIAL, 2, initials=initials))
             for alias in client.entry.aliases:
