@@ -25,6 +25,7 @@ from matching.normalize import (
     Normalized,
     basic,
     basic_term,
+    fold,
     has_hidden,
     masked_words,
     skeleton,
@@ -284,7 +285,8 @@ class NameMatcher:
                             self._mask_index.setdefault((len(token), p, token[p]), []).append(
                                 anchor
                             )
-                        self._mask_loose.setdefault(token[0], []).append(anchor)
+                        for key in dict.fromkeys((token[0] + token[-1], token[:2])):
+                            self._mask_loose.setdefault(key, []).append(anchor)
                 for split in splits:
                     families = {_join(split.family, g) for g, _ in _gap_variants(split.family)}
                     first_only = split.given[0][0]
@@ -317,7 +319,8 @@ class NameMatcher:
         self._has_forms, self._has_anchors = bool(forms), bool(anchors)
 
     def scan(self, raw: str) -> list[Mention]:
-        norm = skeleton(raw)
+        folded = fold(raw)
+        norm = skeleton(raw, folded)
         text = norm.text
         if not text:
             return []
@@ -326,7 +329,10 @@ class NameMatcher:
         if self._has_forms:
             for end, (pattern, payload) in self._forms.iter(text):
                 start = end - len(pattern) + 1
-                if not (norm.is_boundary(start) and norm.is_boundary(end + 1)):
+                if not (
+                    (norm.is_boundary(start) or norm.is_inner_boundary(raw, start))
+                    and (norm.is_boundary(end + 1) or norm.is_inner_boundary(raw, end + 1))
+                ):
                     continue
                 for form in payload:
                     mention = self._mention(raw, norm, start, end + 1, form, None)
@@ -343,7 +349,8 @@ class NameMatcher:
         if self._has_anchors:
             found.extend(self._fuzzy(raw, norm, token_starts))
         if self._mask_index:
-            found.extend(self._masked_letters(raw, norm, token_starts))
+            for group in masked_words(raw, folded):
+                found.extend(self._masked_letters(raw, norm, token_starts, group))
         return _best_per_span(found)
 
     def _mention(
@@ -436,8 +443,9 @@ class NameMatcher:
                     found.append(mention)
         return found
 
-    def _masked_letters(self, raw: str, norm: Normalized, token_starts: list[int]) -> list[Mention]:
-        words = masked_words(raw)
+    def _masked_letters(
+        self, raw: str, norm: Normalized, token_starts: list[int], words: list[MaskedWord]
+    ) -> list[Mention]:
         found: list[Mention] = []
         seen: set[tuple[int, int, tuple[str, ...]]] = set()
         for i, word in enumerate(words):
@@ -451,10 +459,13 @@ class NameMatcher:
                     continue
                 seen.add(key)
                 window = words[first : first + size]
-                verdicts = [
-                    _masked_fit(w, t) for w, t in zip(window, anchor.name_tokens, strict=True)
-                ]
-                if not all(verdicts):
+                verdicts = []
+                for w, t in zip(window, anchor.name_tokens, strict=True):
+                    verdict = _masked_fit(w, t)
+                    if not verdict:
+                        break
+                    verdicts.append(verdict)
+                if len(verdicts) < size:
                     continue
                 visible = sum(w.visible for w in window)
                 letters = sum(len(t) for t in anchor.name_tokens)
@@ -493,8 +504,10 @@ class NameMatcher:
                 candidates.extend(self._mask_index.get(key, ()))
                 if not word.trailing_dot:
                     break
-        if "+" in word.pattern and word.pattern[0] not in (MASK, "+"):
-            candidates.extend(self._mask_loose.get(word.pattern[0], ()))
+        if "+" in word.pattern:
+            key = _loose_key(word.pattern)
+            if key:
+                candidates.extend(self._mask_loose.get(key, ()))
         return candidates
 
     def _context_ok(
@@ -512,6 +525,16 @@ class NameMatcher:
         if any(f" {word} " in around for word in c.excluded):
             return False
         return not c.required or any(f" {word} " in around for word in c.required)
+
+
+def _loose_key(pattern: str) -> str:
+    """Where to look up a word with a run of unknown length: its first and last letters
+    ("h+ne": "he"), or its first two when it ends with the run ("ief+": "ie")."""
+    if pattern[0] in (MASK, "+"):
+        return ""
+    if pattern[-1] not in (MASK, "+"):
+        return pattern[0] + pattern[-1]
+    return pattern[:2] if pattern[1] not in (MASK, "+") else ""
 
 
 _FIT_EXACT = 2  # every mask one letter: the length is verified

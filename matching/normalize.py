@@ -14,7 +14,6 @@ Watch terms and texts go through the same function, so they meet in the middle.
 
 from __future__ import annotations
 
-import bisect
 import functools
 import re
 import unicodedata
@@ -78,6 +77,31 @@ class Normalized:
             or index in self.joins
         )
 
+    def is_inner_boundary(self, raw: str, index: int) -> bool:
+        """Whether a word may start or end at ``index`` inside a run of letters, read on the raw
+        text: CamelCase ("ZoeFournier", "HTMLParser") and a handle's digits at the end or the
+        start of a word ("zoefournier93", "93zoefournier")."""
+        if not 0 < index < len(self.text):
+            return False
+        before, at = self.raw_start[index - 1], self.raw_start[index]
+        a, b = raw[before], raw[at]
+        if a.isalpha() and b.isalpha():
+            if a.islower() and b.isupper():
+                return True
+            after = raw[at + 1 : at + 2]
+            return a.isupper() and b.isupper() and after.isalpha() and after.islower()
+        if a.isalpha() and b.isdigit():
+            end = at
+            while end < len(raw) and raw[end].isdigit():
+                end += 1
+            return end == len(raw) or not raw[end].isalnum()
+        if a.isdigit() and b.isalpha():
+            first = before
+            while first > 0 and raw[first - 1].isdigit():
+                first -= 1
+            return first == 0 or not raw[first - 1].isalnum()
+        return False
+
     def raw_span(self, start: int, end: int) -> tuple[int, int]:
         return self.raw_start[start], self.raw_end[end - 1]
 
@@ -138,14 +162,6 @@ _LEADING_MASK_CLASS = "[" + re.escape("".join(sorted(LEADING_MASKS))) + "]"
 _SKELETON_TOKEN = re.compile(
     rf"(?:{_WORD}|(?<={_WORD})[@!|$](?={_WORD})|{_LEADING_MASK_CLASS}(?={_LETTER})|(?<={_LETTER}-)#(?={_LETTER})|(?<={_LETTER}){_MASK_CLASS})+"
 )
-# Where a word may start inside a run of letters, read on the raw text: CamelCase
-# ("ZoeFournier", "HTMLParser") and a handle's trailing or leading digits ("zoefournier93").
-_LOWER = "a-zß-öø-ÿ"
-_UPPER = "A-ZÀ-ÖØ-Þ"
-_INNER_BOUNDARY = re.compile(
-    rf"(?<=[{_LOWER}])(?=[{_UPPER}])|(?<=[{_UPPER}])(?=[{_UPPER}][{_LOWER}])"
-    rf"|(?<=[^\W\d_])(?=\d+(?![^\W_]))|(?<![^\W_])(?<=\d)(?=[^\W\d_])"
-)
 _ALTERNATING = re.compile(rf"{_LETTER}(?:{_MASK_CLASS}{_LETTER}){{{SPACED_RUN_MIN - 1},}}")
 _BASIC_TOKEN = re.compile(rf"{_WORD}+")
 _HAS_LETTER = re.compile(_LETTER)
@@ -187,8 +203,8 @@ def basic(raw: str) -> Normalized:
     return _build(tokens, origin, set())
 
 
-def skeleton(raw: str) -> Normalized:
-    folded, origin = _fold_text(raw, confusables=True)
+def skeleton(raw: str, folded_text: Folded | None = None) -> Normalized:
+    folded, origin = folded_text if folded_text is not None else fold(raw)
     if "@" in folded:
         # An "@" before a domain is an email address, not a leetspeak "a".
         folded = _EMAIL_AT.sub(" ", folded)
@@ -228,36 +244,23 @@ def skeleton(raw: str) -> Normalized:
         if token[0]:
             length += len(token[0]) + (1 if merged else 0)
             merged.append(token)
-    norm = _build(merged, origin, joins)
-    return _with_inner_boundaries(raw, norm)
-
-
-def _with_inner_boundaries(raw: str, norm: Normalized) -> Normalized:
-    if not raw.isascii() or not raw.islower():
-        inner = [m.start() for m in _INNER_BOUNDARY.finditer(raw)]
-    else:
-        inner = [m.start() for m in _INNER_BOUNDARY.finditer(raw) if raw[m.start()].isdigit()]
-    if not inner:
-        return norm
-    joins = set(norm.joins)
-    starts, text = norm.raw_start, norm.text
-    for r in inner:
-        i = bisect.bisect_left(starts, r)
-        if 0 < i < len(text) and starts[i] == r and text[i] != " " and text[i - 1] != " ":
-            joins.add(i)
-    return Normalized(norm.text, norm.raw_start, norm.raw_end, frozenset(joins))
+    return _build(merged, origin, joins)
 
 
 # Mask-aware words for several masked letters ("H*l*ne", "L.f.vre", "H…ne"): letters and digits
-# joined by runs of masks or dots; a run may also end the word ("Lef***", "Lef..."), a dot run
-# then needing two dots at least (one is a full stop). NFKC makes "…" three dots.
+# joined by runs of masks or dots; a run of masks may also end the word ("Lef***"), a run of
+# dots not: "voilà..." ends a sentence. NFKC makes "…" three dots.
 _MASK_CHARS = re.escape("".join(sorted(MASKS)))
 _LEAD_CHARS = re.escape("".join(sorted(LEADING_MASKS)))
 _MASK_WORD = re.compile(
-    rf"(?:[{_LEAD_CHARS}]+)?[^\W_]+(?:(?:[{_MASK_CHARS}]+|\.+)[^\W_]+)*(?:[{_MASK_CHARS}]+|\.{{2,}})?"
+    rf"(?:[{_LEAD_CHARS}]+)?[^\W_]+(?:(?:[{_MASK_CHARS}]+|\.+)[^\W_]+)*(?:[{_MASK_CHARS}]+)?"
 )
 _MASK_RUN = re.compile(rf"[{_MASK_CHARS}.]+")
-_HAS_MASK_RUN = re.compile(rf"[^\W_](?:[{_MASK_CHARS}]|\.(?=[^\W_])|\.\.)|[{_LEAD_CHARS}][^\W_]")
+_HAS_MASK_RUN = re.compile(
+    rf"[^\W\d_](?:[{_MASK_CHARS}]|\.+(?=[^\W\d_]))|(?<!\S)[{_LEAD_CHARS}][^\W\d_]"
+)
+# Addresses are dotted words, not masked names: "forum.example.com", "https://..."
+_URLISH = re.compile(r"/|:|@|^www\.|\.(?:com|org|net|fr|html?|php)\b")
 
 
 @dataclass(frozen=True)
@@ -275,44 +278,75 @@ class MaskedWord:
     trailing_dot: bool = False
 
 
-def masked_words(raw: str) -> list[MaskedWord]:
-    """Every word of ``raw`` read with masks, or nothing when no word has a mask."""
-    folded, origin = _fold_text(raw, confusables=True)
-    if not _HAS_MASK_RUN.search(folded):
+Folded = tuple[str, "list[int] | None"]
+
+
+def fold(raw: str) -> Folded:
+    """The skeleton's folding of ``raw`` (look-alikes, case, accents, hidden characters dropped)
+    and each folded character's raw index (None when one to one): shared by :func:`skeleton`
+    and :func:`masked_words` so a text is folded once."""
+    return _fold_text(raw, confusables=True)
+
+
+# Words around a masked one that a name may span: a name of several words fits in this.
+MASKED_CONTEXT_CHARS = 120
+
+
+def masked_words(raw: str, folded: Folded | None = None) -> list[list[MaskedWord]]:
+    """Groups of consecutive words read with masks, each around at least one masked word;
+    nothing when no word has a mask (most texts: the cost is one regex search)."""
+    text, origin = folded if folded is not None else fold(raw)
+    hits = []
+    for m in _HAS_MASK_RUN.finditer(text):
+        lo = text.rfind(" ", 0, m.start()) + 1
+        hi = text.find(" ", m.end())
+        if not _URLISH.search(text[lo : hi if hi >= 0 else len(text)].strip()):
+            hits.append(m.start())
+    if not hits:
         return []
-    words = []
-    for m in _MASK_WORD.finditer(folded):
-        word = m.group()
-        table = _LEET_TABLE if _HAS_LETTER.search(word) else _PLAIN_TABLE
-        start = m.start() if origin is None else origin[m.start()]
-        end = m.end() if origin is None else origin[m.end() - 1] + 1
-        runs = list(_MASK_RUN.finditer(word))
-        trailing_dot = (
-            bool(runs)
-            and folded[m.end() : m.end() + 1] == "."
-            and (folded[m.end() + 1 : m.end() + 2] != ".")
-        )
-        if not runs:
-            text = word.translate(table)
-            words.append(MaskedWord(text, text, start, end, False, len(text)))
-            continue
-        pattern, exact, at = [], [], 0
-        for run in runs:
-            letters = word[at : run.start()].translate(table)
-            pattern.append(letters)
-            exact.append(letters)
-            size = run.end() - run.start()
-            exact.append(MASK * size)
-            # One mask is one letter; a longer run ("***", "..", "…") may hide any number.
-            pattern.append(MASK if size == 1 else "+")
-            at = run.end()
-        pattern.append(word[at:].translate(table))
-        exact.append(word[at:].translate(table))
-        visible = sum(len(p) for p in pattern if p not in (MASK, "+"))
-        words.append(
-            MaskedWord("".join(pattern), "".join(exact), start, end, True, visible, trailing_dot)
-        )
-    return words
+    spans: list[list[int]] = []
+    for at in hits:
+        lo, hi = max(0, at - MASKED_CONTEXT_CHARS), min(len(text), at + MASKED_CONTEXT_CHARS)
+        while lo > 0 and text[lo - 1].isalnum():
+            lo -= 1
+        while hi < len(text) and text[hi].isalnum():
+            hi += 1
+        if spans and lo <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], hi)
+        else:
+            spans.append([lo, hi])
+    groups = []
+    for lo, hi in spans:
+        words = [_masked_word(text, origin, m) for m in _MASK_WORD.finditer(text, lo, hi)]
+        if any(w.masked for w in words):
+            groups.append(words)
+    return groups
+
+
+def _masked_word(folded: str, origin: list[int] | None, m: re.Match[str]) -> MaskedWord:
+    word = m.group()
+    table = _LEET_TABLE if _HAS_LETTER.search(word) else _PLAIN_TABLE
+    start = m.start() if origin is None else origin[m.start()]
+    end = m.end() if origin is None else origin[m.end() - 1] + 1
+    runs = list(_MASK_RUN.finditer(word))
+    if not runs:
+        text = word.translate(table)
+        return MaskedWord(text, text, start, end, False, len(text))
+    trailing_dot = folded[m.end() : m.end() + 1] == "." and folded[m.end() + 1 : m.end() + 2] != "."
+    pattern, exact, at = [], [], 0
+    for run in runs:
+        letters = word[at : run.start()].translate(table)
+        pattern.append(letters)
+        exact.append(letters)
+        size = run.end() - run.start()
+        exact.append(MASK * size)
+        # One mask is one letter; a longer run ("***", "..", "…") may hide any number.
+        pattern.append(MASK if size == 1 else "+")
+        at = run.end()
+    pattern.append(word[at:].translate(table))
+    exact.append(word[at:].translate(table))
+    visible = sum(len(p) for p in pattern if p not in (MASK, "+"))
+    return MaskedWord("".join(pattern), "".join(exact), start, end, True, visible, trailing_dot)
 
 
 def skeleton_term(term: str) -> str:

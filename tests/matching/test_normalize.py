@@ -57,11 +57,15 @@ def test_a_hashtag_is_not_a_mask_but_a_hash_after_a_letter_is():
 
 
 def test_camelcase_and_a_handles_digits_are_places_where_a_word_may_end():
-    norm = skeleton("ZoeFournier")
-    assert norm.is_boundary(3) and not norm.is_boundary(2)
-    norm = skeleton("zoefournier93")
-    assert norm.is_boundary(len("zoefournier"))
-    assert not skeleton("zoefourniersupport").is_boundary(len("zoefournier"))
+    raw = "ZoeFournier"
+    assert skeleton(raw).is_inner_boundary(raw, 3)
+    assert not skeleton(raw).is_inner_boundary(raw, 2)
+    raw = "zoefournier93"
+    assert skeleton(raw).is_inner_boundary(raw, len("zoefournier"))
+    raw = "93zoefournier"
+    assert skeleton(raw).is_inner_boundary(raw, 2)
+    for raw in ("zoefourniersupport", "zoefournier9x", "Zoefournier"):
+        assert not skeleton(raw).is_inner_boundary(raw, len("zoefournier"))
 
 
 def test_one_letter_between_every_middle_dot_is_a_spaced_out_word():
@@ -84,7 +88,7 @@ def test_a_multiplication_sign_between_letters_stays_a_mask():
 )
 def test_masked_words_keep_what_each_mask_may_stand_for(raw, pattern, exact, visible):
     text = f"vu {raw} hier"
-    words = masked_words(text)
+    [words] = masked_words(text)
     [word] = [w for w in words if w.masked]
     assert (word.pattern, word.exact, word.visible) == (pattern, exact, visible)
     assert text[word.raw_start : word.raw_end] == raw
