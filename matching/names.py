@@ -505,9 +505,9 @@ class NameMatcher:
                 if not word.trailing_dot:
                     break
         if "+" in word.pattern:
-            key = _loose_key(word.pattern)
-            if key:
-                candidates.extend(self._mask_loose.get(key, ()))
+            loose = _loose_key(word.pattern)
+            if loose:
+                candidates.extend(self._mask_loose.get(loose, ()))
         return candidates
 
     def _context_ok(
