@@ -167,6 +167,7 @@ def test_several_masked_letters_are_verified_against_the_name(written, score):
         "J*a*n*e* Dupont",  # one letter too many
         "J*a*n Dupont",  # one letter too few
         "J**** Dupont",  # too little left to tell
+        "J***n* Dupont",  # two letters of six: too little left to tell
         "M*r*e Dupont",  # another given name, same family name
         "J*a*n* Durand",  # the given name fits, the family name does not
     ],
@@ -217,6 +218,7 @@ def test_compound_names_in_either_order_and_joined(written, client, rule):
     "text",
     [
         "Gall Maël a gagné",  # "Le" is part of the family name
+        "GALL Maël le 3 mai",
         "Maël Le a gagné",
         "Mathéo Rousseau a gagné",  # half of a compound family name
         "Jean Moreau a gagné",  # half of a compound given name
@@ -249,6 +251,25 @@ def test_family_name_first_needs_the_capital_a_family_name_is_written_with():
     assert matcher.scan("on a vu le petit Louis au parc") == []
     assert [m.rule for m in matcher.scan("on a vu PETIT Louis au parc")] == [RULE_REORDERED]
     assert [m.rule for m in matcher.scan("son compte petit_louis")] == [RULE_REORDERED]
+
+
+def test_a_given_name_with_a_letter_more_at_the_end_is_another_given_name():
+    matcher = NameMatcher([WatchEntry("denis", names=("Denis Besson",))])
+    assert matcher.scan("Denise Besson a gagné") == []
+    assert [m.rule for m in matcher.scan("Deniis Besson a gagné")] == [RULE_FUZZY]
+
+
+def test_capitalised_words_hyphenated_where_the_name_has_none_are_a_compound_name():
+    matcher = NameMatcher(
+        [
+            WatchEntry("ol", names=("Olivier Louis",)),
+            WatchEntry("mm", names=("Martine Mahe",)),
+        ]
+    )
+    assert matcher.scan("Louis-Olivier Pichon a gagné") == []  # not LOUIS Olivier
+    assert matcher.scan("André Martinez-Mahe a gagné") == []  # not Martine Mahe misspelt
+    assert [m.rule for m in matcher.scan("Louis Olivier a gagné")] == [RULE_REORDERED]
+    assert [m.rule for m in matcher.scan("son compte louis-olivier")] == [RULE_REORDERED]
 
 
 def test_a_misspelt_given_name_that_is_another_given_name_is_not_the_client():
