@@ -1,4 +1,5 @@
-"""`make bench` (names): scanning speed on real forum text, ours vs a naive rapidfuzz baseline."""
+"""`make bench` (names): scanning speed on real forum text, ours vs a naive rapidfuzz baseline,
+and vs the matcher before issue 9 (bench.eval_names.PREVIOUS_COMMIT) when git can show it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Callable
 from rapidfuzz import fuzz
 
 from bench.corpus import forum_texts, generated_names
+from bench.eval_names import _load_previous
 from matching.names import NameMatcher, WatchEntry
 
 CLIENT_COUNTS = (1, 100, 10_000)
@@ -36,8 +38,10 @@ def main() -> int:
     print(
         f"corpus: {len(posts)} real forum pages and posts, {size_mb:.2f} MB (baseline sample: {len(sample)} posts, {sample_mb:.3f} MB)"
     )
+    previous = _load_previous()
     print(
         f"{'clients':>8} {'build s':>8} {'ours MB/s':>10} {'baseline MB/s':>14} {'ours/baseline':>14}"
+        f" {'previous MB/s':>14} {'ours/previous':>14}"
     )
     speeds = {}
     for count in CLIENT_COUNTS:
@@ -64,7 +68,22 @@ def main() -> int:
 
         base = sample_mb / _timed(baseline, min_seconds=0.5)
         speeds[count] = ours
-        print(f"{count:>8} {build:>8.2f} {ours:>10.2f} {base:>14.4f} {ours / base:>13.0f}x")
+        line = f"{count:>8} {build:>8.2f} {ours:>10.2f} {base:>14.4f} {ours / base:>13.0f}x"
+        if previous is not None:
+            old = previous.NameMatcher(
+                [
+                    previous.WatchEntry(e.client_id, names=e.names, aliases=e.aliases)
+                    for e in entries
+                ]
+            )
+
+            def scan_previous(old: object = old) -> None:
+                for post in posts:
+                    old.scan(post)  # type: ignore[attr-defined]
+
+            before = size_mb / _timed(scan_previous)
+            line += f" {before:>14.2f} {ours / before:>13.2f}x"
+        print(line)
     print(f"slowdown from 1 to 10,000 clients: {speeds[1] / speeds[10_000]:.2f}x (target < 2x)")
     print(
         "baseline: rapidfuzz fuzz.partial_ratio of every client name over every post, as naive tools do"

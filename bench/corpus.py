@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from matching.html import html_to_text
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+
+def _find_realdata() -> Path:
+    """``shared/realdata`` beside the checkout (or beside a worktree's parent folder)."""
+    for parent in Path(__file__).resolve().parents[1:]:
+        candidate = parent / "shared" / "realdata"
+        if candidate.is_dir():
+            return candidate
+    return Path(__file__).resolve().parents[2] / "shared" / "realdata"
+
+
+REALDATA = _find_realdata()
 
 FIRST_NAMES = [
     "Jeanne", "Camille", "Léa", "Manon", "Chloé", "Inès", "Sarah", "Emma", "Louise", "Juliette",
@@ -69,7 +80,10 @@ def forum_texts(realdata: Path = REALDATA) -> list[str]:
             texts.extend(_json_texts(json.loads(path.read_text(encoding="utf-8-sig"))))
         except (json.JSONDecodeError, UnicodeDecodeError):
             continue
-    return [t for t in texts if t.strip()]
+    texts = [t for t in texts if t.strip()]
+    if not texts:
+        raise SystemExit(f"no forum text under {forums}: the real material is missing")
+    return texts
 
 
 def chunks(texts: list[str], size: int = 400) -> list[str]:
@@ -82,3 +96,57 @@ def chunks(texts: list[str], size: int = 400) -> list[str]:
             if len(piece) > 80:
                 out.append(piece)
     return out
+
+
+@dataclass(frozen=True)
+class Person:
+    """A generated client: given name(s) and family name as a French civil register spells them."""
+
+    given: str  # "Zoé", "Jean-Baptiste"
+    family: str  # "Fournier", "Le Gall", "Rousseau-Garnier"
+
+    @property
+    def full(self) -> str:
+        return f"{self.given} {self.family}"
+
+    @property
+    def compound(self) -> bool:
+        return "-" in self.given or "-" in self.family or " " in self.family
+
+
+# Share of generated people with a hyphenated given name, a hyphenated family name and a family
+# name with a particle ("Le Gall", "Da Silva"): roughly what French registers show, boosted so
+# each family of disguises meets enough of them.
+COMPOUND_GIVEN_SHARE = 0.2
+COMPOUND_FAMILY_SHARE = 0.15
+PARTICLE_FAMILY_SHARE = 0.1
+_COMPOUND_FIRST = {"female": ("Marie", "Anne"), "male": ("Jean", "Pierre", "Louis")}
+
+
+def french_people(count: int, rng: random.Random) -> list[Person]:
+    """``count`` distinct people with real French given and family names (Faker's fr_FR lists)."""
+    from faker.providers.person.fr_FR import Provider
+
+    given_names = {
+        "female": list(Provider.first_names_female),
+        "male": list(Provider.first_names_male),
+    }
+    families = [n for n in Provider.last_names if " " not in n]
+    particles = [n for n in Provider.last_names if " " in n]
+    people: dict[tuple[str, str], Person] = {}
+    while len(people) < count:
+        gender = rng.choice(("female", "male"))
+        given = rng.choice(given_names[gender])
+        if rng.random() < COMPOUND_GIVEN_SHARE:
+            first = rng.choice(_COMPOUND_FIRST[gender])
+            if first != given:
+                given = f"{first}-{given}"
+        draw = rng.random()
+        if draw < PARTICLE_FAMILY_SHARE:
+            family = rng.choice(particles)
+        elif draw < PARTICLE_FAMILY_SHARE + COMPOUND_FAMILY_SHARE:
+            family = "-".join(rng.sample(families, 2))
+        else:
+            family = rng.choice(families)
+        people.setdefault((given, family), Person(given, family))
+    return list(people.values())
