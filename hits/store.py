@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from elasticsearch import ApiError, Elasticsearch, TransportError, helpers
+from elasticsearch.helpers import BulkIndexError
 
 from hits.documents import Hit, HitDocument, _iso
-from hits.errors import HitStoreError, HitStoreUnavailable
+from hits.errors import BulkWriteFailed, DocumentFailure, HitStoreError, HitStoreUnavailable
 
 T = TypeVar("T")
 
@@ -96,6 +97,11 @@ class WriteResult:
 def _guard(action: str, call: Callable[[], T]) -> T:
     try:
         return call()
+    except BulkIndexError as exc:
+        # helpers.bulk raises this for per-document failures: which ones, and why, matter.
+        raise BulkWriteFailed(
+            action, [DocumentFailure.from_bulk_item(item) for item in exc.errors]
+        ) from exc
     except ApiError as exc:
         if exc.meta.status in _UNAVAILABLE_STATUSES:
             raise HitStoreUnavailable(
@@ -151,13 +157,17 @@ class HitStore:
 
         _guard("index set-up", install)
 
-    def upsert(self, hits: Iterable[Hit]) -> list[WriteResult]:
-        """Write hits in one bulk request. New ones are created, known ones have last_seen moved."""
+    def upsert(self, hits: Iterable[Hit], *, refresh: bool = True) -> list[WriteResult]:
+        """Write hits in one bulk request. New ones are created, known ones have last_seen moved.
+
+        Raises :class:`BulkWriteFailed` when some documents were not written (it says which,
+        why, and what was written), :class:`HitStoreUnavailable` when Elasticsearch is out of
+        reach. ``refresh`` waits until the hits are searchable."""
         actions = [self._action(hit) for hit in hits]
         if not actions:
             return []
         results: list[WriteResult] = []
-        failures: list[dict[str, Any]] = []
+        failures: list[DocumentFailure] = []
 
         def run() -> None:
             for ok, item in helpers.streaming_bulk(
@@ -165,22 +175,18 @@ class HitStore:
                 actions,
                 raise_on_error=False,
                 raise_on_exception=True,
-                refresh="wait_for",
+                refresh="wait_for" if refresh else False,
                 chunk_size=500,
             ):
                 outcome = item["update"]
                 if ok:
                     results.append(WriteResult(outcome["_id"], outcome.get("result") == "created"))
                 else:
-                    failures.append(outcome)
+                    failures.append(DocumentFailure.from_bulk_item(item))
 
         _guard("a bulk write of hits", run)
         if failures:
-            statuses = {f.get("status") for f in failures}
-            message = f"{len(failures)} hit(s) not written, first: {failures[0].get('error')}"
-            if statuses <= _UNAVAILABLE_STATUSES:
-                raise HitStoreUnavailable(message)
-            raise HitStoreError(message)
+            raise BulkWriteFailed("a bulk write of hits", failures, written=results)
         return results
 
     def _action(self, hit: Hit) -> dict[str, Any]:
