@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from django.conf import settings
 from django.contrib.admin.models import LogEntry
@@ -36,6 +39,7 @@ class ErasureReport:
     hits_deleted: int = 0
     journal_entries_deleted: int = 0
     dead_letters_deleted: int = 0
+    log_files_scrubbed: int = 0
     evidence_records_deleted: int = 0
     alerts_deleted: int = 0
     cases_deleted: int = 0
@@ -150,6 +154,9 @@ class ErasureStep(StrEnum):
     EVIDENCE = "evidence"
     HITS = "hits"
     JOURNALS = "journals"
+    # Crawl logs quote search queries (names) and pages; while the client's row still says
+    # which words name them.
+    LOGS = "logs"
     # Last: the legal holds and the re-checks that say what to keep and find are rows.
     RECORDS = "records"
 
@@ -184,9 +191,50 @@ def erase_client(
         for journal in journals_in(journal_dir):
             report.journal_entries_deleted += journal.remove_client(reference)
         report.dead_letters_deleted = DeadLetters(journal_dir, "*").remove_client(reference)
+    if ErasureStep.LOGS in steps:
+        report.log_files_scrubbed = scrub_logs(
+            Path(settings.BODYGUARD_VAR_DIR) / "logs", _words_naming(client)
+        )
     if ErasureStep.RECORDS in steps:
         _erase_rows(client, reference, erased_hits, keep_hits, report)
     return report
+
+
+def _words_naming(client: Client) -> list[str]:
+    words = {client.display_name, client.email, *client.terms.values_list("value", flat=True)}
+    return sorted(
+        (w for w in words if len(w.strip()) >= MIN_SCRUBBED_LENGTH), key=len, reverse=True
+    )
+
+
+# Shorter words (an alias of two letters) would blank half of every log; they name no one alone.
+MIN_SCRUBBED_LENGTH = 3
+
+
+def scrub_logs(directory: Path, words: Sequence[str]) -> int:
+    """Replace the client's names, aliases and email (as written, URL-encoded, any case) in
+    every log file under ``directory``; returns how many files changed. Each file is rewritten
+    through a temporary file, so a crash leaves the old or the new one."""
+    if not directory.is_dir() or not words:
+        return 0
+    forms = {f for w in words for f in (w, quote(w, safe=""), quote_plus(w), quote(w))}
+    pattern = re.compile(
+        "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)), re.IGNORECASE
+    )
+    changed = 0
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+        scrubbed = pattern.sub(ERASED, text)
+        if scrubbed == text:
+            continue
+        tmp = path.with_name(f".{path.name}.scrubbing")
+        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as out:
+            out.write(scrubbed)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+        changed += 1
+    return changed
 
 
 def _erase_evidence(
