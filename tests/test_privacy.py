@@ -364,6 +364,17 @@ def test_an_erasure_interrupted_at_any_step_finishes_when_run_again_and_leaves_n
     assert doomed <= _record_ids(evidence)
     real_url = settings.BODYGUARD_ELASTICSEARCH_URL
 
+    # A disk that will not take the rewritten evidence file: the hits stay, to find it again.
+    warc = evidence / hits[1].evidence_warc
+    blocker = warc.with_name(f".{warc.name}.erasing")
+    blocker.mkdir()
+    crawled = {h.evidence_record_id for h in hits[1:]}
+    with pytest.raises(OSError):
+        erase_client("watched")
+    assert hit_store.count("watched") == len(hits) + 1
+    assert crawled <= _record_ids(evidence)
+    blocker.rmdir()
+
     # Elasticsearch out of reach at the first step that needs it: nothing is lost.
     settings.BODYGUARD_ELASTICSEARCH_URL = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(HitStoreUnavailable):
