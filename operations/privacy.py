@@ -62,9 +62,16 @@ def export_client(reference: str) -> dict[str, Any]:
     client = _client(reference)
     store = hit_store()
     try:
-        hits = [HitDocument.from_domain(h) for h in store.of_client(reference)]
+        client_hits = list(store.iter_of_client(reference))  # every hit, no cap
     finally:
         store.close()
+    hits = [HitDocument.from_domain(h) for h in client_hits]
+    case_ids = list(client.cases.values_list("pk", flat=True))
+    hit_ids = [h.hit_id for h in client_hits]
+    audit = AuditEvent.objects.filter(
+        Q(target__in=[*hit_ids, *(f"case:{pk}" for pk in case_ids), f"client:{reference}"])
+        | Q(who=f"client:{reference}")
+    ).order_by("at")
     return {
         "exported_at": datetime.now(UTC).isoformat(),
         "client": {
@@ -140,6 +147,47 @@ def export_client(reference: str) -> dict[str, Any]:
             for c in client.cases.all()
         ],
         "hits": hits,
+        "evidence": [
+            {
+                "hit_id": h.hit_id,
+                "warc": h.evidence_warc,
+                "record_id": h.evidence_record_id,
+                "sha256": h.evidence_sha256,
+                "captured_at": h.captured_at.isoformat() if h.captured_at else None,
+                "screenshot_warc": h.screenshot_warc,
+                "screenshot_record_id": h.screenshot_record_id,
+                "screenshot_sha256": h.screenshot_sha256,
+            }
+            for h in client_hits
+            if h.evidence_record_id or h.screenshot_record_id
+        ],
+        "rechecks": [
+            {
+                "hit_id": r.case_hit.hit_id,
+                "checked_at": r.checked_at.isoformat(),
+                "url": r.url,
+                "final_url": r.final_url,
+                "http_status": r.http_status,
+                "verdict": r.verdict,
+                "detail": r.detail,
+                "body_sha256": r.body_sha256,
+                "evidence_warc": r.evidence_warc,
+                "evidence_record_id": r.evidence_record_id,
+            }
+            for r in Recheck.objects.filter(case_hit__case__client=client)
+            .select_related("case_hit")
+            .order_by("checked_at")
+        ],
+        "audit": [
+            {
+                "at": e.at.isoformat(),
+                "who": e.who,
+                "action": e.action,
+                "target": e.target,
+                "detail": e.detail,
+            }
+            for e in audit
+        ],
     }
 
 

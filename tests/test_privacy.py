@@ -402,3 +402,47 @@ def test_an_erasure_interrupted_at_any_step_finishes_when_run_again_and_leaves_n
     assert list((var / "logs" / "crawls").glob("*.log"))  # the crawl logs are searched too
     roots = [evidence, var, Path(settings.BODYGUARD_JOURNAL_DIR)]
     assert _traces(roots, hit_store) == []
+
+
+def test_access_export_and_erasure_cover_more_than_ten_thousand_hits(jeanne, hit_store, tmp_path):
+    from elasticsearch import helpers
+
+    from hits.documents import HitDocument
+    from takedowns.models import CaseHit, Recheck
+
+    many = [
+        replace(
+            _hit("jeanne-dupont", f"https://big.example/t/{n}"),
+            evidence_warc="2026-12-01/x.warc.gz",
+            evidence_record_id=f"<urn:uuid:{n}>",
+            evidence_sha256=f"{n:064x}",
+        )
+        for n in range(10_050)
+    ]
+    helpers.bulk(
+        hit_store._es,
+        ({"_index": hit_store.index, "_id": h.hit_id, "_source": HitDocument.from_domain(h)} for h in many),
+        refresh="wait_for", chunk_size=2000,
+    )  # fmt: skip
+    case_hit = CaseHit.objects.filter(case__host="forum1.example").get()
+    Recheck.objects.create(case_hit=case_hit, checked_at=datetime.now(UTC), url="https://forum1.example/t/1",
+                           http_status=404, verdict="removed", body_sha256="f" * 64)  # fmt: skip
+
+    out = tmp_path / "jeanne.json"
+    call_command("export_client", "jeanne-dupont", "--output", str(out))
+    data = json.loads(out.read_text(encoding="utf-8"))
+
+    assert len(data["hits"]) == 10_053
+    by_hit = {e["hit_id"]: e for e in data["evidence"]}
+    assert by_hit[many[-1].hit_id]["sha256"] == many[-1].evidence_sha256
+    assert by_hit[many[-1].hit_id]["record_id"] == many[-1].evidence_record_id
+    assert [(r["verdict"], r["http_status"]) for r in data["rechecks"]] == [("removed", 404)]
+    assert {(a["action"], a["target"]) for a in data["audit"]} >= {
+        ("view_client", "client:jeanne-dupont"),
+        ("allowlist", case_hit.hit_id),
+        ("alert_preferences", "client:jeanne-dupont"),
+    }
+
+    report = erase_client("jeanne-dupont")
+    assert report.hits_deleted == 10_052  # all but the one under legal hold
+    assert hit_store.count("jeanne-dupont") == 1
