@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 
 from crawlers.models import CrawlRun
+from crawlers.runner import CrawlOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,32 @@ def alert_staff_if_failing(source_id: str) -> bool:
         + "\n".join(lines)
         + "\n\nTant qu'elle échoue, rien n'est surveillé sur ce site. Les journaux de chaque passage "
         "sont dans l'administration (Crawls > Crawl runs).\n"
+    )
+    recipients = list(settings.BODYGUARD_STAFF_EMAILS)
+    if not recipients:
+        logger.warning("%s (BODYGUARD_STAFF_EMAILS is empty, nobody was emailed)", subject)
+        return False
+    send_mail(subject, body, None, recipients)
+    return True
+
+
+def alert_staff_of_refused_hits(outcome: CrawlOutcome) -> bool:
+    """Hits Elasticsearch refused are kept aside, not lost, but only people can fix why
+    (a mapping, a hostile page): staff are emailed for every run that set some aside. The
+    email names the reason and the files, never the content."""
+    if not outcome.dead_lettered:
+        return False
+    subject = (
+        f"[Bodyguard] {outcome.dead_lettered} résultat(s) refusé(s) par Elasticsearch "
+        f"(source {outcome.source_id})"
+    )
+    body = (
+        f"Lors du passage n° {outcome.run_id} de la source « {outcome.source_id} », "
+        f"Elasticsearch a refusé {outcome.dead_lettered} résultat(s). Ils ne sont pas perdus : "
+        f"ils sont conservés, avec la raison du refus, dans {outcome.dead_letter_dir}.\n\n"
+        f"Raison : {outcome.dead_letter_reason or 'voir les fichiers'}\n\n"
+        "Les autres résultats ont été enregistrés normalement. Corrigez la cause (par exemple "
+        "le mapping de l'index), puis réinjectez ces documents.\n"
     )
     recipients = list(settings.BODYGUARD_STAFF_EMAILS)
     if not recipients:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.statscollectors import StatsCollector
@@ -15,9 +17,9 @@ from scrapy.statscollectors import StatsCollector
 from clients.services import WatchTarget
 from crawlers.items import ForumPost, ImageMatch
 from hits.documents import Hit, MatchedTerm, MatchKind
-from hits.errors import HitStoreError, HitStoreUnavailable
-from hits.journal import HitJournal
-from hits.store import HitStore
+from hits.errors import BulkWriteFailed, HitStoreError, HitStoreUnavailable
+from hits.journal import DeadLetter, HitJournal, dead_letter_of
+from hits.store import HitStore, WriteResult
 from matching.names import Mention, NameMatcher, WatchEntry
 
 logger = logging.getLogger(__name__)
@@ -168,7 +170,9 @@ def _image_hits(post: ForumPost, seen_at: datetime) -> list[Hit]:
 
 
 class IndexHitsPipeline:
-    """Writes hits to Elasticsearch in bulk; while it is unreachable, to the local journal."""
+    """Writes hits to Elasticsearch as each post comes (a crawl killed at its time limit loses
+    nothing already matched); while it is unreachable, to the local journal; what it refuses,
+    to the dead letters; never hits of a client erased meanwhile."""
 
     def __init__(
         self, store: HitStore, journal: HitJournal, stats: StatsCollector, batch: int
@@ -176,9 +180,11 @@ class IndexHitsPipeline:
         self.store = store
         self.journal = journal
         self.stats = stats
-        self.batch_size = batch
+        self.batch_size = max(1, batch)
         self.pending: list[Hit] = []
         self.store_up = True
+        self.matcher: NameMatcher | None = None
+        self.crawler: Crawler | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> IndexHitsPipeline:
@@ -192,7 +198,10 @@ class IndexHitsPipeline:
         )
         journal = HitJournal(Path(settings.get("BODYGUARD_JOURNAL_DIR")), store.index)
         assert crawler.stats is not None
-        return cls(store, journal, crawler.stats, settings.getint("BODYGUARD_HIT_BATCH"))
+        pipeline = cls(store, journal, crawler.stats, settings.getint("BODYGUARD_HIT_BATCH"))
+        pipeline.crawler = crawler
+        crawler.signals.connect(pipeline.item_error, signal=signals.item_error)
+        return pipeline
 
     def open_spider(self) -> None:
         try:
@@ -201,11 +210,22 @@ class IndexHitsPipeline:
         except HitStoreUnavailable as exc:
             self._store_down(exc)
             return
+        except HitStoreError as exc:
+            # Not an outage: the journal stays as it is, this crawl's hits are still written.
+            self.stats.inc_value("bodyguard/store_refusals")
+            logger.error("the journal %s could not be replayed: %s", self.journal.path, exc)
+            return
         if outcome.replayed:
             logger.info(
                 "replayed %d hit(s) from the journal %s", outcome.replayed, self.journal.path
             )
             self.stats.set_value("bodyguard/hits_replayed", outcome.replayed)
+        if outcome.remaining:
+            self.stats.inc_value("bodyguard/hits_journaled", outcome.remaining)
+        if outcome.dead_lettered:
+            self._dead_lettered(outcome.dead_lettered, "replaying the journal")
+        if outcome.dropped_erased:
+            self.stats.inc_value("bodyguard/hits_of_erased_clients", outcome.dropped_erased)
 
     def process_item(self, item: ForumPost) -> ForumPost:
         self.pending.extend(hits_from_post(item, datetime.now(UTC)))
@@ -213,29 +233,91 @@ class IndexHitsPipeline:
             self._flush()
         return item
 
-    def close_spider(self) -> None:
+    def item_error(self, item: Any, response: Any, spider: Any, failure: Any) -> None:
+        """A stage before this one failed on a post (an image the image store refused, a
+        picture that crashed a decoder): the names it mentions are still hits."""
+        if not isinstance(item, ForumPost) or self.crawler is None:
+            return
+        if not item.mentions:
+            if self.matcher is None:
+                watch = getattr(self.crawler.spider, "watch", [])
+                self.matcher = NameMatcher([watch_entry(t) for t in watch])
+            item.mentions = self.matcher.scan(item.match_text)
+        if not item.mentions:
+            return
+        self.stats.inc_value("bodyguard/hits_after_item_error")
+        logger.error(
+            "a pipeline failed on %s (%s); its name hits are indexed anyway",
+            item.url,
+            failure.value.__class__.__name__ if failure is not None else "error",
+        )
+        item.image_matches = []
+        self.pending.extend(hits_from_post(item, datetime.now(UTC)))
         self._flush()
+
+    def close_spider(self) -> None:
+        self._flush(refresh=True)
         self.store.close()
 
-    def _flush(self) -> None:
+    def _flush(self, refresh: bool = False) -> None:
         batch, self.pending = self.pending, []
+        erased = [h for h in batch if h.client_id in self.journal.erased]
+        if erased:
+            # Erased while this crawl ran: their hits must not come back.
+            self.stats.inc_value("bodyguard/hits_of_erased_clients", len(erased))
+            batch = [h for h in batch if h.client_id not in self.journal.erased]
         if not batch:
             return
         if self.store_up:
             try:
-                self._write(batch)
+                self._write(batch, refresh=refresh)
+                return
+            except BulkWriteFailed as exc:
+                self._count(exc.written)
+                self._partly_written(batch, exc)
                 return
             except HitStoreUnavailable as exc:
                 self._store_down(exc)
             except HitStoreError as exc:
-                # Not an outage but a refusal (mapping, script): keep the hits, say so loudly.
+                # The whole request refused (a script, an index setting): keep the hits, loudly.
                 self.stats.inc_value("bodyguard/store_refusals")
                 logger.error("Elasticsearch refused hits, kept in %s: %s", self.journal.path, exc)
         self.journal.append(batch)
         self.stats.inc_value("bodyguard/hits_journaled", len(batch))
 
-    def _write(self, hits: list[Hit]) -> None:
-        results = self.store.upsert(hits)
+    def _partly_written(self, batch: list[Hit], exc: BulkWriteFailed) -> None:
+        by_id = {h.hit_id: h for h in batch}
+        retry = [by_id[f.doc_id] for f in exc.retryable if f.doc_id in by_id]
+        refused = [
+            dead_letter_of(by_id[f.doc_id], f, self.store.index)
+            for f in exc.refused
+            if f.doc_id in by_id
+        ]
+        if retry:
+            self.journal.append(retry)
+            self.stats.inc_value("bodyguard/hits_journaled", len(retry))
+        if refused:
+            self.journal.dead_letters.add(refused)
+            self._dead_lettered(len(refused), "indexing", refused)
+
+    def _dead_lettered(self, count: int, during: str, letters: Sequence[DeadLetter] = ()) -> None:
+        self.stats.inc_value("bodyguard/hits_dead_lettered", count)
+        self.stats.set_value("bodyguard/dead_letter_dir", str(self.journal.dead_letters.directory))
+        reasons = sorted({f"{x.error_type}: {x.reason}" for x in letters})
+        if reasons:
+            self.stats.set_value("bodyguard/dead_letter_reason", reasons[0])
+        logger.error(
+            "Elasticsearch refused %d hit(s) while %s; kept for staff in %s (%s)",
+            count,
+            during,
+            self.journal.dead_letters.directory,
+            "; ".join(reasons) or "see the files",
+        )
+
+    def _write(self, hits: list[Hit], refresh: bool = True) -> None:
+        self._count(self.store.upsert(hits, refresh=refresh))
+
+    def _count(self, results: list[WriteResult]) -> None:
         self.stats.inc_value("bodyguard/hits", len(results))
         self.stats.inc_value("bodyguard/hits_new", sum(r.created for r in results))
 

@@ -41,6 +41,10 @@ class CrawlOutcome:
     errors: int
     message: str
     blocked: int = 0
+    # Hits Elasticsearch refused, kept in the dead-letter files for staff.
+    dead_lettered: int = 0
+    dead_letter_reason: str = ""
+    dead_letter_dir: str = ""
 
 
 def database_url_of(db: dict[str, Any]) -> str:
@@ -167,6 +171,15 @@ def _record(
         run.message = (
             f"{run.blocked} page(s) blocked; last: {stats.get('bodyguard/blocked_reason', '')}"
         )
+    elif stats.get("bodyguard/hits_dead_lettered"):
+        run.status = CrawlRun.Status.DEGRADED
+        run.message = (
+            f"{stats['bodyguard/hits_dead_lettered']} hit(s) refused by Elasticsearch, kept in "
+            f"{stats.get('bodyguard/dead_letter_dir', 'the dead-letter files')} for staff "
+            f"({stats.get('bodyguard/dead_letter_reason', 'see the files')})"
+        )
+        if run.journaled_hits:
+            run.message += f"; {run.journaled_hits} hit(s) kept in the journal for the next run"
     elif run.journaled_hits:
         run.status = CrawlRun.Status.DEGRADED
         run.message = (
@@ -190,6 +203,9 @@ def _record(
         errors=run.errors,
         message=run.message,
         blocked=run.blocked,
+        dead_lettered=int(stats.get("bodyguard/hits_dead_lettered", 0)),
+        dead_letter_reason=str(stats.get("bodyguard/dead_letter_reason", "")),
+        dead_letter_dir=str(stats.get("bodyguard/dead_letter_dir", "")),
     )
 
 

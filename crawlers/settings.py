@@ -66,7 +66,9 @@ BODYGUARD_JOURNAL_DIR = str(_django.BODYGUARD_JOURNAL_DIR)
 BODYGUARD_EVIDENCE_DIR = str(_django.BODYGUARD_EVIDENCE_DIR)
 BODYGUARD_MATCH_NAMES = True
 BODYGUARD_INDEX_HITS = True
-BODYGUARD_HIT_BATCH = 100
+# Hits per bulk write. 1: every post is written as it comes, so a crawl killed at its time
+# limit loses nothing already matched (posts that name a client are few; one request each).
+BODYGUARD_HIT_BATCH = 1
 BODYGUARD_STATS_FILE = ""
 BODYGUARD_FETCH_IMAGES = True
 BODYGUARD_ONLY_HOSTS: list[str] = []

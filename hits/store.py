@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from elasticsearch import ApiError, Elasticsearch, TransportError, helpers
+from elasticsearch.helpers import BulkIndexError
 
 from hits.documents import Hit, HitDocument, _iso
-from hits.errors import HitStoreError, HitStoreUnavailable
+from hits.errors import BulkWriteFailed, DocumentFailure, HitStoreError, HitStoreUnavailable
 
 T = TypeVar("T")
 
@@ -96,6 +97,11 @@ class WriteResult:
 def _guard(action: str, call: Callable[[], T]) -> T:
     try:
         return call()
+    except BulkIndexError as exc:
+        # helpers.bulk raises this for per-document failures: which ones, and why, matter.
+        raise BulkWriteFailed(
+            action, [DocumentFailure.from_bulk_item(item) for item in exc.errors]
+        ) from exc
     except ApiError as exc:
         if exc.meta.status in _UNAVAILABLE_STATUSES:
             raise HitStoreUnavailable(
@@ -151,13 +157,17 @@ class HitStore:
 
         _guard("index set-up", install)
 
-    def upsert(self, hits: Iterable[Hit]) -> list[WriteResult]:
-        """Write hits in one bulk request. New ones are created, known ones have last_seen moved."""
+    def upsert(self, hits: Iterable[Hit], *, refresh: bool = True) -> list[WriteResult]:
+        """Write hits in one bulk request. New ones are created, known ones have last_seen moved.
+
+        Raises :class:`BulkWriteFailed` when some documents were not written (it says which,
+        why, and what was written), :class:`HitStoreUnavailable` when Elasticsearch is out of
+        reach. ``refresh`` waits until the hits are searchable."""
         actions = [self._action(hit) for hit in hits]
         if not actions:
             return []
         results: list[WriteResult] = []
-        failures: list[dict[str, Any]] = []
+        failures: list[DocumentFailure] = []
 
         def run() -> None:
             for ok, item in helpers.streaming_bulk(
@@ -165,22 +175,18 @@ class HitStore:
                 actions,
                 raise_on_error=False,
                 raise_on_exception=True,
-                refresh="wait_for",
+                refresh="wait_for" if refresh else False,
                 chunk_size=500,
             ):
                 outcome = item["update"]
                 if ok:
                     results.append(WriteResult(outcome["_id"], outcome.get("result") == "created"))
                 else:
-                    failures.append(outcome)
+                    failures.append(DocumentFailure.from_bulk_item(item))
 
         _guard("a bulk write of hits", run)
         if failures:
-            statuses = {f.get("status") for f in failures}
-            message = f"{len(failures)} hit(s) not written, first: {failures[0].get('error')}"
-            if statuses <= _UNAVAILABLE_STATUSES:
-                raise HitStoreUnavailable(message)
-            raise HitStoreError(message)
+            raise BulkWriteFailed("a bulk write of hits", failures, written=results)
         return results
 
     def _action(self, hit: Hit) -> dict[str, Any]:
@@ -279,10 +285,7 @@ class HitStore:
 
     def delete_client(self, client_id: str, keep_hit_ids: Iterable[str] = ()) -> int:
         """Delete every hit of a client but those listed (under legal hold); returns the count."""
-        query: dict[str, Any] = {"bool": {"filter": {"term": {"client_id": client_id}}}}
-        keep = list(keep_hit_ids)
-        if keep:
-            query["bool"]["must_not"] = {"ids": {"values": keep}}
+        query = self.client_query(client_id, keep_hit_ids)
         response = _guard(
             "erasing a client's hits",
             lambda: self._es.delete_by_query(
@@ -295,10 +298,44 @@ class HitStore:
         )
         return int(response.get("deleted", 0))
 
-    def purge_dismissed(self, older_than: datetime) -> tuple[int, set[str]]:
-        """Delete hits dismissed as false positives and last seen before ``older_than``;
-        returns how many, and the evidence records they pointed to."""
-        query: dict[str, Any] = {
+    def scan(self, query: dict[str, Any], page_size: int = 1000) -> Iterator[Hit]:
+        """Every hit the query selects, however many (search_after on a total order)."""
+        search_after: list[Any] | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "index": self.index,
+                "query": query,
+                "sort": [{"first_seen": "asc"}, {"hit_id": "asc"}],
+                "size": page_size,
+                "track_total_hits": False,
+                "ignore_unavailable": True,
+            }
+            if search_after is not None:
+                kwargs["search_after"] = search_after
+            response = _guard("listing hits", lambda kw=kwargs: self._es.search(**kw))  # type: ignore[misc]
+            page = response["hits"]["hits"]
+            for doc in page:
+                yield HitDocument.to_domain(doc["_source"])
+            if len(page) < page_size:
+                return
+            search_after = page[-1]["sort"]
+
+    def iter_of_client(self, client_id: str) -> Iterator[Hit]:
+        """Every hit of a client, with no cap (erasure, access requests)."""
+        return self.scan({"term": {"client_id": client_id}})
+
+    @staticmethod
+    def client_query(client_id: str, keep_hit_ids: Iterable[str] = ()) -> dict[str, Any]:
+        """A client's hits, but those listed (under legal hold)."""
+        query: dict[str, Any] = {"bool": {"filter": {"term": {"client_id": client_id}}}}
+        keep = sorted(set(keep_hit_ids))
+        if keep:
+            query["bool"]["must_not"] = {"ids": {"values": keep}}
+        return query
+
+    def dismissed_before(self, older_than: datetime) -> list[Hit]:
+        """Hits dismissed as false positives and last seen before ``older_than`` (retention)."""
+        query = {
             "bool": {
                 "filter": [
                     {"term": {"review_status": "dismissed"}},
@@ -306,26 +343,30 @@ class HitStore:
                 ]
             }
         }
-        found = _guard(
-            "listing dismissed hits",
-            lambda: self._es.search(
-                index=self.index, query=query, size=10000, source_includes=["evidence_record_id"]
-            ),
-        )
-        records = {h["_source"].get("evidence_record_id") or "" for h in found["hits"]["hits"]} - {
-            ""
-        }
-        response = _guard(
-            "purging dismissed hits",
-            lambda: self._es.delete_by_query(
-                index=self.index,
-                query=query,
-                refresh=True,
-                conflicts="proceed",
-                ignore_unavailable=True,
-            ),
-        )
-        return int(response.get("deleted", 0)), records
+        return list(self.scan(query))
+
+    def delete_ids(self, hit_ids: Iterable[str]) -> int:
+        """Delete these hits; returns how many were there."""
+        actions = [
+            {"_op_type": "delete", "_index": self.index, "_id": hit_id} for hit_id in hit_ids
+        ]
+        if not actions:
+            return 0
+        deleted = 0
+
+        def run() -> None:
+            nonlocal deleted
+            for ok, item in helpers.streaming_bulk(
+                self._es, actions, raise_on_error=False, refresh=True, chunk_size=1000
+            ):
+                outcome = item["delete"]
+                if ok:
+                    deleted += 1
+                elif outcome.get("status") != 404:
+                    raise BulkWriteFailed("deleting hits", [DocumentFailure.from_bulk_item(item)])
+
+        _guard("deleting hits", run)
+        return deleted
 
     def set_review_status(self, hit_ids: str | Iterable[str], status: str) -> None:
         ids = [hit_ids] if isinstance(hit_ids, str) else list(hit_ids)
@@ -475,21 +516,29 @@ class HitStore:
             counts=counts,
         )
 
-    def records_in_use(self, record_ids: Iterable[str]) -> set[str]:
-        """Which of these evidence records some remaining hit still points to."""
-        ids = sorted(set(record_ids))
-        if not ids:
-            return set()
-        response = _guard(
-            "looking up evidence in use",
-            lambda: self._es.search(
-                index=self.index,
-                query={"terms": {"evidence_record_id": ids}},
-                size=min(10000, len(ids) * 10),
-                source_includes=["evidence_record_id"],
-            ),
-        )
-        return {h["_source"]["evidence_record_id"] for h in response["hits"]["hits"]}
+    def records_in_use(
+        self, record_ids: Iterable[str], ignoring: dict[str, Any] | None = None
+    ) -> set[str]:
+        """Which of these evidence records (captures or screenshots) some hit still points to,
+        not counting the hits the query ``ignoring`` selects (those about to be erased)."""
+        ids = sorted(set(record_ids) - {""})
+        used: set[str] = set()
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            query: dict[str, Any] = {
+                "bool": {
+                    "should": [
+                        {"terms": {"evidence_record_id": chunk}},
+                        {"terms": {"screenshot_record_id": chunk}},
+                    ],
+                    "minimum_should_match": 1,
+                }
+            }
+            if ignoring:
+                query["bool"]["must_not"] = ignoring
+            for hit in self.scan(query):
+                used |= {hit.evidence_record_id, hit.screenshot_record_id} & set(chunk)
+        return used
 
     def of_client(self, client_id: str, size: int = 10000) -> list[Hit]:
         return self.latest(client_id=client_id, size=size)

@@ -1,4 +1,7 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import post_save
 
 
 class OperationsConfig(AppConfig):
@@ -6,3 +9,20 @@ class OperationsConfig(AppConfig):
 
     name = "operations"
     verbose_name = "Bodyguard operations"
+
+    def ready(self) -> None:
+        from clients.models import Client
+
+        post_save.connect(_registered_again, sender=Client, dispatch_uid="erasure-tombstone")
+
+
+def _registered_again(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    """A client registered under an id erased before is watched again: lift its tombstone."""
+    if created:
+        from pathlib import Path
+
+        from django.conf import settings
+
+        from hits.tombstones import ErasedClients
+
+        ErasedClients(Path(settings.BODYGUARD_JOURNAL_DIR)).lift(instance.reference)

@@ -25,7 +25,7 @@ from alerts.services import (
     hit_store,
 )
 from config.sources import Source, load_sources
-from crawlers.health import alert_staff_if_failing
+from crawlers.health import alert_staff_if_failing, alert_staff_of_refused_hits
 from crawlers.registry import KNOWN_KINDS
 from crawlers.runner import CrawlOutcome, run_crawl
 from crawlers.screenshots import ScreenshotReport, screenshot_hits
@@ -65,6 +65,7 @@ def crawl_source(source: Source, *, full: bool = False) -> CrawlOutcome:
     outcome = run_crawl(source, full=full)
     try:
         alert_staff_if_failing(source.id)
+        alert_staff_of_refused_hits(outcome)
     except OSError as exc:  # SMTP down: the run is recorded; the next failure will not re-alert
         logger.error("could not email staff about source %s: %s", source.id, exc)
     logger.info(

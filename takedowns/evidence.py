@@ -6,6 +6,7 @@ import hashlib
 import html
 import io
 import json
+import os
 import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import translation
 from warcio.archiveiterator import ArchiveIterator
+from warcio.recordloader import ArcWarcRecord
 from warcio.warcwriter import WARCWriter
 
 from alerts.services import hit_store
@@ -309,55 +311,84 @@ def _export_case(case_id: int, who: str) -> bytes:
     return out.getvalue()
 
 
+def _readable_records(path: Path) -> tuple[list[ArcWarcRecord], bool]:
+    """The records of a WARC file that can be read, and whether it ends torn (a crawl killed
+    while it wrote: its file is complete up to the last record written)."""
+    records = []
+    with open(path, "rb") as stream:
+        try:
+            for record in ArchiveIterator(stream):
+                records.append(_buffered(record))
+        except Exception:  # warcio raises plain exceptions on a truncated gzip member
+            return records, True
+    return records, False
+
+
+def _buffered(record: ArcWarcRecord) -> ArcWarcRecord:
+    # The bytes as stored (not decoded): the rewritten record must stay byte-identical.
+    payload = record.raw_stream.read()
+    record.payload_length = len(payload)
+    record.raw_stream = io.BytesIO(payload)
+    return record
+
+
+def evidence_files(root: Path) -> list[str]:
+    """Every WARC file under the evidence store, listed in the manifest or not (a crawl killed
+    before closing its file never listed it)."""
+    found = {str(p.relative_to(root)) for p in root.rglob("*.warc.gz")}
+    found |= {str(p.relative_to(root)) for p in root.rglob("*.warc")}
+    return sorted(found)
+
+
 def erase_records(record_ids: set[str], keep: set[str], directory: Path | None = None) -> int:
     """Rewrite evidence files without the given records (right to erasure); records still
-    needed by someone else's hit or a held case (``keep``) stay. Returns records removed."""
+    needed by someone else's hit or a held case (``keep``) stay. Returns records removed.
+    Every WARC file under the store is read, not only those in the manifest; each rewrite goes
+    to a temporary file renamed over the old one, so an interrupted erasure can be run again."""
     root = Path(directory or settings.BODYGUARD_EVIDENCE_DIR)
     manifest = root / "MANIFEST.jsonl"
-    if not manifest.exists():
+    if not root.is_dir():
         return 0
     doomed = record_ids - keep
     removed = 0
-    files = {
-        json.loads(line)["file"]
-        for line in manifest.read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    }
-    for relative in sorted(files):
+    for relative in evidence_files(root):
         path = root / relative
-        if not path.exists():
-            continue
+        records, torn = _readable_records(path)
         # Requests written before they were tied to their response (no WARC-Concurrent-To)
         # go with the response for the same URL, unless a kept response shares that URL.
         doomed_uris: set[str] = set()
         kept_uris: set[str] = set()
-        with open(path, "rb") as stream:
-            for record in ArchiveIterator(stream):
-                if record.rec_type == "response":
-                    uri = record.rec_headers.get_header("WARC-Target-URI")
-                    rid = record.rec_headers.get_header("WARC-Record-ID")
-                    (doomed_uris if rid in doomed else kept_uris).add(uri)
+        for record in records:
+            if record.rec_type == "response":
+                uri = record.rec_headers.get_header("WARC-Target-URI")
+                rid = record.rec_headers.get_header("WARC-Record-ID")
+                (doomed_uris if rid in doomed else kept_uris).add(uri)
         orphaned = doomed_uris - kept_uris
         out = io.BytesIO()
         writer = WARCWriter(out, gzip=True)
         dropped = 0
-        with open(path, "rb") as stream:
-            for record in ArchiveIterator(stream):
-                headers = record.rec_headers
-                rid = headers.get_header("WARC-Record-ID")
-                concurrent = headers.get_header("WARC-Concurrent-To")
-                untied_request = (
-                    record.rec_type == "request"
-                    and not concurrent
-                    and headers.get_header("WARC-Target-URI") in orphaned
-                )
-                if rid in doomed or concurrent in doomed or untied_request:
-                    dropped += 1
-                    continue
-                writer.write_record(record)
-        if not dropped:
+        for record in records:
+            headers = record.rec_headers
+            rid = headers.get_header("WARC-Record-ID")
+            concurrent = headers.get_header("WARC-Concurrent-To")
+            untied_request = (
+                record.rec_type == "request"
+                and not concurrent
+                and headers.get_header("WARC-Target-URI") in orphaned
+            )
+            if rid in doomed or concurrent in doomed or untied_request:
+                dropped += 1
+                continue
+            writer.write_record(record)
+        # A torn tail cannot be read, so nobody can tell whose it is: it goes too.
+        if not dropped and not (torn and doomed):
             continue
-        path.write_bytes(out.getvalue())
+        tmp = path.with_name(f".{path.name}.erasing")
+        with open(tmp, "wb") as rewritten:
+            rewritten.write(out.getvalue())
+            rewritten.flush()
+            os.fsync(rewritten.fileno())
+        os.replace(tmp, path)
         removed += dropped
         with open(manifest, "a", encoding="utf-8") as m:
             m.write(json.dumps({"file": relative, "sha256": hashlib.sha256(out.getvalue()).hexdigest(),

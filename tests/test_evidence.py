@@ -66,7 +66,7 @@ def test_every_hit_points_to_the_page_as_it_was_served(captured):
     assert b"scrapy" in info[3] and b"proxy" in info[3] and b"clock" in info[3]
 
 
-def test_the_case_exports_to_a_zip_whose_manifest_verifies(captured, tmp_path):
+def test_the_case_exports_to_a_zip_whose_manifest_verifies(captured, tmp_path, settings):
     hit, base_url, _ = captured
     case = Case.objects.get()
     out = tmp_path / "case.zip"
@@ -81,6 +81,16 @@ def test_the_case_exports_to_a_zip_whose_manifest_verifies(captured, tmp_path):
     }
     for entry in manifest["files"]:
         assert hashlib.sha256(archive.read(entry["name"])).hexdigest() == entry["sha256"]
+    # The pack holds the page exactly as it was captured at hit time, as the hit recorded it.
+    packed = {
+        r.rec_headers.get_header("WARC-Record-ID"): r.raw_stream.read()
+        for r in ArchiveIterator(io.BytesIO(archive.read(f"case-{case.pk}.warc.gz")))
+    }
+    assert hashlib.sha256(packed[hit.evidence_record_id]).hexdigest() == hit.evidence_sha256
+    # No secret of ours in it: not the Django key, not the staff's credentials.
+    everything = b"".join(archive.read(n) for n in archive.namelist())
+    assert settings.SECRET_KEY.encode() not in everything
+    assert b"Api-Key" not in everything and b"Authorization" not in everything
     report = html.unescape(archive.read("rapport.html").decode("utf-8"))
     assert "prépare un constat ; il n'en est pas un" in report
     assert base_url + POST_440 in report

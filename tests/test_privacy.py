@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
+import zlib
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -250,3 +253,192 @@ def staff_admin(client):
     user.user_permissions.set(Permission.objects.filter(content_type__app_label="clients"))
     client.force_login(user)
     return client
+
+
+# A client whose names are on the real forum pages the crawl reads (tests.conftest).
+ERASED_CLIENT = """
+clients:
+  - id: watched
+    display_name: Allan Bloom
+    email: allan.bloom@example.org
+    names: ["Allan Bloom"]
+    aliases: ["Elliot"]
+"""
+NEEDLES = [b"allan bloom", b"elliot", b"allan.bloom@example.org"]
+
+
+def _decompressed(data: bytes) -> bytes:
+    """Every gzip member of a file, as far as it can be read (a killed crawl's WARC is torn)."""
+    out = []
+    while data:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out.append(inflater.decompress(data))
+        except zlib.error:
+            break
+        data = inflater.unused_data
+    return b"".join(out)
+
+
+def _traces(roots: list[Path], store) -> list[str]:
+    """Where the client's names, alias or email can still be found: files (raw bytes and
+    gz-decompressed) under ``roots``, and every index of this test."""
+    found = []
+    for root in roots:
+        for path in (p for p in root.rglob("*") if p.is_file()):
+            data = path.read_bytes()
+            if path.suffix == ".gz":
+                data += _decompressed(data)
+            found += [f"{path}: {n!r}" for n in NEEDLES if n in data.lower()]
+    prefix = store.index.removesuffix("-hits")
+    store._es.indices.refresh(index=f"{prefix}*")
+    dump = json.dumps(
+        store._es.search(index=f"{prefix}*", size=10000, query={"match_all": {}})["hits"]["hits"]
+    ).lower()
+    found += [f"index {prefix}*: {n!r}" for n in NEEDLES if n.decode() in dump]
+    return found
+
+
+def _record_ids(evidence: Path) -> set[str]:
+    ids = set()
+    for path in evidence.rglob("*.warc.gz"):
+        ids |= set(re.findall(rb"<urn:uuid:[0-9a-f-]+>", _decompressed(path.read_bytes())))
+    return {i.decode() for i in ids}
+
+
+def test_an_erasure_interrupted_at_any_step_finishes_when_run_again_and_leaves_nothing(
+    isolated: Path, settings, discourse_site, hit_store, mailbox
+):
+    from crawlers.evidence import EvidenceWriter, capture_of
+    from crawlers.fetch import Fetched
+    from demo.smtp_sink import free_port
+    from hits.errors import HitStoreUnavailable
+    from hits.tombstones import ErasedClients
+    from operations.privacy import ErasureStep
+    from operations.scheduler import configured_sources, run_cycle
+    from tests.conftest import write_source
+    from tests.hits.test_store import IMMENSE
+    from tests.test_never_lose_a_hit import HOSTILE_POST
+
+    site, base_url = discourse_site
+    site.posts[HOSTILE_POST]["username"] = IMMENSE  # one hit goes to the dead letters
+    (isolated / "clients.yaml").write_text(ERASED_CLIENT, encoding="utf-8")
+    from clients.services import import_client_file
+
+    import_client_file(isolated / "clients.yaml")
+    write_source(isolated / "sources", "cf-forum", base_url)
+    run_cycle(list(configured_sources().values()))
+    hits = list(hit_store.iter_of_client("watched"))
+    assert len(hits) >= 4 and all(h.evidence_record_id for h in hits)
+    evidence = Path(settings.BODYGUARD_EVIDENCE_DIR)
+    # A screenshot of one page, and a capture in a WARC a killed crawl never listed.
+    shots = EvidenceWriter(evidence, "screenshots")
+    shot = shots.write_resource(
+        hits[0].url, b"\x89PNG fake", "image/png", "2026-12-01T00:00:00Z", {}
+    )
+    shots.close()
+    hit_store.set_screenshot(hits[0].hit_id, shot.warc, shot.record_id, shot.payload_sha256)
+    unlisted = EvidenceWriter(evidence, "killed-crawl")
+    page = (
+        DATA / "discourse" / "discuss.criticalfallibilism.com_t_2108_post_452.json"
+    ).read_bytes()
+    now = datetime.now(UTC)
+    late = unlisted.write(capture_of(Fetched(
+        url=base_url + "/t/2108.json", final_url=base_url + "/t/2108.json", redirect_chain=(),
+        status=200, headers=(("Content-Type", "application/json"),), request_headers=(),
+        body=page, server_ip="127.0.0.1", fetched_at=now, truncated=False,
+    )))  # fmt: skip
+    assert unlisted.file is not None
+    unlisted.file.flush()  # never closed: not in the manifest
+    late_hit = replace(_hit("watched", base_url + "/t/2108/9999"), evidence_warc=late.warc,
+                       evidence_record_id=late.record_id, excerpt="Allan Bloom, encore")  # fmt: skip
+    hit_store.upsert([late_hit])
+    HitJournal(settings.BODYGUARD_JOURNAL_DIR, hit_store.index).append(
+        [_hit("watched", "https://late.example/t/1")]
+    )
+    doomed = {h.evidence_record_id for h in hits} | {shot.record_id, late.record_id}
+    assert doomed <= _record_ids(evidence)
+    real_url = settings.BODYGUARD_ELASTICSEARCH_URL
+
+    # A disk that will not take the rewritten evidence file: the hits stay, to find it again.
+    warc = evidence / hits[1].evidence_warc
+    blocker = warc.with_name(f".{warc.name}.erasing")
+    blocker.mkdir()
+    crawled = {h.evidence_record_id for h in hits[1:]}
+    with pytest.raises(OSError):
+        erase_client("watched")
+    assert hit_store.count("watched") == len(hits) + 1
+    assert crawled <= _record_ids(evidence)
+    blocker.rmdir()
+
+    # Elasticsearch out of reach at the first step that needs it: nothing is lost.
+    settings.BODYGUARD_ELASTICSEARCH_URL = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(HitStoreUnavailable):
+        erase_client("watched")
+    assert "watched" in ErasedClients(settings.BODYGUARD_JOURNAL_DIR)
+    assert Client.objects.filter(reference="watched").exists()
+    # The evidence step done, then Elasticsearch fails before the hits are deleted.
+    settings.BODYGUARD_ELASTICSEARCH_URL = real_url
+    done = erase_client("watched", steps=[ErasureStep.EVIDENCE])
+    assert done.evidence_records_deleted >= 3 * len(doomed) - 2  # a resource has no request
+    assert hit_store.count("watched") == len(hits) + 1
+    settings.BODYGUARD_ELASTICSEARCH_URL = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(HitStoreUnavailable):
+        erase_client("watched")
+
+    settings.BODYGUARD_ELASTICSEARCH_URL = real_url
+    report = erase_client("watched")
+
+    unlisted.file.close()
+    assert report.hits_deleted == len(hits) + 1
+    assert report.journal_entries_deleted == 1 and report.dead_letters_deleted == 1
+    assert not Client.objects.filter(reference="watched").exists()
+    assert not doomed & _record_ids(evidence)
+    var = Path(settings.BODYGUARD_VAR_DIR)
+    assert list((var / "logs" / "crawls").glob("*.log"))  # the crawl logs are searched too
+    roots = [evidence, var, Path(settings.BODYGUARD_JOURNAL_DIR)]
+    assert _traces(roots, hit_store) == []
+
+
+def test_access_export_and_erasure_cover_more_than_ten_thousand_hits(jeanne, hit_store, tmp_path):
+    from elasticsearch import helpers
+
+    from hits.documents import HitDocument
+    from takedowns.models import CaseHit, Recheck
+
+    many = [
+        replace(
+            _hit("jeanne-dupont", f"https://big.example/t/{n}"),
+            evidence_warc="2026-12-01/x.warc.gz",
+            evidence_record_id=f"<urn:uuid:{n}>",
+            evidence_sha256=f"{n:064x}",
+        )
+        for n in range(10_050)
+    ]
+    helpers.bulk(
+        hit_store._es,
+        ({"_index": hit_store.index, "_id": h.hit_id, "_source": HitDocument.from_domain(h)} for h in many),
+        refresh="wait_for", chunk_size=2000,
+    )  # fmt: skip
+    case_hit = CaseHit.objects.filter(case__host="forum1.example").get()
+    Recheck.objects.create(case_hit=case_hit, checked_at=datetime.now(UTC), url="https://forum1.example/t/1",
+                           http_status=404, verdict="removed", body_sha256="f" * 64)  # fmt: skip
+
+    out = tmp_path / "jeanne.json"
+    call_command("export_client", "jeanne-dupont", "--output", str(out))
+    data = json.loads(out.read_text(encoding="utf-8"))
+
+    assert len(data["hits"]) == 10_053
+    by_hit = {e["hit_id"]: e for e in data["evidence"]}
+    assert by_hit[many[-1].hit_id]["sha256"] == many[-1].evidence_sha256
+    assert by_hit[many[-1].hit_id]["record_id"] == many[-1].evidence_record_id
+    assert [(r["verdict"], r["http_status"]) for r in data["rechecks"]] == [("removed", 404)]
+    assert {(a["action"], a["target"]) for a in data["audit"]} >= {
+        ("view_client", "client:jeanne-dupont"),
+        ("allowlist", case_hit.hit_id),
+        ("alert_preferences", "client:jeanne-dupont"),
+    }
+
+    report = erase_client("jeanne-dupont")
+    assert report.hits_deleted == 10_052  # all but the one under legal hold
+    assert hit_store.count("jeanne-dupont") == 1

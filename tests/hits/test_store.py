@@ -4,7 +4,7 @@ import pytest
 
 from demo.smtp_sink import free_port
 from hits.documents import Hit, MatchedTerm, MatchKind, ReviewStatus
-from hits.errors import HitStoreUnavailable
+from hits.errors import BulkWriteFailed, HitStoreUnavailable
 from hits.store import HitStore
 from hits.urls import canonicalize
 
@@ -98,3 +98,40 @@ def test_an_unreachable_cluster_raises_our_own_error():
         store.upsert([_hit()])
     with pytest.raises(HitStoreUnavailable):
         store.ensure_index()
+
+
+# Lucene refuses a keyword term over 32766 bytes: a hostile page can make any such field huge.
+IMMENSE = "x" * 40000
+
+
+@pytest.mark.elasticsearch
+def test_a_refused_document_is_named_with_its_reason_and_the_rest_is_written(hit_store: HitStore):
+    good = _hit(url="https://forum.example.org/t/ok/1")
+    bad = _hit(url="https://forum.example.org/t/bad/2", author=IMMENSE)
+    with pytest.raises(BulkWriteFailed) as caught:
+        hit_store.upsert([good, bad])
+    failure = caught.value
+    assert [f.doc_id for f in failure.refused] == [bad.hit_id]
+    assert failure.retryable == []
+    assert failure.refused[0].status == 400 and "author" in failure.refused[0].reason
+    assert "xxxx" not in str(failure)  # the refused value is page content: never quoted
+    assert [r.hit_id for r in failure.written] == [good.hit_id]
+    assert hit_store.get(good.hit_id) is not None and hit_store.get(bad.hit_id) is None
+
+
+@pytest.mark.elasticsearch
+def test_an_image_fingerprint_elasticsearch_refuses_raises_our_own_error(hit_store: HitStore):
+    from hits.images import CrawledImage, ImageStore
+    from matching.hashes import PdqHash
+
+    images = ImageStore(hit_store._es, hit_store.index.removesuffix("-hits"))
+    # An index made by someone else, where a field of ours has another type.
+    hit_store._es.indices.create(index=images.index, mappings={"properties": {"quality": {"type": "boolean"}}})  # fmt: skip
+    try:
+        image = CrawledImage("https://i.example/a.jpg", "https://f.example/t/1", "forum",
+                             PdqHash.from_hex("f" * 64), -5, T0)  # fmt: skip
+        with pytest.raises(BulkWriteFailed) as caught:
+            images.add([image])
+        assert [f.doc_id for f in caught.value.refused] == [image.doc_id]
+    finally:
+        hit_store._es.indices.delete(index=images.index)
