@@ -46,6 +46,16 @@ if (params.last_seen.compareTo(ctx._source.last_seen) > 0) {
 }
 """
 _UNAVAILABLE_STATUSES = {429, 502, 503, 504}
+# Elasticsearch's index.max_result_window: from + size beyond it is refused.
+RESULT_WINDOW = 10_000
+# The queue's order, most severe then newest first; hit_id (unique) makes it total, so
+# search_after never skips or repeats a hit.
+QUEUE_SORT: list[dict[str, Any]] = [
+    {"severity": {"order": "desc", "missing": "_last", "unmapped_type": "byte"}},
+    {"first_seen": "desc"},
+    {"hit_id": "asc"},
+]
+_PIT_KEEP_ALIVE = "1m"
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,7 @@ class HitFilters:
     status: str = ""
     text: str = ""
     since: datetime | None = None
+    # Exclusive: the queue passes the start of the day after its "until" day.
     until: datetime | None = None
     thread: str = ""
     severity: int | None = None
@@ -424,7 +435,7 @@ class HitStore:
             if filters.since:
                 bounds["gte"] = _iso(filters.since)
             if filters.until:
-                bounds["lte"] = _iso(filters.until)
+                bounds["lt"] = _iso(filters.until)
             must.append({"range": {"first_seen": bounds}})
         query: dict[str, Any] = {"bool": {"filter": must}}
         if filters.text:
@@ -434,7 +445,12 @@ class HitStore:
         return query
 
     def search(self, filters: HitFilters, page: int = 1, per_page: int = 25) -> HitPage:
-        """The review queue: filtered, searched, most severe then newest first, with counts."""
+        """The review queue: filtered, searched, most severe then newest first, with counts.
+
+        Any page can be reached, however deep: past Elasticsearch's result window the pages
+        before it are walked with ``search_after`` inside one point in time (sort values only),
+        so no hit is ever out of reach.
+        """
         query = self._query(filters)
         aggs = {
             name: {"terms": {"field": name, "size": 50}}
@@ -447,22 +463,22 @@ class HitStore:
                 "severity",
             )
         }
-        response = _guard(
-            "searching the review queue",
-            lambda: self._es.search(
-                index=self.index,
-                query=query,
-                sort=[
-                    {"severity": {"order": "desc", "missing": "_last", "unmapped_type": "byte"}},
-                    {"first_seen": "desc"},
-                    {"hit_id": "asc"},
-                ],
-                from_=(page - 1) * per_page,
-                size=per_page,
-                aggs=aggs,
-                track_total_hits=True,
-            ),
-        )
+        offset = (page - 1) * per_page
+        if offset + per_page <= RESULT_WINDOW:
+            response = _guard(
+                "searching the review queue",
+                lambda: self._es.search(
+                    index=self.index,
+                    query=query,
+                    sort=QUEUE_SORT,
+                    from_=offset,
+                    size=per_page,
+                    aggs=aggs,
+                    track_total_hits=True,
+                ),
+            )
+        else:
+            response = self._deep_page(query, aggs, offset, per_page)
         counts = {
             name: [(b["key"], b["doc_count"]) for b in agg["buckets"]]
             for name, agg in response.get("aggregations", {}).items()
@@ -474,6 +490,50 @@ class HitStore:
             per_page=per_page,
             counts=counts,
         )
+
+    def _deep_page(
+        self, query: dict[str, Any], aggs: dict[str, Any], offset: int, per_page: int
+    ) -> Any:
+        def run() -> Any:
+            pit = self._es.open_point_in_time(index=self.index, keep_alive=_PIT_KEEP_ALIVE)["id"]
+            try:
+                after: list[Any] | None = None
+                skipped = 0
+                while skipped < offset:
+                    step = min(RESULT_WINDOW, offset - skipped)
+                    kwargs: dict[str, Any] = {
+                        "pit": {"id": pit, "keep_alive": _PIT_KEEP_ALIVE},
+                        "query": query,
+                        "sort": QUEUE_SORT,
+                        "size": step,
+                        "source": False,
+                        "track_total_hits": False,
+                        "filter_path": ["hits.hits.sort", "pit_id"],
+                    }
+                    if after is not None:
+                        kwargs["search_after"] = after
+                    walked = self._es.search(**kwargs)
+                    pit = walked.get("pit_id", pit)
+                    rows = walked.get("hits", {}).get("hits", [])
+                    if not rows:
+                        break  # past the end: an empty page
+                    after = rows[-1]["sort"]
+                    skipped += len(rows)
+                kwargs = {
+                    "pit": {"id": pit, "keep_alive": _PIT_KEEP_ALIVE},
+                    "query": query,
+                    "sort": QUEUE_SORT,
+                    "size": per_page if skipped >= offset else 0,
+                    "aggs": aggs,
+                    "track_total_hits": True,
+                }
+                if after is not None:
+                    kwargs["search_after"] = after
+                return self._es.search(**kwargs)
+            finally:
+                self._es.close_point_in_time(id=pit)
+
+        return _guard("searching the review queue", run)
 
     def records_in_use(self, record_ids: Iterable[str]) -> set[str]:
         """Which of these evidence records some remaining hit still points to."""
