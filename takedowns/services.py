@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from clients.models import Client
 from hits.documents import Hit, ReviewStatus
 from hits.store import HitStore
+from hits.urls import covers
 from takedowns.models import AllowListEntry, AuditEvent, Case, CaseHit, CaseTransition
 
 S = Case.State
@@ -209,8 +210,13 @@ def _follow_decision(
 
 
 def allowlist_matches(entries: Iterable[AllowListEntry], hit: Hit) -> AllowListEntry | None:
+    """The entry that covers this hit: its thread (any page of it) or what is under an allowed
+    path, compared as thread identities (hits.urls.covers), never as string prefixes; or its
+    author on that host."""
     for entry in entries:
-        if entry.kind == AllowListEntry.Kind.URL and hit.canonical_url.startswith(entry.value):
+        if entry.kind == AllowListEntry.Kind.URL and (
+            covers(entry.value, hit.thread) or covers(entry.value, hit.canonical_url)
+        ):
             return entry
         if (
             entry.kind == AllowListEntry.Kind.ACCOUNT
@@ -233,7 +239,8 @@ def allowlist(
             return _("This post has no known author: allow-list the page instead.")
         value = hit.author
     elif kind == AllowListEntry.Kind.URL:
-        value = hit.canonical_url.split("#")[0]
+        # The thread the post is in: every page of it is covered, its neighbours are not.
+        value = hit.thread
     else:
         return _("Choose what to allow-list: the page or the account.")
     client = Client.objects.get(reference=hit.client_id)
