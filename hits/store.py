@@ -20,6 +20,13 @@ _UPSERT_SCRIPT = """
 if (params.last_seen.compareTo(ctx._source.last_seen) > 0) {
   ctx._source.last_seen = params.last_seen;
   if (ctx._source.content_sha256 != params.content_sha256) {
+    // Dismissed as a false positive, but the post has changed since: review it again.
+    if (ctx._source.review_status == 'dismissed' && ctx._source.content_sha256 != null && ctx._source.content_sha256 != '') {
+      ctx._source.review_status = 'new';
+      ctx._source.reopened_at = params.last_seen;
+      ctx._source.reopened_from_sha256 = ctx._source.content_sha256;
+      ctx._source.reopen_recorded = false;
+    }
     ctx._source.content_sha256 = params.content_sha256;
     ctx._source.title = params.title;
     ctx._source.excerpt = params.excerpt;
@@ -364,6 +371,31 @@ class HitStore:
                 refresh="wait_for",
             ),
         )
+
+    def reopened_unrecorded(self, limit: int = 1000) -> list[Hit]:
+        """Dismissed hits the upsert re-opened because their content changed, not yet in the
+        audit log."""
+        response = _guard(
+            "listing re-opened hits",
+            lambda: self._es.search(
+                index=self.index,
+                query={"term": {"reopen_recorded": False}},
+                sort=[{"reopened_at": "asc"}, {"hit_id": "asc"}],
+                size=limit,
+            ),
+        )
+        return [HitDocument.to_domain(d["_source"]) for d in response["hits"]["hits"]]
+
+    def mark_reopen_recorded(self, hit_ids: Iterable[str]) -> None:
+        actions = [
+            {"_op_type": "update", "_index": self.index, "_id": i, "doc": {"reopen_recorded": True}}
+            for i in hit_ids
+        ]
+        if actions:
+            _guard(
+                "recording re-opened hits",
+                lambda: helpers.bulk(self._es, actions, refresh="wait_for"),
+            )
 
     def ids_matching(self, filters: HitFilters, limit: int = 1000) -> list[str]:
         """The ids of every hit the filters select (bulk actions on a thread), up to ``limit``."""

@@ -258,3 +258,23 @@ def allowlist(
     if case_hit is not None:
         _follow_decision(case_hit.case, Decision.DISMISS, who=who, reason=reason)
     return entry
+
+
+def record_reopened(store: HitStore) -> list[str]:
+    """Write each hit re-opened by a content change to the audit log and put its case entry
+    back to review; returns their ids. Safe to repeat."""
+    hits = store.reopened_unrecorded()
+    for hit in hits:
+        audit(
+            "bodyguard",
+            "reopen",
+            hit.hit_id,
+            f"dismissed, but its content changed (SHA-256 {hit.reopened_from_sha256[:12]} -> "
+            f"{hit.content_sha256[:12]}) at "
+            f"{hit.reopened_at or hit.last_seen:%Y-%m-%d %H:%M} UTC: back to review",
+        )
+        CaseHit.objects.filter(hit_id=hit.hit_id, review_status=str(ReviewStatus.DISMISSED)).update(
+            review_status=str(ReviewStatus.NEW)
+        )
+    store.mark_reopen_recorded([h.hit_id for h in hits])
+    return [h.hit_id for h in hits]

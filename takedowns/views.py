@@ -32,8 +32,15 @@ from crawlers.registry import KNOWN_KINDS
 from hits.documents import Hit, ReviewStatus, Severity
 from hits.store import HitFilters, WeekCount
 from matching.images import decode
-from takedowns.models import AllowListEntry, Case, CaseHit, CaseTransition, Notice
-from takedowns.services import Decision, allowlist, audit, decide
+from takedowns.models import (
+    AllowListEntry,
+    AuditEvent,
+    Case,
+    CaseHit,
+    CaseTransition,
+    Notice,
+)
+from takedowns.services import Decision, allowlist, audit, decide, record_reopened
 
 REVIEW = "takedowns.review_hits"
 # Revealed images are shown at most this size; blurred ones are first shrunk to BLUR_CELLS
@@ -170,6 +177,8 @@ def queue(request: HttpRequest) -> HttpResponse:
     store = hit_store()
     try:
         store.ensure_index()
+        # Dismissed hits whose content changed are back in the queue: log them first.
+        record_reopened(store)
         page = store.search(filters, page=asked.page, per_page=PER_PAGE)
         if asked.page > page.pages:
             # Past the last page (the queue shrank, or a typed number): show the last one.
@@ -262,6 +271,10 @@ def hit_page(request: HttpRequest, hit_id: str) -> HttpResponse:
             "severity_label": severity_labels().get(hit.severity, ""),
             "decisions": _decision_labels(),
             "allowlist_kinds": AllowListEntry.Kind.choices,
+            # Decisions and re-openings of this hit, newest first (views are left out).
+            "history": AuditEvent.objects.filter(target=hit_id)
+            .exclude(action__in=["view_hit", "reveal_image"])
+            .order_by("-at", "-pk")[:50],
         },
     )
 
