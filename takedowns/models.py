@@ -260,7 +260,7 @@ class AllowListEntry(models.Model):
     """The client's own account or a legitimate use: future hits from it are not raised."""
 
     class Kind(models.TextChoices):
-        URL = "url", _("This page and what is under it")
+        URL = "url", _("This thread (every page of it) and what is under it")
         ACCOUNT = "account", _("This account on this site")
 
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="allowlist")
