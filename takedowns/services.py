@@ -273,8 +273,38 @@ def record_reopened(store: HitStore) -> list[str]:
             f"{hit.content_sha256[:12]}) at "
             f"{hit.reopened_at or hit.last_seen:%Y-%m-%d %H:%M} UTC: back to review",
         )
-        CaseHit.objects.filter(hit_id=hit.hit_id, review_status=str(ReviewStatus.DISMISSED)).update(
-            review_status=str(ReviewStatus.NEW)
-        )
+        _reopen_case_hit(hit)
     store.mark_reopen_recorded([h.hit_id for h in hits])
     return [h.hit_id for h in hits]
+
+
+@transaction.atomic
+def _reopen_case_hit(hit: Hit) -> None:
+    case_hit = (
+        CaseHit.objects.select_for_update()
+        .filter(hit_id=hit.hit_id, review_status=str(ReviewStatus.DISMISSED))
+        .select_related("case", "case__client")
+        .first()
+    )
+    if case_hit is None:
+        return
+    case_hit.review_status = str(ReviewStatus.NEW)
+    old = case_hit.case
+    if old.state == S.CLOSED and old.client is not None:
+        # Its case was closed as every hit was a false positive: a closed case cannot move
+        # again, so the hit joins the client's open case for that host (or a new one).
+        case = (
+            Case.objects.filter(client=old.client, host=old.host, state__in=Case.OPEN_STATES)
+            .order_by("opened_at")
+            .first()
+        ) or Case.objects.create(
+            client=old.client, client_reference=old.client_reference, host=old.host
+        )
+        case_hit.case = case
+        audit(
+            "bodyguard",
+            "reopen",
+            f"case:{case.pk}",
+            f"hit {hit.hit_id} moved from closed case {old.pk}: its content changed",
+        )
+    case_hit.save(update_fields=["review_status", "case"])

@@ -11,7 +11,7 @@ from alerts.services import collect_new_hits
 from clients.models import Client
 from hits.documents import Hit, MatchedTerm, MatchKind
 from operations.scheduler import process_alerts
-from takedowns.models import AuditEvent, CaseHit
+from takedowns.models import AuditEvent, Case, CaseHit
 from tests.takedowns.workbench import make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -40,6 +40,7 @@ def dismissed(client, isolated, hit_store):
     client.force_login(make_user("rev", "reviewer"))
     client.post(f"/review/hit/{hit.hit_id}/decide/", {"decision": "dismiss"})
     assert hit_store.get(hit.hit_id).review_status == "dismissed"
+    assert Case.objects.get().state == Case.State.CLOSED
     return hit
 
 
@@ -52,7 +53,11 @@ def test_a_dismissed_hit_whose_content_changed_is_back_in_the_queue(client, dism
     again = hit_store.get(dismissed.hit_id)
     assert again.review_status == "new"
     assert again.reopened_from_sha256 == dismissed.content_sha256
-    assert CaseHit.objects.get(hit_id=dismissed.hit_id).review_status == "new"
+    case_hit = CaseHit.objects.get(hit_id=dismissed.hit_id)
+    assert case_hit.review_status == "new"
+    # Its case had been closed (every hit dismissed): the hit is now in an open case.
+    assert case_hit.case.state == Case.State.NEW
+    assert Case.objects.filter(state=Case.State.CLOSED).count() == 1
     event = AuditEvent.objects.get(action="reopen", target=dismissed.hit_id)
     assert dismissed.content_sha256[:12] in event.detail
 
