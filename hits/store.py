@@ -62,6 +62,12 @@ QUEUE_SORT: list[dict[str, Any]] = [
     {"first_seen": "desc"},
     {"hit_id": "asc"},
 ]
+# The same order backwards, to read the last pages from the end.
+_REVERSED_QUEUE_SORT: list[dict[str, Any]] = [
+    {"severity": {"order": "asc", "missing": "_first", "unmapped_type": "byte"}},
+    {"first_seen": "asc"},
+    {"hit_id": "desc"},
+]
 _PIT_KEEP_ALIVE = "1m"
 
 
@@ -529,43 +535,70 @@ class HitStore:
         def run() -> Any:
             pit = self._es.open_point_in_time(index=self.index, keep_alive=_PIT_KEEP_ALIVE)["id"]
             try:
-                after: list[Any] | None = None
-                skipped = 0
-                while skipped < offset:
-                    step = min(RESULT_WINDOW, offset - skipped)
-                    kwargs: dict[str, Any] = {
-                        "pit": {"id": pit, "keep_alive": _PIT_KEEP_ALIVE},
-                        "query": query,
-                        "sort": QUEUE_SORT,
-                        "size": step,
-                        "source": False,
-                        "track_total_hits": False,
-                        "filter_path": ["hits.hits.sort", "pit_id"],
-                    }
-                    if after is not None:
-                        kwargs["search_after"] = after
-                    walked = self._es.search(**kwargs)
-                    pit = walked.get("pit_id", pit)
-                    rows = walked.get("hits", {}).get("hits", [])
-                    if not rows:
-                        break  # past the end: an empty page
-                    after = rows[-1]["sort"]
-                    skipped += len(rows)
-                kwargs = {
-                    "pit": {"id": pit, "keep_alive": _PIT_KEEP_ALIVE},
-                    "query": query,
-                    "sort": QUEUE_SORT,
-                    "size": per_page if skipped >= offset else 0,
-                    "aggs": aggs,
-                    "track_total_hits": True,
-                }
-                if after is not None:
-                    kwargs["search_after"] = after
-                return self._es.search(**kwargs)
+                # Totals and counts first (one cheap request), so the walk can start from the
+                # nearer end: the last pages are read in reverse order from the end.
+                summary = self._es.search(
+                    pit={"id": pit, "keep_alive": _PIT_KEEP_ALIVE},
+                    query=query,
+                    size=0,
+                    aggs=aggs,
+                    track_total_hits=True,
+                )
+                pit = summary.get("pit_id", pit)
+                total = int(summary["hits"]["total"]["value"])
+                size = min(per_page, total - offset)
+                if size <= 0:
+                    return summary  # past the end: an empty page, with the counts
+                from_end = total - offset - size
+                if from_end < offset:
+                    rows, pit = self._walk(pit, query, _REVERSED_QUEUE_SORT, from_end, size)
+                    rows.reverse()
+                else:
+                    rows, pit = self._walk(pit, query, QUEUE_SORT, offset, size)
+                summary["hits"]["hits"] = rows
+                return summary
             finally:
                 self._es.close_point_in_time(id=pit)
 
         return _guard("searching the review queue", run)
+
+    def _walk(
+        self, pit: str, query: dict[str, Any], sort: list[dict[str, Any]], skip: int, size: int
+    ) -> tuple[list[Any], str]:
+        """``size`` hits after the first ``skip`` in ``sort`` order, skipping with
+        ``search_after`` (sort values only) ``RESULT_WINDOW`` at a time."""
+        after: list[Any] | None = None
+        while skip > 0:
+            step = min(RESULT_WINDOW, skip)
+            kwargs: dict[str, Any] = {
+                "pit": {"id": pit, "keep_alive": _PIT_KEEP_ALIVE},
+                "query": query,
+                "sort": sort,
+                "size": step,
+                "source": False,
+                "track_total_hits": False,
+                "filter_path": ["hits.hits.sort", "pit_id"],
+            }
+            if after is not None:
+                kwargs["search_after"] = after
+            walked = self._es.search(**kwargs)
+            pit = walked.get("pit_id", pit)
+            rows = walked.get("hits", {}).get("hits", [])
+            if not rows:
+                return [], pit
+            after = rows[-1]["sort"]
+            skip -= len(rows)
+        kwargs = {
+            "pit": {"id": pit, "keep_alive": _PIT_KEEP_ALIVE},
+            "query": query,
+            "sort": sort,
+            "size": size,
+            "track_total_hits": False,
+        }
+        if after is not None:
+            kwargs["search_after"] = after
+        page = self._es.search(**kwargs)
+        return list(page["hits"]["hits"]), page.get("pit_id", pit)
 
     def records_in_use(self, record_ids: Iterable[str]) -> set[str]:
         """Which of these evidence records some remaining hit still points to."""

@@ -11,8 +11,10 @@ from hits.documents import Hit, MatchedTerm, MatchKind
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
-# Just past Elasticsearch's 10,000-result window, so the last pages are beyond it.
-MANY = 10_060
+# Past twice Elasticsearch's 10,000-result window: pages past it are read walking forward
+# (nearer the start) or backward (nearer the end), and both ways are checked.
+MANY = 20_100
+PAGES = MANY // 25
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -44,20 +46,22 @@ def _ids_on(page: str) -> list[str]:
     return [line.split('value="')[1].split('"')[0] for line in page.split('name="hit" ')[1:]]
 
 
-def test_pages_past_ten_thousand_hits_show_the_oldest_hits(client, many_hits):
+def _expected(hits: list[Hit], page: int) -> list[str]:
+    """The queue is newest first: page p shows hits[MANY - 25p : MANY - 25(p-1)], reversed."""
+    end = MANY - 25 * (page - 1)
+    return [h.hit_id for h in reversed(hits[max(0, end - 25) : end])]
+
+
+def test_every_page_is_reachable_past_ten_thousand_hits(client, many_hits):
     _reviewer(client)
-    last = client.get("/review/?page=403")  # 10,060 hits / 25 = 403 pages (402 full + 10)
-    assert last.status_code == 200
-    ids = _ids_on(last.content.decode())
-    assert ids == [h.hit_id for h in reversed(many_hits[:10])]
-    before = _ids_on(client.get("/review/?page=402").content.decode())
-    assert before == [h.hit_id for h in reversed(many_hits[10:35])]
-    # Right at the window's edge: page 400 ends at hit 10,000, page 401 starts after it.
-    edge = _ids_on(client.get("/review/?page=401").content.decode())
-    assert edge == [h.hit_id for h in reversed(many_hits[35:60])]
-    # A page number past the end shows the last page.
+    for page in (400, 401, 402, 500, PAGES - 1, PAGES):
+        response = client.get(f"/review/?page={page}")
+        assert response.status_code == 200, page
+        assert _ids_on(response.content.decode()) == _expected(many_hits, page), page
+    # A page number past the end shows the last page, the oldest hits.
     page = client.get("/review/?page=9999").content.decode()
-    assert _ids_on(page) == [h.hit_id for h in reversed(many_hits[:10])]
+    assert _ids_on(page) == _expected(many_hits, PAGES)
+    assert many_hits[0].hit_id in page
 
 
 @pytest.fixture
