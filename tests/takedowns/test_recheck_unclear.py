@@ -184,8 +184,9 @@ def test_a_wall_served_with_200_instead_of_the_page_is_blocked(forum):
         (Route(b"Too many requests", "text/plain", 429), "wall"),
         (Route(b"", "text/html", 204), "unexpected_status"),
         (Route(b"", "text/html", 302, {"Location": "/"}), "redirected"),
+        (Route(b"", "text/html", 302, {"Location": "/moved"}), "redirected"),
     ],
-    ids=["500", "503", "403", "429", "204", "redirect-home"],
+    ids=["500", "503", "403", "429", "204", "redirect-home", "redirect-to-a-404"],
 )
 def test_ambiguous_answers_are_unknown_never_removed(forum, route, reason):
     site, _base, seeded = forum
