@@ -75,6 +75,8 @@ class Environment:
     recheck_hours: int
     notice_reminder_days: int
     escalation_days: int
+    # Seconds between a re-check that finds content gone and the fetch that must confirm it.
+    recheck_confirm_delay_s: int = 120
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,7 @@ def load(environ: dict[str, str] | None = None) -> Environment:
         recheck_hours=_positive(env, "BODYGUARD_RECHECK_HOURS", 6),
         notice_reminder_days=_positive(env, "BODYGUARD_NOTICE_REMINDER_DAYS", 7),
         escalation_days=_positive(env, "BODYGUARD_ESCALATION_DAYS", 7),
+        recheck_confirm_delay_s=_positive(env, "BODYGUARD_RECHECK_CONFIRM_DELAY", 120),
     )
 
 

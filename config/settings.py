@@ -154,6 +154,8 @@ BODYGUARD_NOTIFIER = ENV.notifier
 BODYGUARD_RECHECK_HOURS = ENV.recheck_hours
 BODYGUARD_NOTICE_REMINDER_DAYS = ENV.notice_reminder_days
 BODYGUARD_ESCALATION_DAYS = ENV.escalation_days
+# A removal seen by a re-check is believed only if a second fetch this much later agrees.
+BODYGUARD_RECHECK_CONFIRM_DELAY_S = ENV.recheck_confirm_delay_s
 # Optional screenshot of every new hit's page (headless Chromium; images are not loaded).
 BODYGUARD_SCREENSHOTS = ENV.screenshots
 BODYGUARD_CHROMIUM = ENV.chromium

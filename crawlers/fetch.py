@@ -17,9 +17,10 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from config.sources import Source
+from crawlers.identity import ACCEPT, ACCEPT_LANGUAGE, USER_AGENT
 from crawlers.middlewares import is_forbidden_address
 
-USER_AGENT = "BodyguardMonitor/0.1 (SOS Cyber-harcelement; abuse reports: see site)"
+__all__ = ["USER_AGENT", "FetchFailed", "FetchPolicy", "Fetched", "fetch", "resolve"]
 _REDIRECTS = {301, 302, 303, 307, 308}
 
 
@@ -31,7 +32,8 @@ class FetchPolicy:
     max_bytes: int = 10 * 1024 * 1024
     timeout_s: float = 20.0
     max_redirects: int = 5
-    accept: str = "*/*"
+    # What a crawl accepts by default (crawlers.identity); the image proxy asks for images.
+    accept: str = ACCEPT
 
     @classmethod
     def for_source(cls, source: Source | None, **overrides: Any) -> FetchPolicy:
@@ -129,7 +131,12 @@ def fetch(url: str, policy: FetchPolicy | None = None) -> Fetched | FetchFailed:
         )
         connection = connection_class(parts.hostname, port, address, policy.timeout_s)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        request_headers = (("User-Agent", USER_AGENT), ("Accept", policy.accept))
+        # The crawl's identity: a site must not be able to answer re-checks differently.
+        request_headers = (
+            ("User-Agent", USER_AGENT),
+            ("Accept", policy.accept),
+            ("Accept-Language", ACCEPT_LANGUAGE),
+        )
         fetched_at = datetime.now(UTC)
         try:
             connection.request("GET", path, headers=dict(request_headers))

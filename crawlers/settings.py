@@ -12,11 +12,16 @@ django.setup()
 
 from django.conf import settings as _django  # noqa: E402
 
+from crawlers import identity  # noqa: E402
+
 BOT_NAME = "bodyguard"
 SPIDER_MODULES = ["crawlers.spiders"]
 NEWSPIDER_MODULE = "crawlers.spiders"
 
 ROBOTSTXT_OBEY = True
+# One identity for every request we make (crawls, re-checks, image proxy, screenshots).
+USER_AGENT = identity.USER_AGENT
+DEFAULT_REQUEST_HEADERS = dict(identity.DEFAULT_HEADERS)
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 

@@ -105,6 +105,9 @@ class Hit:
     screenshot_warc: str = ""
     screenshot_record_id: str = ""
     screenshot_sha256: str = ""
+    # A dismissed hit whose content changed since is back for review: when, and from what.
+    reopened_at: datetime | None = None
+    reopened_from_sha256: str = ""
     canonical_url: str = field(default="")
 
     def __post_init__(self) -> None:
@@ -186,6 +189,11 @@ class HitDocument:
             "severity": {"type": "byte"},
             # False until alerts/ has recorded an Alert for the hit; set on creation only.
             "alerted": {"type": "boolean"},
+            # Set by the upsert when a dismissed hit's content changes (back to "new");
+            # reopen_recorded is false until takedowns/ has written it to the audit log.
+            "reopened_at": {"type": "date"},
+            "reopened_from_sha256": {"type": "keyword"},
+            "reopen_recorded": {"type": "boolean"},
         },
     }
     SETTINGS: dict[str, Any] = {"number_of_shards": 1, "number_of_replicas": 0}
@@ -259,4 +267,6 @@ class HitDocument:
             screenshot_warc=source.get("screenshot_warc") or "",
             screenshot_record_id=source.get("screenshot_record_id") or "",
             screenshot_sha256=source.get("screenshot_sha256") or "",
+            reopened_at=_parse_time(source.get("reopened_at")),
+            reopened_from_sha256=source.get("reopened_from_sha256") or "",
         )

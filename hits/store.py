@@ -21,6 +21,13 @@ _UPSERT_SCRIPT = """
 if (params.last_seen.compareTo(ctx._source.last_seen) > 0) {
   ctx._source.last_seen = params.last_seen;
   if (ctx._source.content_sha256 != params.content_sha256) {
+    // Dismissed as a false positive, but the post has changed since: review it again.
+    if (ctx._source.review_status == 'dismissed' && ctx._source.content_sha256 != null && ctx._source.content_sha256 != '') {
+      ctx._source.review_status = 'new';
+      ctx._source.reopened_at = params.last_seen;
+      ctx._source.reopened_from_sha256 = ctx._source.content_sha256;
+      ctx._source.reopen_recorded = false;
+    }
     ctx._source.content_sha256 = params.content_sha256;
     ctx._source.title = params.title;
     ctx._source.excerpt = params.excerpt;
@@ -47,6 +54,22 @@ if (params.last_seen.compareTo(ctx._source.last_seen) > 0) {
 }
 """
 _UNAVAILABLE_STATUSES = {429, 502, 503, 504}
+# Elasticsearch's index.max_result_window: from + size beyond it is refused.
+RESULT_WINDOW = 10_000
+# The queue's order, most severe then newest first; hit_id (unique) makes it total, so
+# search_after never skips or repeats a hit.
+QUEUE_SORT: list[dict[str, Any]] = [
+    {"severity": {"order": "desc", "missing": "_last", "unmapped_type": "byte"}},
+    {"first_seen": "desc"},
+    {"hit_id": "asc"},
+]
+# The same order backwards, to read the last pages from the end.
+_REVERSED_QUEUE_SORT: list[dict[str, Any]] = [
+    {"severity": {"order": "asc", "missing": "_first", "unmapped_type": "byte"}},
+    {"first_seen": "asc"},
+    {"hit_id": "desc"},
+]
+_PIT_KEEP_ALIVE = "1m"
 
 
 @dataclass(frozen=True)
@@ -58,6 +81,7 @@ class HitFilters:
     status: str = ""
     text: str = ""
     since: datetime | None = None
+    # Exclusive: the queue passes the start of the day after its "until" day.
     until: datetime | None = None
     thread: str = ""
     severity: int | None = None
@@ -395,6 +419,31 @@ class HitStore:
             ),
         )
 
+    def reopened_unrecorded(self, limit: int = 1000) -> list[Hit]:
+        """Dismissed hits the upsert re-opened because their content changed, not yet in the
+        audit log."""
+        response = _guard(
+            "listing re-opened hits",
+            lambda: self._es.search(
+                index=self.index,
+                query={"term": {"reopen_recorded": False}},
+                sort=[{"reopened_at": "asc"}, {"hit_id": "asc"}],
+                size=limit,
+            ),
+        )
+        return [HitDocument.to_domain(d["_source"]) for d in response["hits"]["hits"]]
+
+    def mark_reopen_recorded(self, hit_ids: Iterable[str]) -> None:
+        actions = [
+            {"_op_type": "update", "_index": self.index, "_id": i, "doc": {"reopen_recorded": True}}
+            for i in hit_ids
+        ]
+        if actions:
+            _guard(
+                "recording re-opened hits",
+                lambda: helpers.bulk(self._es, actions, refresh="wait_for"),
+            )
+
     def ids_matching(self, filters: HitFilters, limit: int = 1000) -> list[str]:
         """The ids of every hit the filters select (bulk actions on a thread), up to ``limit``."""
         response = _guard(
@@ -465,7 +514,7 @@ class HitStore:
             if filters.since:
                 bounds["gte"] = _iso(filters.since)
             if filters.until:
-                bounds["lte"] = _iso(filters.until)
+                bounds["lt"] = _iso(filters.until)
             must.append({"range": {"first_seen": bounds}})
         query: dict[str, Any] = {"bool": {"filter": must}}
         if filters.text:
@@ -475,7 +524,12 @@ class HitStore:
         return query
 
     def search(self, filters: HitFilters, page: int = 1, per_page: int = 25) -> HitPage:
-        """The review queue: filtered, searched, most severe then newest first, with counts."""
+        """The review queue: filtered, searched, most severe then newest first, with counts.
+
+        Any page can be reached, however deep: past Elasticsearch's result window the pages
+        before it are walked with ``search_after`` inside one point in time (sort values only),
+        so no hit is ever out of reach.
+        """
         query = self._query(filters)
         aggs = {
             name: {"terms": {"field": name, "size": 50}}
@@ -488,22 +542,22 @@ class HitStore:
                 "severity",
             )
         }
-        response = _guard(
-            "searching the review queue",
-            lambda: self._es.search(
-                index=self.index,
-                query=query,
-                sort=[
-                    {"severity": {"order": "desc", "missing": "_last", "unmapped_type": "byte"}},
-                    {"first_seen": "desc"},
-                    {"hit_id": "asc"},
-                ],
-                from_=(page - 1) * per_page,
-                size=per_page,
-                aggs=aggs,
-                track_total_hits=True,
-            ),
-        )
+        offset = (page - 1) * per_page
+        if offset + per_page <= RESULT_WINDOW:
+            response = _guard(
+                "searching the review queue",
+                lambda: self._es.search(
+                    index=self.index,
+                    query=query,
+                    sort=QUEUE_SORT,
+                    from_=offset,
+                    size=per_page,
+                    aggs=aggs,
+                    track_total_hits=True,
+                ),
+            )
+        else:
+            response = self._deep_page(query, aggs, offset, per_page)
         counts = {
             name: [(b["key"], b["doc_count"]) for b in agg["buckets"]]
             for name, agg in response.get("aggregations", {}).items()
@@ -515,6 +569,77 @@ class HitStore:
             per_page=per_page,
             counts=counts,
         )
+
+    def _deep_page(
+        self, query: dict[str, Any], aggs: dict[str, Any], offset: int, per_page: int
+    ) -> Any:
+        def run() -> Any:
+            pit = self._es.open_point_in_time(index=self.index, keep_alive=_PIT_KEEP_ALIVE)["id"]
+            try:
+                # Totals and counts first (one cheap request), so the walk can start from the
+                # nearer end: the last pages are read in reverse order from the end.
+                summary = self._es.search(
+                    pit={"id": pit, "keep_alive": _PIT_KEEP_ALIVE},
+                    query=query,
+                    size=0,
+                    aggs=aggs,
+                    track_total_hits=True,
+                )
+                pit = summary.get("pit_id", pit)
+                total = int(summary["hits"]["total"]["value"])
+                size = min(per_page, total - offset)
+                if size <= 0:
+                    return summary  # past the end: an empty page, with the counts
+                from_end = total - offset - size
+                if from_end < offset:
+                    rows, pit = self._walk(pit, query, _REVERSED_QUEUE_SORT, from_end, size)
+                    rows.reverse()
+                else:
+                    rows, pit = self._walk(pit, query, QUEUE_SORT, offset, size)
+                summary["hits"]["hits"] = rows
+                return summary
+            finally:
+                self._es.close_point_in_time(id=pit)
+
+        return _guard("searching the review queue", run)
+
+    def _walk(
+        self, pit: str, query: dict[str, Any], sort: list[dict[str, Any]], skip: int, size: int
+    ) -> tuple[list[Any], str]:
+        """``size`` hits after the first ``skip`` in ``sort`` order, skipping with
+        ``search_after`` (sort values only) ``RESULT_WINDOW`` at a time."""
+        after: list[Any] | None = None
+        while skip > 0:
+            step = min(RESULT_WINDOW, skip)
+            kwargs: dict[str, Any] = {
+                "pit": {"id": pit, "keep_alive": _PIT_KEEP_ALIVE},
+                "query": query,
+                "sort": sort,
+                "size": step,
+                "source": False,
+                "track_total_hits": False,
+                "filter_path": ["hits.hits.sort", "pit_id"],
+            }
+            if after is not None:
+                kwargs["search_after"] = after
+            walked = self._es.search(**kwargs)
+            pit = walked.get("pit_id", pit)
+            rows = walked.get("hits", {}).get("hits", [])
+            if not rows:
+                return [], pit
+            after = rows[-1]["sort"]
+            skip -= len(rows)
+        kwargs = {
+            "pit": {"id": pit, "keep_alive": _PIT_KEEP_ALIVE},
+            "query": query,
+            "sort": sort,
+            "size": size,
+            "track_total_hits": False,
+        }
+        if after is not None:
+            kwargs["search_after"] = after
+        page = self._es.search(**kwargs)
+        return list(page["hits"]["hits"]), page.get("pit_id", pit)
 
     def records_in_use(
         self, record_ids: Iterable[str], ignoring: dict[str, Any] | None = None

@@ -32,6 +32,7 @@ from crawlers.screenshots import ScreenshotReport, screenshot_hits
 from hits.errors import HitStoreError
 from operations.privacy import purge_dismissed_hits
 from takedowns.recheck import recheck_open_cases
+from takedowns.services import record_reopened
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ def process_alerts(*, digest: bool = False) -> AlertsOutcome:
     try:
         store.ensure_index()
         outcome.collect = collect_new_hits(store)
+        record_reopened(store)  # dismissed hits whose content changed: logged, back to review
         if settings.BODYGUARD_SCREENSHOTS and outcome.collect.new_hits:
             outcome.screenshots = screenshot_hits(
                 store,

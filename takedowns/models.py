@@ -89,7 +89,8 @@ class CaseTransition(models.Model):
 
 class CaseHit(models.Model):
     class SourceStatus(models.TextChoices):
-        UNKNOWN = "unknown", _("Not checked yet")
+        # Not checked yet, or the last check gave no clear answer (see its reason).
+        UNKNOWN = "unknown", _("Unknown")
         PRESENT = "present", _("Still online")
         GONE = "gone", _("Removed at the source")
         BLOCKED = "blocked", _("Blocked (could not check)")
@@ -134,13 +135,37 @@ class CaseHit(models.Model):
 
 
 class Recheck(models.Model):
-    """One re-fetch of a case's URL, kept as proof of presence or removal."""
+    """One re-check of a case's URL, kept as proof of presence or removal.
+
+    ``gone`` is only ever recorded after a second fetch, ``confirmed_at``, said gone too; the
+    evidence fields then point to that confirming response.
+    """
 
     class Verdict(models.TextChoices):
         PRESENT = "present", _("Still online")
-        GONE = "gone", _("Gone")
+        GONE = "gone", _("Gone (confirmed)")
+        # No clear answer (wall, truncated, wrong type, server or network trouble, a redirect
+        # elsewhere, a page that came back): proves nothing either way, never "removed".
+        UNKNOWN = "unknown", _("Unknown")
         BLOCKED = "blocked", _("Blocked")
-        ERROR = "error", _("Failed")
+        ERROR = "error", _("Failed")  # older re-checks only; today these are "unknown"
+
+    class Reason(models.TextChoices):
+        GONE_STATUS = "gone_status", _("the page answers 404 or 410")
+        NOT_NAMED = "not_named", _("the complete page no longer names the client")
+        IMAGE_REPLACED = "image_replaced", _("the image is no longer the client's photo")
+        STILL_NAMED = "still_named", _("the page still names the client")
+        IMAGE_MATCHES = "image_matches", _("the image is still the client's photo")
+        CAME_BACK = "came_back", _("gone at first, back online on the confirming fetch")
+        TRUNCATED = "truncated", _("the answer was cut at the size limit")
+        WALL = "wall", _("an anti-bot or login wall")
+        WRONG_TYPE = "wrong_type", _("the image address no longer answers an image")
+        SERVER_ERROR = "server_error", _("a server error")
+        UNEXPECTED_STATUS = "unexpected_status", _("an unexpected HTTP status")
+        NETWORK = "network", _("a network failure (timeout, DNS, connection)")
+        REFUSED = "refused", _("an internal address, refused by our guard")
+        REDIRECTED = "redirected", _("a redirect to another page")
+        NOT_CHECKED = "", _("not recorded")
 
     case_hit = models.ForeignKey(CaseHit, on_delete=models.CASCADE, related_name="rechecks")
     checked_at = models.DateTimeField()
@@ -148,6 +173,10 @@ class Recheck(models.Model):
     final_url = models.URLField(max_length=2000, blank=True)
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
     verdict = models.CharField(max_length=10, choices=Verdict.choices)
+    reason = models.CharField(max_length=20, choices=Reason.choices, blank=True, default="")
+    # HTTP status of the first fetch, when a second one was made to confirm a removal.
+    first_http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
     detail = models.TextField(blank=True)
     body_sha256 = models.CharField(max_length=64, blank=True)
     evidence_warc = models.CharField(max_length=300, blank=True)
@@ -231,7 +260,7 @@ class AllowListEntry(models.Model):
     """The client's own account or a legitimate use: future hits from it are not raised."""
 
     class Kind(models.TextChoices):
-        URL = "url", _("This page and what is under it")
+        URL = "url", _("This thread (every page of it) and what is under it")
         ACCOUNT = "account", _("This account on this site")
 
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="allowlist")

@@ -1,15 +1,23 @@
 """Re-check: is the content of open cases still online?
 
-Every URL of an open case is fetched again (through the same address guard as crawls). Gone
-(404/410, or the page no longer names the client, or the image is no longer the client's
-photo) moves the case to ``removed`` once every URL is gone, with each response archived as
-proof. Still online long after a notice raises a reminder, then an escalation. A wall
-(anti-bot, login) is recorded as blocked: it proves nothing either way.
+Every URL of an open case is fetched again, through the same address guard and with the same
+identity (User-Agent, headers) as crawls. Saying "removed" when the content is still online
+tells a victim the harm is gone when it is not, so the rule is strict:
+
+- gone is a 404/410, or a complete page that no longer names the client, or an image that is
+  no longer the client's photo, **and** a second fetch after a delay
+  (``BODYGUARD_RECHECK_CONFIRM_DELAY_S``) saying gone again;
+- anything else that is not clearly present is ``unknown``: truncated answers, walls (anti-bot,
+  login, 401/403/429), an image address answering something that is not an image, server
+  errors, network failures, redirects to another page, a page that came back;
+- a case moves to ``removed`` only when every URL is confirmed gone. Each response is archived
+  as proof. Still online long after a notice raises a reminder, then an escalation.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,11 +27,12 @@ from django.core.mail import send_mail
 
 from clients.services import watch_target
 from config.sources import Source, load_sources
-from crawlers.evidence import EvidenceWriter, capture_of
+from crawlers.evidence import EvidenceRef, EvidenceWriter, capture_of
 from crawlers.fetch import Fetched, FetchFailed, FetchPolicy, fetch
 from crawlers.middlewares import wall_reason
 from crawlers.pipelines import watch_entry
 from crawlers.registry import KNOWN_KINDS
+from hits.urls import canonicalize
 from matching.hashes import PdqHash
 from matching.html import html_to_text
 from matching.images import fingerprint
@@ -38,8 +47,12 @@ WHO = "re-check"
 GONE_STATUSES = {404, 410}
 # Cases whose content is still worth watching; refused ones too (a host may comply later).
 RECHECK_STATES = (*Case.OPEN_STATES, Case.State.REFUSED)
-# Pages and images are fetched whole up to this size; larger ones are judged on what came.
+# Pages and images are fetched whole up to this size; a longer answer is cut there and can
+# prove presence (the part we have still names the client) but never removal.
 MAX_PAGE_BYTES = 10 * 1024 * 1024
+
+V = Recheck.Verdict
+R = Recheck.Reason
 
 
 @dataclass(frozen=True)
@@ -60,9 +73,15 @@ ESCALATION = FollowUp(
 
 @dataclass(frozen=True)
 class Verdict:
-    verdict: str  # Recheck.Verdict
+    """What one fetch (or a fetch and its confirmation) says about one URL."""
+
+    verdict: V
+    reason: R
     detail: str
     response: Fetched | None = None
+    # When the removal was confirmed by a second fetch: the first one's answer and evidence.
+    first: Verdict | None = None
+    confirmed_at: datetime | None = None
 
 
 @dataclass
@@ -71,7 +90,7 @@ class RecheckReport:
     gone: int = 0
     present: int = 0
     blocked: int = 0
-    errors: int = 0
+    unknown: int = 0
     cases_removed: list[int] = field(default_factory=list)
     reminders: list[int] = field(default_factory=list)
     escalations: list[int] = field(default_factory=list)
@@ -84,7 +103,7 @@ def _page_text(response: Fetched) -> str:
     return text
 
 
-def _names_still_there(case_hit: CaseHit, response: Fetched) -> bool:
+def _names_client(case_hit: CaseHit, response: Fetched) -> bool:
     client = case_hit.case.client
     if client is None:
         return True  # erased client under legal hold: nothing to match against, assume present
@@ -92,53 +111,152 @@ def _names_still_there(case_hit: CaseHit, response: Fetched) -> bool:
     return bool(matcher.scan(_page_text(response)))
 
 
-def _photo_still_there(case_hit: CaseHit, policy: FetchPolicy) -> Verdict:
+def _failed(what: str, failure: FetchFailed) -> Verdict:
+    reason = R.REFUSED if failure.refused else R.NETWORK
+    return Verdict(V.UNKNOWN, reason, f"{what}{failure.reason}")
+
+
+def _unclear_status(what: str, response: Fetched) -> Verdict | None:
+    """A wall or a status that proves nothing, or None when the answer can be judged."""
+    wall = wall_reason(response.status, response.body)
+    if wall:
+        return Verdict(V.UNKNOWN, R.WALL, f"{what}{wall} (HTTP {response.status})", response)
+    if response.status >= 500:
+        return Verdict(V.UNKNOWN, R.SERVER_ERROR, f"{what}HTTP {response.status}", response)
+    if response.status != 200:
+        return Verdict(V.UNKNOWN, R.UNEXPECTED_STATUS, f"{what}HTTP {response.status}", response)
+    return None
+
+
+def _same_page(a: str, b: str) -> bool:
+    def key(url: str) -> str:
+        canonical = canonicalize(url).split("#")[0]
+        return canonical.split("://", 1)[-1].rstrip("/")
+
+    return key(a) == key(b)
+
+
+def _judge_photo(case_hit: CaseHit, policy: FetchPolicy) -> Verdict:
     client = case_hit.case.client
     image = fetch(case_hit.image_url, policy)
     if isinstance(image, FetchFailed):
-        return Verdict(Recheck.Verdict.ERROR, f"image: {image.reason}")
+        return _failed("image: ", image)
     if image.status in GONE_STATUSES:
-        return Verdict(Recheck.Verdict.GONE, f"the image answers HTTP {image.status}")
-    if image.status >= 400:
-        return Verdict(Recheck.Verdict.ERROR, f"the image answers HTTP {image.status}")
+        return Verdict(V.GONE, R.GONE_STATUS, f"the image answers HTTP {image.status}", image)
+    unclear = _unclear_status("image: ", image)
+    if unclear is not None:
+        return unclear
+    if image.truncated:
+        return Verdict(V.UNKNOWN, R.TRUNCATED, "the image was cut at the size limit", image)
     if client is None:
-        return Verdict(Recheck.Verdict.PRESENT, "image still served")
+        return Verdict(V.PRESENT, R.IMAGE_MATCHES, "image still served", image)
     index = PhotoIndex()
     for label, hashes in watch_target(client).photos:
         index.add(label, [PdqHash.from_hex(h) for h in hashes])
     try:
         match = index.best_match(fingerprint(image.body))
     except ValueError as exc:
-        return Verdict(Recheck.Verdict.GONE, f"the image URL no longer serves an image ({exc})")
-    if match.tier is None:
-        return Verdict(Recheck.Verdict.GONE, "the image there is no longer the client's photo")
-    return Verdict(Recheck.Verdict.PRESENT, f"image still matches (distance {match.distance})")
+        # HTML, a wall we do not know, a placeholder page: not proof that the image is gone.
+        content_type = image.header("Content-Type") or "no type"
+        return Verdict(
+            V.UNKNOWN,
+            R.WRONG_TYPE,
+            f"the image address answers {content_type}, not an image ({exc})",
+            image,
+        )
+    if match.tier is not None:
+        return Verdict(
+            V.PRESENT, R.IMAGE_MATCHES, f"image still matches (distance {match.distance})", image
+        )
+    if not image.header("Content-Type").lower().startswith("image/"):
+        return Verdict(
+            V.UNKNOWN, R.WRONG_TYPE, "the image address no longer declares an image", image
+        )
+    return Verdict(
+        V.GONE, R.IMAGE_REPLACED, "the image there is no longer the client's photo", image
+    )
 
 
 def judge(case_hit: CaseHit, policy: FetchPolicy) -> Verdict:
-    """Fetch the URL again and say whether the content is still there."""
+    """Fetch the URL (and its image) once and say what the answer shows."""
     response = fetch(case_hit.url, policy)
     if isinstance(response, FetchFailed):
-        return Verdict(Recheck.Verdict.ERROR, response.reason)
+        return _failed("", response)
     if response.status in GONE_STATUSES:
-        return Verdict(Recheck.Verdict.GONE, f"HTTP {response.status}", response)
-    wall = wall_reason(response.status, response.body)
-    if wall:
-        return Verdict(Recheck.Verdict.BLOCKED, wall, response)
-    if response.status >= 400:
-        return Verdict(Recheck.Verdict.ERROR, f"HTTP {response.status}", response)
+        if response.redirect_chain and not _same_page(case_hit.url, response.final_url):
+            return Verdict(
+                V.UNKNOWN,
+                R.REDIRECTED,
+                f"redirected to {response.final_url[:300]}, which answers HTTP {response.status}",
+                response,
+            )
+        return Verdict(V.GONE, R.GONE_STATUS, f"HTTP {response.status}", response)
+    unclear = _unclear_status("", response)
+    if unclear is not None:
+        return unclear
     if case_hit.image_url:
-        found = _photo_still_there(case_hit, policy)
-        return Verdict(found.verdict, found.detail, response)
-    if _names_still_there(case_hit, response):
+        found = _judge_photo(case_hit, policy)
+        # The page is archived as the proof; the image itself is never written anywhere.
+        return Verdict(found.verdict, found.reason, found.detail, response)
+    if _names_client(case_hit, response):
         return Verdict(
-            Recheck.Verdict.PRESENT, f"HTTP {response.status}, still names the client", response
+            V.PRESENT, R.STILL_NAMED, f"HTTP {response.status}, still names the client", response
+        )
+    if response.truncated:
+        return Verdict(
+            V.UNKNOWN,
+            R.TRUNCATED,
+            f"the page was cut at {len(response.body)} bytes and what came does not name the "
+            "client: the rest may",
+            response,
+        )
+    if response.redirect_chain and not _same_page(case_hit.url, response.final_url):
+        return Verdict(
+            V.UNKNOWN,
+            R.REDIRECTED,
+            f"redirected to {response.final_url[:300]}, which does not name the client",
+            response,
         )
     return Verdict(
-        Recheck.Verdict.GONE,
+        V.GONE,
+        R.NOT_NAMED,
         f"HTTP {response.status}, but the page no longer names the client",
         response,
     )
+
+
+def confirm(first: Verdict, second: Verdict, at: datetime) -> Verdict:
+    """A removal stands only if the second fetch says gone too."""
+    if second.verdict == V.GONE:
+        return Verdict(
+            V.GONE,
+            second.reason,
+            f"{second.detail}; confirmed by a second fetch (first: {first.detail})",
+            second.response,
+            first=first,
+            confirmed_at=at,
+        )
+    if second.verdict == V.PRESENT:
+        return Verdict(
+            V.PRESENT,
+            R.CAME_BACK,
+            f"gone at first ({first.detail}), back online on the second fetch: {second.detail}",
+            second.response,
+            first=first,
+        )
+    return Verdict(
+        V.UNKNOWN,
+        second.reason,
+        f"gone at first ({first.detail}), then {second.detail}",
+        second.response,
+        first=first,
+    )
+
+
+def confirm_delay_s() -> float:
+    # BODYGUARD_RECHECK_CONFIRM_DELAY (default 120 s): a host that takes a page down leaves it
+    # down; one that flaps it to fool a check has to keep it down across this delay too.
+    return float(settings.BODYGUARD_RECHECK_CONFIRM_DELAY_S)
 
 
 def recheck_open_cases(
@@ -157,19 +275,46 @@ def recheck_open_cases(
     )
     evidence = EvidenceWriter(Path(settings.BODYGUARD_EVIDENCE_DIR), "recheck")
     touched: set[int] = set()
+    to_confirm: list[tuple[CaseHit, FetchPolicy, Verdict]] = []
     try:
         for case_hit in case_hits:
             policy = FetchPolicy.for_source(
                 sources.get(case_hit.source_id), max_bytes=MAX_PAGE_BYTES
             )
-            _record(case_hit, judge(case_hit, policy), evidence, now, report)
+            verdict = judge(case_hit, policy)
             touched.add(case_hit.case_id)
+            if verdict.verdict == V.GONE:
+                to_confirm.append((case_hit, policy, verdict))
+            else:
+                _record(case_hit, verdict, evidence, now, report)
+        if to_confirm:
+            # One wait for the whole run, then every apparent removal is fetched again.
+            time.sleep(confirm_delay_s())
+            for case_hit, policy, first in to_confirm:
+                second = judge(case_hit, policy)
+                _record(case_hit, confirm(first, second, datetime.now(UTC)), evidence, now, report)
     finally:
         evidence.close()
     for case in Case.objects.filter(pk__in=touched):
         _move_case(case, now, report)
     _tell_team(report)
     return report
+
+
+def _archive(
+    evidence: EvidenceWriter, case_hit: CaseHit, verdict: Verdict, stage: str
+) -> EvidenceRef | None:
+    if verdict.response is None:
+        return None
+    return evidence.write(
+        capture_of(verdict.response),
+        {
+            "recheck_verdict": str(verdict.verdict),
+            "recheck_reason": str(verdict.reason),
+            "recheck_stage": stage,
+            "case": case_hit.case_id,
+        },
+    )
 
 
 def _record(
@@ -179,12 +324,14 @@ def _record(
     now: datetime,
     report: RecheckReport,
 ) -> None:
-    ref = None
-    if verdict.response is not None:
-        ref = evidence.write(
-            capture_of(verdict.response),
-            {"recheck_verdict": verdict.verdict, "case": case_hit.case_id},
-        )
+    if verdict.first is not None:
+        _archive(evidence, case_hit, verdict.first, "first")
+    ref = _archive(evidence, case_hit, verdict, "confirmation" if verdict.first else "only")
+    first_status = (
+        verdict.first.response.status
+        if verdict.first is not None and verdict.first.response is not None
+        else None
+    )
     Recheck.objects.create(
         case_hit=case_hit,
         checked_at=now,
@@ -192,16 +339,23 @@ def _record(
         final_url=verdict.response.final_url if verdict.response else "",
         http_status=verdict.response.status if verdict.response else None,
         verdict=verdict.verdict,
+        reason=verdict.reason,
+        first_http_status=first_status,
+        confirmed_at=verdict.confirmed_at,
         detail=verdict.detail[:2000],
         body_sha256=ref.payload_sha256 if ref else "",
         evidence_warc=ref.warc if ref else "",
         evidence_record_id=ref.record_id if ref else "",
     )
     report.checked += 1
-    # A verdict is also what the URL's status at the source becomes (same values).
-    status = CaseHit.SourceStatus(verdict.verdict)
-    counter = "errors" if status == CaseHit.SourceStatus.ERROR else str(status)
-    setattr(report, counter, getattr(report, counter) + 1)
+    if verdict.verdict == V.GONE:
+        status, report.gone = CaseHit.SourceStatus.GONE, report.gone + 1
+    elif verdict.verdict == V.PRESENT:
+        status, report.present = CaseHit.SourceStatus.PRESENT, report.present + 1
+    elif verdict.reason == R.WALL:
+        status, report.blocked = CaseHit.SourceStatus.BLOCKED, report.blocked + 1
+    else:
+        status, report.unknown = CaseHit.SourceStatus.UNKNOWN, report.unknown + 1
     case_hit.source_status = status
     case_hit.source_checked_at = now
     if status == CaseHit.SourceStatus.GONE and case_hit.removed_at is None:
@@ -228,7 +382,7 @@ def _move_case(case: Case, now: datetime, report: RecheckReport) -> None:
                 report.cases_removed.append(case.pk)
         return
     if CaseHit.SourceStatus.PRESENT not in statuses:
-        return  # blocked or failed checks prove nothing
+        return  # blocked or unclear checks prove nothing
     # Still online: after a notice, a reminder is due; after the reminder, an escalation.
     if case.state == Case.State.NOTICE_SENT:
         since = case.last_host_notice_at()

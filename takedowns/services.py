@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from clients.models import Client
 from hits.documents import Hit, ReviewStatus
 from hits.store import HitStore
+from hits.urls import covers
 from takedowns.models import AllowListEntry, AuditEvent, Case, CaseHit, CaseTransition
 
 S = Case.State
@@ -209,8 +210,13 @@ def _follow_decision(
 
 
 def allowlist_matches(entries: Iterable[AllowListEntry], hit: Hit) -> AllowListEntry | None:
+    """The entry that covers this hit: its thread (any page of it) or what is under an allowed
+    path, compared as thread identities (hits.urls.covers), never as string prefixes; or its
+    author on that host."""
     for entry in entries:
-        if entry.kind == AllowListEntry.Kind.URL and hit.canonical_url.startswith(entry.value):
+        if entry.kind == AllowListEntry.Kind.URL and (
+            covers(entry.value, hit.thread) or covers(entry.value, hit.canonical_url)
+        ):
             return entry
         if (
             entry.kind == AllowListEntry.Kind.ACCOUNT
@@ -233,7 +239,8 @@ def allowlist(
             return _("This post has no known author: allow-list the page instead.")
         value = hit.author
     elif kind == AllowListEntry.Kind.URL:
-        value = hit.canonical_url.split("#")[0]
+        # The thread the post is in: every page of it is covered, its neighbours are not.
+        value = hit.thread
     else:
         return _("Choose what to allow-list: the page or the account.")
     client = Client.objects.get(reference=hit.client_id)
@@ -251,3 +258,53 @@ def allowlist(
     if case_hit is not None:
         _follow_decision(case_hit.case, Decision.DISMISS, who=who, reason=reason)
     return entry
+
+
+def record_reopened(store: HitStore) -> list[str]:
+    """Write each hit re-opened by a content change to the audit log and put its case entry
+    back to review; returns their ids. Safe to repeat."""
+    hits = store.reopened_unrecorded()
+    for hit in hits:
+        audit(
+            "bodyguard",
+            "reopen",
+            hit.hit_id,
+            f"dismissed, but its content changed (SHA-256 {hit.reopened_from_sha256[:12]} -> "
+            f"{hit.content_sha256[:12]}) at "
+            f"{hit.reopened_at or hit.last_seen:%Y-%m-%d %H:%M} UTC: back to review",
+        )
+        _reopen_case_hit(hit)
+    store.mark_reopen_recorded([h.hit_id for h in hits])
+    return [h.hit_id for h in hits]
+
+
+@transaction.atomic
+def _reopen_case_hit(hit: Hit) -> None:
+    case_hit = (
+        CaseHit.objects.select_for_update()
+        .filter(hit_id=hit.hit_id, review_status=str(ReviewStatus.DISMISSED))
+        .select_related("case", "case__client")
+        .first()
+    )
+    if case_hit is None:
+        return
+    case_hit.review_status = str(ReviewStatus.NEW)
+    old = case_hit.case
+    if old.state == S.CLOSED and old.client is not None:
+        # Its case was closed as every hit was a false positive: a closed case cannot move
+        # again, so the hit joins the client's open case for that host (or a new one).
+        case = (
+            Case.objects.filter(client=old.client, host=old.host, state__in=Case.OPEN_STATES)
+            .order_by("opened_at")
+            .first()
+        ) or Case.objects.create(
+            client=old.client, client_reference=old.client_reference, host=old.host
+        )
+        case_hit.case = case
+        audit(
+            "bodyguard",
+            "reopen",
+            f"case:{case.pk}",
+            f"hit {hit.hit_id} moved from closed case {old.pk}: its content changed",
+        )
+    case_hit.save(update_fields=["review_status", "case"])

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib import messages
@@ -30,8 +32,15 @@ from crawlers.registry import KNOWN_KINDS
 from hits.documents import Hit, ReviewStatus, Severity
 from hits.store import HitFilters, WeekCount
 from matching.images import decode
-from takedowns.models import AllowListEntry, Case, CaseHit, CaseTransition, Notice
-from takedowns.services import Decision, allowlist, audit, decide
+from takedowns.models import (
+    AllowListEntry,
+    AuditEvent,
+    Case,
+    CaseHit,
+    CaseTransition,
+    Notice,
+)
+from takedowns.services import Decision, allowlist, audit, decide, record_reopened
 
 REVIEW = "takedowns.review_hits"
 # Revealed images are shown at most this size; blurred ones are first shrunk to BLUR_CELLS
@@ -54,27 +63,80 @@ def who(request: HttpRequest) -> str:
     return str(request.user.get_username())
 
 
-def _date(value: str) -> datetime | None:
+PARIS = ZoneInfo("Europe/Paris")
+# Page numbers beyond this are refused with a message (the last page is at most
+# total / PER_PAGE; a bigger number is a typo or a probe, not a page to walk to).
+MAX_PAGE = 1_000_000
+
+
+@dataclass(frozen=True)
+class QueueRequest:
+    """The queue's filters as understood, and what could not be understood (shown)."""
+
+    filters: HitFilters
+    page: int
+    problems: list[str]
+
+
+def _paris_day(value: str, label: str, problems: list[str]) -> date | None:
+    if not value:
+        return None
     try:
-        return datetime.fromisoformat(value) if value else None
+        return date.fromisoformat(value.strip())
     except ValueError:
+        problems.append(
+            _("“%(value)s” is not a date for “%(field)s”: use the form YYYY-MM-DD.")
+            % {"value": value[:40], "field": label}
+        )
         return None
 
 
-def _filters(g: Any) -> HitFilters:
-    severity = g.get("severity", "")
-    return HitFilters(
+def _start_of(day: date) -> datetime:
+    """Midnight in Paris: the team thinks in French days, whatever UTC says."""
+    return datetime.combine(day, time.min, tzinfo=PARIS)
+
+
+def parse_queue_request(g: Any) -> QueueRequest:
+    problems: list[str] = []
+    since_day = _paris_day(g.get("since", ""), _("from"), problems)
+    until_day = _paris_day(g.get("until", ""), _("to"), problems)
+    if since_day and until_day and since_day > until_day:
+        problems.append(_("The “from” date is after the “to” date: no hit can match."))
+    severity: int | None = None
+    raw_severity = g.get("severity", "").strip()
+    if raw_severity:
+        valid = {str(int(s)) for s in Severity}
+        if raw_severity in valid:
+            severity = int(raw_severity)
+        else:
+            problems.append(
+                _("“%(value)s” is not a severity: choose one from the list.")
+                % {"value": raw_severity[:40]}
+            )
+    page = 1
+    raw_page = g.get("page", "").strip()
+    if raw_page:
+        if raw_page.isdigit() and 1 <= int(raw_page) <= MAX_PAGE:
+            page = int(raw_page)
+        else:
+            problems.append(
+                _("“%(value)s” is not a page number: showing the first page.")
+                % {"value": raw_page[:40]}
+            )
+    filters = HitFilters(
         client_id=g.get("client", ""),
         source_id=g.get("source", ""),
         match_kind=g.get("kind", ""),
         tier=g.get("tier", ""),
         status=g.get("status", ""),
         text=g.get("q", ""),
-        since=_date(g.get("since", "")),
-        until=_date(g.get("until", "")),
+        since=_start_of(since_day) if since_day else None,
+        # "until" includes its whole day.
+        until=_start_of(until_day + timedelta(days=1)) if until_day else None,
         thread=g.get("thread", ""),
-        severity=int(severity) if severity.isdigit() else None,
+        severity=severity,
     )
+    return QueueRequest(filters, page, problems)
 
 
 def _facet_labels() -> dict[str, str]:
@@ -110,15 +172,17 @@ def severity_labels() -> dict[int, str]:
 @reviewer_required
 def queue(request: HttpRequest) -> HttpResponse:
     g = request.GET
-    filters = _filters(g)
-    try:
-        page_number = max(1, int(g.get("page", "1")))
-    except ValueError:
-        page_number = 1
+    asked = parse_queue_request(g)
+    filters = asked.filters
     store = hit_store()
     try:
         store.ensure_index()
-        page = store.search(filters, page=page_number, per_page=PER_PAGE)
+        # Dismissed hits whose content changed are back in the queue: log them first.
+        record_reopened(store)
+        page = store.search(filters, page=asked.page, per_page=PER_PAGE)
+        if asked.page > page.pages:
+            # Past the last page (the queue shrank, or a typed number): show the last one.
+            page = store.search(filters, page=page.pages, per_page=PER_PAGE)
     finally:
         store.close()
     audit(who(request), "view_queue", "queue", g.urlencode())
@@ -152,6 +216,7 @@ def queue(request: HttpRequest) -> HttpResponse:
             "statuses": statuses,
             "severities": severities,
             "decisions": _decision_labels(),
+            "problems": asked.problems,
         },
     )
 
@@ -206,6 +271,10 @@ def hit_page(request: HttpRequest, hit_id: str) -> HttpResponse:
             "severity_label": severity_labels().get(hit.severity, ""),
             "decisions": _decision_labels(),
             "allowlist_kinds": AllowListEntry.Kind.choices,
+            # Decisions and re-openings of this hit, newest first (views are left out).
+            "history": AuditEvent.objects.filter(target=hit_id)
+            .exclude(action__in=["view_hit", "reveal_image"])
+            .order_by("-at", "-pk")[:50],
         },
     )
 

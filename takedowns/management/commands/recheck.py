@@ -14,7 +14,7 @@ class Command(BaseCommand):
         report = recheck_open_cases()
         self.stdout.write(
             f"{report.checked} URL(s) checked: {report.gone} gone, {report.present} still online, "
-            f"{report.blocked} blocked, {report.errors} failed"
+            f"{report.blocked} blocked, {report.unknown} unknown (no clear answer)"
         )
         for label, ids in (
             ("removed", report.cases_removed),

@@ -1,0 +1,252 @@
+"""Re-check never says "removed" while the content may still be online.
+
+Each test is an attack or an accident seen on real sites: a host answering 404 to re-checks
+only, a page cut at the size limit, an image address answering HTML or a wall, a page that is
+gone once and back a minute later, and the usual ambiguous answers.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crawlers.runner import run_crawl
+from operations.scheduler import configured_sources
+from takedowns.models import Case, CaseHit, Recheck
+from takedowns.recheck import recheck_open_cases
+from takedowns.services import Decision, decide
+from tests.conftest import DATA, write_source
+from tests.crawlers.static_site import Route, serve_site
+from tests.crawlers.test_hostile_inputs import CHALLENGE
+from tests.takedowns.workbench import IMAGE, PHPBB_PAGE, TOPIC, forum_site, reposted_photo, seed
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+OTHER_PAGE = (DATA / "forums" / "vbulletin_pocketpc.ch_thread_page34.html").read_bytes()
+
+
+@pytest.fixture(autouse=True)
+def short_confirmation(settings):
+    settings.BODYGUARD_RECHECK_CONFIRM_DELAY_S = 0.05
+
+
+@pytest.fixture
+def forum(isolated: Path, hit_store):
+    site = forum_site()
+    server = serve_site(site)
+    base = f"http://127.0.0.1:{server.server_port}"
+    seeded = seed(hit_store, base, isolated / "sources")
+    decide(
+        hit_store, [seeded.name_hit.hit_id, seeded.photo_hit.hit_id], Decision.CONFIRM, who="alice"
+    )
+    yield site, base, seeded
+    server.shutdown()
+
+
+def _outcomes(seeded) -> dict[str, tuple[str, str, str]]:
+    """Per hit kind: the URL's status at the source, and its last re-check's verdict, reason."""
+    out = {}
+    for kind, hit in (("name", seeded.name_hit), ("photo", seeded.photo_hit)):
+        case_hit = CaseHit.objects.get(hit_id=hit.hit_id)
+        last = case_hit.rechecks.order_by("-pk").first()
+        out[kind] = (case_hit.source_status, last.verdict, last.reason)
+    return out
+
+
+def _state(seeded) -> str:
+    return Case.objects.get(pk=seeded.case.pk).state
+
+
+# --- same identity as crawls ------------------------------------------------------------------
+
+
+@dataclass
+class CloakingSite:
+    """Serves the real phpBB topic to whoever crawled it, and 404 to any other client: what a
+    host does to have a case closed while the page stays online for everyone else."""
+
+    learning: bool = True
+    identities: set[tuple[str, str]] = field(default_factory=set)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+
+
+def serve_cloaking(site: CloakingSite) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            identity = (
+                self.headers.get("User-Agent", ""),
+                self.headers.get("Accept-Language", ""),
+            )
+            body, kind, status = PHPBB_PAGE, "text/html; charset=utf-8", 200
+            if self.path.startswith(IMAGE):
+                body, kind = reposted_photo(), "image/jpeg"
+            elif not self.path.startswith("/viewtopic.php"):
+                body, kind, status = b"not found", "text/plain", 404
+            elif site.learning:
+                site.identities.add(identity)
+            elif identity not in site.identities:
+                site.refused.append(identity)
+                body, kind, status = b"<h1>404 Not Found</h1>", "text/html", 404
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_a_site_answering_404_only_to_rechecks_is_not_marked_removed(isolated, hit_store):
+    site = CloakingSite()
+    server = serve_cloaking(site)
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        seeded = seed(hit_store, base, isolated / "sources")
+        decide(hit_store, [seeded.name_hit.hit_id], Decision.CONFIRM, who="alice")
+        # A real crawl of the topic, by the crawler: the site learns what a crawl looks like.
+        write_source(
+            isolated / "sources",
+            "myoos",
+            base,
+            kind="phpbb",
+            options={"start_urls": [TOPIC], "max_pages": 0},
+        )
+        outcome = run_crawl(configured_sources()["myoos"])
+        assert outcome.pages >= 1, outcome
+        assert site.identities
+        site.learning = False
+
+        report = recheck_open_cases()
+    finally:
+        server.shutdown()
+
+    assert not site.refused, f"the re-check looked different from the crawl: {site.refused}"
+    assert report.gone == 0 and not report.cases_removed
+    assert _outcomes(seeded)["name"] == ("present", "present", "still_named")
+    assert _state(seeded) == "confirmed"
+
+
+# --- answers that prove nothing ---------------------------------------------------------------
+
+
+def test_a_page_cut_at_the_size_limit_is_unknown_never_removed(forum):
+    site, _base, seeded = forum
+    # The name comes after 11 MB of markup: a fetch cut at 10 MB sees none of it.
+    padded = PHPBB_PAGE.replace(b"<body", b"<!--" + b"x" * (11 * 1024 * 1024) + b"--><body", 1)
+    site.routes["/viewtopic.php"] = Route(padded, "text/html; charset=utf-8")
+    report = recheck_open_cases()
+    assert report.gone == 0 and not report.cases_removed
+    status, verdict, reason = _outcomes(seeded)["name"]
+    assert (status, verdict, reason) == ("unknown", "unknown", "truncated")
+    assert _state(seeded) == "confirmed"
+
+
+def test_an_image_address_answering_html_is_unknown_never_removed(forum):
+    site, _base, seeded = forum
+    site.routes[IMAGE] = Route(OTHER_PAGE, "text/html; charset=utf-8")
+    recheck_open_cases()
+    assert _outcomes(seeded)["photo"] == ("unknown", "unknown", "wrong_type")
+    assert _state(seeded) == "confirmed"
+
+
+def test_an_image_address_answering_a_wall_is_blocked_never_removed(forum):
+    site, _base, seeded = forum
+    site.routes[IMAGE] = Route(CHALLENGE, "text/html", 200)
+    recheck_open_cases()
+    assert _outcomes(seeded)["photo"] == ("blocked", "unknown", "wall")
+
+
+def test_a_wall_served_with_200_instead_of_the_page_is_blocked(forum):
+    site, _base, seeded = forum
+    site.routes["/viewtopic.php"] = Route(CHALLENGE, "text/html", 200)
+    report = recheck_open_cases()
+    assert report.blocked == 2 and report.gone == 0
+    assert _outcomes(seeded)["name"] == ("blocked", "unknown", "wall")
+
+
+@pytest.mark.parametrize(
+    ("route", "reason"),
+    [
+        (Route(b"<h1>Internal Server Error</h1>", "text/html", 500), "server_error"),
+        (Route(b"<h1>Service Unavailable</h1>", "text/html", 503), "server_error"),
+        (Route(b"<h1>Forbidden</h1>", "text/html", 403), "wall"),
+        (Route(b"Too many requests", "text/plain", 429), "wall"),
+        (Route(b"", "text/html", 204), "unexpected_status"),
+        (Route(b"", "text/html", 302, {"Location": "/"}), "redirected"),
+        (Route(b"", "text/html", 302, {"Location": "/moved"}), "redirected"),
+    ],
+    ids=["500", "503", "403", "429", "204", "redirect-home", "redirect-to-a-404"],
+)
+def test_ambiguous_answers_are_unknown_never_removed(forum, route, reason):
+    site, _base, seeded = forum
+    site.routes["/viewtopic.php"] = route
+    site.routes["/"] = Route(OTHER_PAGE, "text/html; charset=utf-8")  # the forum's home page
+    report = recheck_open_cases()
+    assert report.gone == 0 and not report.cases_removed
+    status, verdict, got = _outcomes(seeded)["name"]
+    assert verdict == "unknown" and got == reason
+    assert status in ("unknown", "blocked")
+    assert _state(seeded) == "confirmed"
+
+
+def test_a_host_that_does_not_resolve_is_unknown_never_removed(forum):
+    _site, base, seeded = forum
+    port = base.rsplit(":", 1)[1]
+    CaseHit.objects.update(url=f"http://forum.bodyguard-test.invalid:{port}{TOPIC}")
+    report = recheck_open_cases()
+    assert report.unknown == 2 and report.gone == 0
+    assert _outcomes(seeded)["name"] == ("unknown", "unknown", "network")
+
+
+# --- removal is confirmed ---------------------------------------------------------------------
+
+
+def test_a_page_gone_once_and_back_on_the_second_fetch_stays_online(forum):
+    site, _base, seeded = forum
+    gone = Route(b"<h1>Gone</h1>", "text/html", 410)
+    # First pass: both URLs answer 410; the confirming fetch finds the page back.
+    site.routes["/viewtopic.php"] = [gone, gone, Route(PHPBB_PAGE, "text/html; charset=utf-8")]
+    report = recheck_open_cases()
+    assert report.gone == 0 and not report.cases_removed
+    outcomes = _outcomes(seeded)
+    assert outcomes["name"] == ("present", "present", "came_back")
+    assert outcomes["photo"] == ("present", "present", "came_back")
+    assert _state(seeded) == "confirmed"
+    first = Recheck.objects.filter(reason="came_back").first()
+    assert first.first_http_status == 410 and first.http_status == 200
+
+
+def test_a_removal_is_confirmed_by_a_second_fetch_before_the_case_is_removed(forum):
+    site, _base, seeded = forum
+    site.routes["/viewtopic.php"] = Route(b"<h1>Gone</h1>", "text/html", 410)
+    before = len(site.requests)
+    report = recheck_open_cases()
+    assert report.cases_removed == [seeded.case.pk]
+    # Two URLs, each fetched twice.
+    assert len(site.requests) - before == 4
+    proof = Recheck.objects.filter(verdict="gone")
+    assert proof.count() == 2
+    assert all(r.confirmed_at is not None and r.first_http_status == 410 for r in proof)
+
+
+def test_the_case_page_shows_each_urls_re_check_outcome(client, forum):
+    from tests.takedowns.workbench import make_user
+
+    site, _base, seeded = forum
+    site.routes[IMAGE] = Route(OTHER_PAGE, "text/html; charset=utf-8")
+    recheck_open_cases()
+    client.force_login(make_user("rev", "reviewer"))
+    page = client.get(f"/review/case/{seeded.case.pk}/").content.decode()
+    assert "Toujours en ligne — la page nomme toujours la personne" in page  # the name
+    assert "l’adresse de l’image ne renvoie plus une image" in page  # the photo: why unknown
