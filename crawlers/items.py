@@ -38,6 +38,9 @@ class ForumPost:
     author: str
     posted_at: datetime | None
     image_urls: list[str] = field(default_factory=list)
+    # Pixel area an image URL declares (width x height attributes or API fields), where known:
+    # the image pipeline fetches the largest first when a post's byte budget runs short.
+    image_sizes: dict[str, int] = field(default_factory=dict)
     is_thread_start: bool = False
     mentions: list[Mention] = field(default_factory=list)
     image_matches: list[ImageMatch] = field(default_factory=list)
