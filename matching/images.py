@@ -398,7 +398,6 @@ def retro_query_hashes(image: Image.Image) -> list[PdqHash]:
     side = min(w, h)
     crops.append(((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side))
     pieces = [small.crop(box) for box in crops] + [_upright_box(small, a) for a in ROTATIONS]
-    found = []
-    for piece in pieces:
-        found += [_pdq(piece), _pdq(ImageOps.mirror(piece))]
-    return list(dict.fromkeys(found))
+    # Not mirrored: a mirrored AND cropped or tilted re-post is rarer, and each hash costs
+    # ~2.5 ms of lookup against 1,000,000 crawled images (bench/bench_retro.py).
+    return list(dict.fromkeys(_pdq(piece) for piece in pieces))
