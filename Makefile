@@ -49,12 +49,14 @@ lint: lint-ruff
 eval: install
 	$(PY) -m bench.eval_names
 	$(PY) -W ignore -m bench.eval_photos
+	$(PY) -W ignore -m bench.eval_retro
 
 # Speed, with the baseline measured in the same run.
 bench: install
 	$(PY) -m bench.bench_names
 	$(PY) -W ignore -m bench.bench_images
 	$(PY) -W ignore -m bench.bench_crawl
+	$(PY) -W ignore -m bench.bench_retro
 
 # After changing user-facing text: refresh the French catalogue, translate, compile.
 messages: install
