@@ -64,6 +64,7 @@ lint: lint-ruff
 eval: install
 	$(PY) -m bench.eval_names
 	$(PY) -W ignore -m bench.eval_photos
+	$(PY) -W ignore -m bench.eval_retro
 
 # Speed, with the baseline measured in the same run.
 bench: install
@@ -71,6 +72,7 @@ bench: install
 	$(PY) -W ignore -m bench.bench_images
 	$(PY) -W ignore -m bench.bench_crawl
 	$(PY) -W ignore -m bench.bench_queue
+	$(PY) -W ignore -m bench.bench_retro
 
 # After changing user-facing text: refresh the French catalogue, translate, compile.
 messages: install

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -12,7 +13,7 @@ from hits.images import ImageStore
 from hits.retro import RetroMatch, retro_match
 from hits.store import HitStore
 from matching.hashes import PdqHash
-from matching.images import decode, hashes_of, registration_hashes
+from matching.images import decode, hashes_of, registration_hashes, retro_query_hashes
 
 
 class PhotoError(ValueError):
@@ -35,6 +36,8 @@ def register_photo(client: Client, label: str, data: bytes) -> Registration:
     except ValueError as exc:
         raise PhotoError(f"photo {label!r} of {client.reference}: {exc}") from None
     variants = registration_hashes(image)
+    # Looked up among crawled images now, not kept: the photo is never seen again after this.
+    retro_only = retro_query_hashes(image)
     _, quality, _ = hashes_of(image)
     del image, data
     photo, _ = ClientPhoto.objects.update_or_create(
@@ -43,14 +46,16 @@ def register_photo(client: Client, label: str, data: bytes) -> Registration:
         defaults={"pdq_hashes": [h.hex() for h in variants], "quality": quality},
     )
     try:
-        retro = run_retro_match(photo)
+        retro = run_retro_match(photo, retro_only)
     except HitStoreError as exc:
         # The photo is registered either way; the crawls will find new copies.
         return Registration(photo.pk, label, len(variants), None, str(exc))
     return Registration(photo.pk, label, len(variants), retro)
 
 
-def run_retro_match(photo: ClientPhoto) -> RetroMatch:
+def run_retro_match(photo: ClientPhoto, extra: Sequence[PdqHash] = ()) -> RetroMatch:
+    """Crawled images against the photo's stored hashes and ``extra`` ones (computed at
+    registration, while the photo was in memory)."""
     es_url, prefix = settings.BODYGUARD_ELASTICSEARCH_URL, settings.BODYGUARD_INDEX_PREFIX
     hits = HitStore(es_url, prefix, timeout_s=settings.BODYGUARD_ES_TIMEOUT_S)
     images = ImageStore.connect(es_url, prefix, timeout_s=settings.BODYGUARD_ES_TIMEOUT_S)
@@ -61,7 +66,7 @@ def run_retro_match(photo: ClientPhoto) -> RetroMatch:
             hits,
             photo.client.reference,
             photo.label,
-            [PdqHash.from_hex(h) for h in photo.pdq_hashes],
+            [*(PdqHash.from_hex(h) for h in photo.pdq_hashes), *extra],
         )
     finally:
         hits.close()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -15,32 +18,84 @@ from crawlers.items import ForumPost, ImageMatch
 from hits.errors import HitStoreError
 from hits.images import CrawledImage, ImageStore
 from matching.hashes import PdqHash
-from matching.images import fingerprint
+from matching.images import CrawledPrint, crawled_fingerprint
 from matching.photos import PhotoIndex
 
 logger = logging.getLogger(__name__)
 
 _SEP = "\x1f"
 
+# Every fetch is charged at least this much of a byte budget, so a page listing thousands of
+# one-pixel images cannot turn into thousands of requests (40 MB per post: 640 fetches at most).
+MIN_FETCH_COST = 64 * 1024
+# Fingerprints waiting for a bulk write to Elasticsearch.
+FLUSH_EVERY = 200
+
+# Fetch order within a post, when its byte budget cannot hold every image: photos first.
+_PHOTO_TYPES = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".avif")
+_GRAPHIC_TYPES = (".gif", ".svg", ".ico", ".bmp")
+_CHROME_HINTS = ("emoji", "smilie", "smiley", "avatar", "icon", "badge", "sprite", "logo", "rank")
+_THUMB_HINTS = ("thumb", "/tn/", "_tn.", "s72-c", "small")
+_SIZE_IN_URL = re.compile(r"(?:\b|_|-)(\d{2,5})x(\d{2,5})(?:\b|_|-|\.)")
+_WIDTH_IN_URL = re.compile(r"[?&/_-](?:w|width|size|s)[=_-]?(\d{2,5})(?:\b|&|$)", re.I)
+
+
+def fetch_priority(url: str, declared_area: int | None = None) -> tuple[int, int]:
+    """Sort key (lower first): photo formats before graphics, chrome (emoji, avatars, icons)
+    last, then the largest declared or URL-encoded size first."""
+    lowered = url.lower()
+    path = urlsplit(lowered).path
+    if any(hint in lowered for hint in _CHROME_HINTS):
+        kind = 3
+    elif path.endswith(_GRAPHIC_TYPES):
+        kind = 2
+    elif path.endswith(_PHOTO_TYPES):
+        kind = 0
+    else:
+        kind = 1
+    if kind < 2 and any(hint in lowered for hint in _THUMB_HINTS):
+        kind += 1
+    area = declared_area or 0
+    if not area:
+        if found := _SIZE_IN_URL.search(lowered):
+            area = int(found.group(1)) * int(found.group(2))
+        elif found := _WIDTH_IN_URL.search(lowered):
+            area = int(found.group(1)) ** 2
+    return kind, -area
+
+
+@dataclass
+class _Budget:
+    left: int
+
+    def charge(self, size: int) -> None:
+        self.left -= max(size, MIN_FETCH_COST)
+
 
 class ImagePipeline:
-    """Fetches the images of every post (bounded count and bytes, images only), fingerprints
-    them in memory, notes those that are a client's registered photo, and indexes every
-    fingerprint (never the image) so photos registered later can be matched against them."""
+    """Fetches the images of every post (within a byte budget per post and per crawl, images
+    only), fingerprints them in memory, notes those that are a client's registered photo, and
+    indexes every fingerprint (never the image) so photos registered later can be matched.
+
+    An image URL is fetched once per crawl: its fingerprint is kept (in memory, for the crawl)
+    and every later post showing the same URL gets its own match and its own indexed copy."""
 
     def __init__(self, crawler: Crawler, store: ImageStore | None) -> None:
         settings = crawler.settings
         self.crawler = crawler
         assert crawler.stats is not None
         self.stats: StatsCollector = crawler.stats
-        self.per_page = settings.getint("BODYGUARD_MAX_IMAGES_PER_PAGE")
         self.per_crawl = settings.getint("BODYGUARD_MAX_IMAGES_PER_CRAWL")
+        self.post_bytes = settings.getint("BODYGUARD_IMAGE_BYTES_PER_POST")
+        self.crawl_budget = _Budget(settings.getint("BODYGUARD_IMAGE_BYTES_PER_CRAWL"))
         self.max_bytes = settings.getint("BODYGUARD_MAX_IMAGE_BYTES")
         self.store = store
         self.index = PhotoIndex()
         self.fetched = 0
         self.pending: list[CrawledImage] = []
-        self.seen: set[str] = set()
+        # URL -> its fingerprint (None: not an image, refused or failed), for the whole crawl.
+        self.prints: dict[str, CrawledPrint | None] = {}
+        self._in_flight: dict[str, asyncio.Future[CrawledPrint | None]] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ImagePipeline:
@@ -87,26 +142,19 @@ class ImagePipeline:
 
     async def process_item(self, item: ForumPost) -> ForumPost:
         allowed = self._allowed_hosts(item)
-        for url in item.image_urls[: self.per_page]:
-            if url in self.seen or self.fetched >= self.per_crawl:
-                continue
+        post_budget = _Budget(self.post_bytes)
+        urls = sorted(
+            dict.fromkeys(item.image_urls),
+            key=lambda u: fetch_priority(u, item.image_sizes.get(u)),
+        )
+        for url in urls:
             if (urlsplit(url).hostname or "") not in allowed:
                 self.stats.inc_value("bodyguard/images_offsite_skipped")
                 continue
-            self.seen.add(url)
-            self.fetched += 1
-            data = await self._fetch(url)
-            if data is None:
+            crawled = await self._print_of(url, post_budget)
+            if crawled is None:
                 continue
-            try:
-                fp = fingerprint(data)
-            except ValueError as exc:
-                self.stats.inc_value("bodyguard/images_refused")
-                logger.info("image %s refused: %s", url, exc)
-                continue
-            finally:
-                del data
-            self.stats.inc_value("bodyguard/images")
+            fp = crawled.fingerprint
             match = self.index.best_match(fp)
             if match.photo is not None and match.tier is not None and match.distance is not None:
                 client_id, label = match.photo.split(_SEP, 1)
@@ -115,15 +163,63 @@ class ImagePipeline:
                 )
                 self.stats.inc_value("bodyguard/image_matches")
             self.pending.append(
-                CrawledImage(url, item.url, item.source_id, fp.pdq, fp.quality, datetime.now(UTC))
+                CrawledImage(
+                    url,
+                    item.url,
+                    item.source_id,
+                    fp.pdq,
+                    fp.quality,
+                    datetime.now(UTC),
+                    variants=crawled.variants,
+                )
             )
-            if len(self.pending) >= 200:
+            if len(self.pending) >= FLUSH_EVERY:
                 self._flush()
         return item
 
-    async def _fetch(self, url: str) -> bytes | None:
+    async def _print_of(self, url: str, post_budget: _Budget) -> CrawledPrint | None:
+        """The fingerprint of ``url``: from this crawl's cache, or fetched once (concurrent posts
+        showing the same URL wait for the same fetch)."""
+        if url in self.prints:
+            self.stats.inc_value("bodyguard/images_reused")
+            return self.prints[url]
+        if url in self._in_flight:
+            self.stats.inc_value("bodyguard/images_reused")
+            return await asyncio.shield(self._in_flight[url])
+        budget = min(post_budget.left, self.crawl_budget.left, self.max_bytes)
+        if budget <= 0 or self.fetched >= self.per_crawl:
+            self.stats.inc_value("bodyguard/images_over_budget")
+            logger.info(
+                "image %s not fetched: the post's or the crawl's image budget is spent", url
+            )
+            return None
+        future: asyncio.Future[CrawledPrint | None] = asyncio.get_running_loop().create_future()
+        self._in_flight[url] = future
+        crawled: CrawledPrint | None = None
+        try:
+            self.fetched += 1
+            data = await self._fetch(url, budget)
+            size = len(data) if data is not None else 0
+            post_budget.charge(size)
+            self.crawl_budget.charge(size)
+            if data is not None:
+                try:
+                    crawled = crawled_fingerprint(data)
+                    self.stats.inc_value("bodyguard/images")
+                except ValueError as exc:
+                    self.stats.inc_value("bodyguard/images_refused")
+                    logger.info("image %s refused: %s", url, exc)
+                finally:
+                    del data
+        finally:
+            self.prints[url] = crawled
+            del self._in_flight[url]
+            future.set_result(crawled)
+        return crawled
+
+    async def _fetch(self, url: str, max_bytes: int) -> bytes | None:
         request = Request(
-            url, meta={"download_maxsize": self.max_bytes, "allow_offsite": True}, dont_filter=True
+            url, meta={"download_maxsize": max_bytes, "allow_offsite": True}, dont_filter=True
         )
         try:
             engine = self.crawler.engine

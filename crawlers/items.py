@@ -41,6 +41,9 @@ class ForumPost:
     # Videos attached to the post (Telegram, fediverse media, <video> sources): kept for the
     # record and for video matching.
     video_urls: list[str] = field(default_factory=list)
+    # Pixel area an image URL declares (width x height attributes or API fields), where known:
+    # the image pipeline fetches the largest first when a post's byte budget runs short.
+    image_sizes: dict[str, int] = field(default_factory=dict)
     is_thread_start: bool = False
     mentions: list[Mention] = field(default_factory=list)
     image_matches: list[ImageMatch] = field(default_factory=list)

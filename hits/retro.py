@@ -26,7 +26,9 @@ def retro_match(
     now = datetime.now(UTC)
     found = []
     for image in similar:
-        tier = tier_for(image.distance)
+        # As at crawl time: a close hash of a flat or tiny image (low PDQ quality) is only a
+        # candidate for a reviewer, never a strong match.
+        tier = tier_for(image.distance, image.quality)
         if tier is None:
             continue
         found.append(

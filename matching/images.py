@@ -7,6 +7,7 @@ pHash is kept beside it for the record and for comparison.
 from __future__ import annotations
 
 import io
+import itertools
 import warnings
 from dataclasses import dataclass
 
@@ -210,3 +211,196 @@ def registration_hashes(image: Image.Image) -> list[PdqHash]:
         for candidate in (crop, ImageOps.mirror(crop)):
             variants.append(_pdq(_hash_input(candidate)))
     return list(dict.fromkeys(variants))
+
+
+# -- Crawled images: the variants kept for retro-match -------------------------------------------
+# A photo registered today is looked for among images crawled earlier, whose pixels are gone:
+# whatever a later registration could need must be hashed at crawl time. Registration variants
+# (rotations, mirrors, crops) cover a crawled image that shows LESS than the photo; these cover
+# one that shows MORE (a frame, a caption band, a collage's other tiles, stickers on the edges).
+
+# Share of the (trimmed) image kept by the centre-crop variant: it drops stickers, watermarks
+# and non-uniform frames on the edges. 0.8 is also what registration's centre crops use, so a
+# crawled image that is the photo plus a ~12% margin on each side lands on the registered hash.
+CENTRE_KEEP = 0.8
+# A seam (the edge between two tiles of a collage, or between a photo and an app's frame) is a
+# line where at least SEAM_SHARE of the pixels jump by more than SEAM_STEP grey levels from the
+# previous line, SEAM_CONTRAST times more of them than on the lines around it (so a textured
+# area, where many pixels jump, is not cut). Measured by `make eval` (bench/eval_retro.py, seed
+# 1): with these regions, retro-match finds 63% of drawn screenshot frames and 33% of collages
+# (0% from the whole image alone), with 0 false positives in 18,124 pairs (nearest negative 82).
+SEAM_SHARE = 0.4
+SEAM_STEP = 16.0
+SEAM_CONTRAST = 4.0
+# Regions smaller than this share of the image, or than REGION_MIN_SIDE pixels a side, are not
+# kept: a tile of a 3x3 collage with gutters is ~10%; smaller pieces are mostly avatars and text.
+REGION_MIN_SHARE = 0.05
+REGION_MIN_SIDE = 48
+# A region whose grey levels vary less than this is a flat panel (a gutter, a blank bar).
+REGION_MIN_STD = 8.0
+# The search looks at the image at this size: seams are lines, they survive the downscale.
+SEGMENT_SIZE = 256
+SEGMENT_DEPTH = 3
+# At most this many regions per image (a 3x3 collage); with the full image, the trimmed frame,
+# two caption bands and the centre crop, a crawled image is known by at most 14 hashes (mean
+# 4.3-5.2 for plain re-posts, 9-11 for screenshots and collages in `make eval`).
+MAX_REGIONS = 9
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One PDQ hash of a crawled image: of the whole image, or of a part of it named by ``kind``."""
+
+    kind: str  # full, trimmed, no_top, no_bottom, centre, region
+    pdq: PdqHash
+
+
+@dataclass(frozen=True)
+class CrawledPrint:
+    fingerprint: Fingerprint
+    variants: tuple[Variant, ...]
+
+
+def crawled_fingerprint(data: bytes) -> CrawledPrint:
+    """The fingerprint crawl-time matching uses, and the variants stored for retro-match."""
+    image = decode(data)
+    fp = fingerprint_image(image)
+    return CrawledPrint(fp, crawled_variants(image, fp))
+
+
+def _seams(grey: np.ndarray) -> list[int]:
+    """Column indices x where a seam runs between column x-1 and x (see SEAM_SHARE)."""
+    h, w = grey.shape
+    if w < 8 or h < 8:
+        return []
+    share = (np.abs(np.diff(grey, axis=1)) > SEAM_STEP).mean(axis=0)  # length w-1
+    seams: list[int] = []
+    for i, value in enumerate(share):
+        if value < SEAM_SHARE:
+            continue
+        around = np.concatenate([share[max(0, i - 8) : max(0, i - 1)], share[i + 2 : i + 9]])
+        if around.size and value < SEAM_CONTRAST * max(float(np.median(around)), 0.02):
+            continue
+        x = i + 1
+        if seams and x - seams[-1] <= 2:
+            continue  # the two sides of one anti-aliased edge
+        seams.append(x)
+    return seams
+
+
+def _split(grey: np.ndarray, box: tuple[int, int, int, int], depth: int) -> list[tuple[int, ...]]:
+    """Recursive cuts along seams (columns first, then rows, in turns): the leaves."""
+    x0, y0, x1, y1 = box
+    if depth == 0:
+        return [box]
+    part = grey[y0:y1, x0:x1]
+    for axis in (0, 1):
+        cuts = _seams(part) if axis == 0 else _seams(part.T)
+        if cuts:
+            edges = [0, *cuts, part.shape[1] if axis == 0 else part.shape[0]]
+            leaves: list[tuple[int, ...]] = []
+            for a, b in itertools.pairwise(edges):
+                child = (x0 + a, y0, x0 + b, y1) if axis == 0 else (x0, y0 + a, x1, y0 + b)
+                leaves.extend(_split(grey, child, depth - 1))
+            return leaves
+    return [box]
+
+
+def photo_regions(image: Image.Image) -> list[Image.Image]:
+    """The photo-like parts of an image cut along seams (collage tiles, the photo inside an
+    app's frame), largest first; empty if the image is one piece."""
+    small = image.convert("L")
+    small.thumbnail((SEGMENT_SIZE, SEGMENT_SIZE), Image.Resampling.BILINEAR)
+    grey = np.asarray(small, dtype=np.float32)
+    h, w = grey.shape
+    # Recursive cuts find a photo inside a frame; the grid of the seams that cross the whole
+    # image finds the tiles of a collage whose rows or columns are not all filled.
+    columns, rows = [0, *_seams(grey), w], [0, *_seams(grey.T), h]
+    grid = [
+        (x0, y0, x1, y1)
+        for x0, x1 in itertools.pairwise(columns)
+        for y0, y1 in itertools.pairwise(rows)
+    ]
+    leaves = list(dict.fromkeys([*_split(grey, (0, 0, w, h), SEGMENT_DEPTH), *grid]))
+    if len(leaves) < 2:
+        return []
+    sx, sy = image.width / w, image.height / h
+    found = []
+    for x0, y0, x1, y1 in leaves:
+        area = (x1 - x0) * (y1 - y0)
+        if area < REGION_MIN_SHARE * w * h or area >= 0.97 * w * h:
+            continue
+        if (x1 - x0) * sx < REGION_MIN_SIDE or (y1 - y0) * sy < REGION_MIN_SIDE:
+            continue
+        if float(grey[y0:y1, x0:x1].std()) < REGION_MIN_STD:
+            continue
+        found.append((area, (x0, y0, x1, y1)))
+    found.sort(key=lambda f: -f[0])
+    return [
+        image.crop((round(x0 * sx), round(y0 * sy), round(x1 * sx), round(y1 * sy)))
+        for _, (x0, y0, x1, y1) in found[:MAX_REGIONS]
+    ]
+
+
+def _centre(image: Image.Image, keep: float) -> Image.Image:
+    w, h = image.size
+    dx, dy = w * (1 - keep) / 2, h * (1 - keep) / 2
+    return image.crop((round(dx), round(dy), round(w - dx), round(h - dy)))
+
+
+def crawled_variants(image: Image.Image, fp: Fingerprint) -> tuple[Variant, ...]:
+    """Every hash a crawled image is stored under, the whole image first, without repeats."""
+    variants = [Variant("full", fp.pdq)]
+    if fp.trimmed is not None:
+        variants.append(Variant("trimmed", fp.trimmed[0]))
+    variants.extend(
+        Variant(kind, h) for kind, h in zip(("no_top", "no_bottom"), fp.bands, strict=False)
+    )
+    content = trim_borders(image) or image
+    variants.append(Variant("centre", _pdq(_hash_input(_centre(content, CENTRE_KEEP)))))
+    variants.extend(Variant("region", _pdq(_hash_input(r))) for r in photo_regions(image))
+    seen: set[PdqHash] = set()
+    unique = []
+    for v in variants:
+        if v.pdq not in seen:
+            seen.add(v.pdq)
+            unique.append(v)
+    return tuple(unique)
+
+
+# -- Registered photos: extra hashes for retro-match ------------------------------------------
+# At registration the photo is in memory once; these hashes are looked up in the crawled-image
+# index beside the registration hashes (they are not kept: crawl-time matching has the pixels
+# and its own stages). Each covers an alteration the 28 registration hashes miss in `make eval`.
+# One-sided crops: 3-25% cut from one to four sides; the registration crops are centred or
+# corner crops of 10-20%, which one-sided cuts of 15% or more leave 32+ bits away.
+SIDE_CROPS = (0.12, 0.22)
+# Small rotations (harassers straighten or tilt a photo): PDQ drifts ~6-8 bits per degree, so a
+# hash every 3 degrees keeps any angle of 1-10 degrees within 1.5 degrees of one of them.
+ROTATIONS = (-9.0, -6.0, -3.0, 3.0, 6.0, 9.0)
+
+
+def _upright_box(image: Image.Image, angle: float) -> Image.Image:
+    """The photo rotated by ``angle`` degrees, cropped to the largest box without corners."""
+    rotated = image.rotate(angle, resample=Image.Resampling.BILINEAR)
+    w, h = rotated.size
+    a = np.radians(abs(angle))
+    keep = 1 / (np.cos(a) + np.sin(a) * max(w / h, h / w))
+    return _centre(rotated, float(keep))
+
+
+def retro_query_hashes(image: Image.Image) -> list[PdqHash]:
+    """Hashes of a registered photo that only retro-match looks up: one-sided crops, the square
+    centre (a collage's tile), small rotations."""
+    small = _hash_input(image)
+    w, h = small.size
+    crops = []
+    for share in SIDE_CROPS:
+        dx, dy = round(w * share), round(h * share)
+        crops += [(dx, 0, w, h), (0, 0, w - dx, h), (0, dy, w, h), (0, 0, w, h - dy)]
+    side = min(w, h)
+    crops.append(((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side))
+    pieces = [small.crop(box) for box in crops] + [_upright_box(small, a) for a in ROTATIONS]
+    # Not mirrored: a mirrored AND cropped or tilted re-post is rarer, and each hash costs
+    # ~2.5 ms of lookup against 1,000,000 crawled images (bench/bench_retro.py).
+    return list(dict.fromkeys(_pdq(piece) for piece in pieces))

@@ -125,6 +125,7 @@ class DiscourseSpider(SourceSpider):
                 continue
             topic_id = int(post["topic_id"])
             slug = post.get("topic_slug") or slug or "topic"
+            images = self._parse_images(post)
             yield ForumPost(
                 source_id=self.source.id,
                 url=self._parse_permalink(post, slug),
@@ -133,7 +134,8 @@ class DiscourseSpider(SourceSpider):
                 text=self._parse_text(post),
                 author=self._parse_author(post),
                 posted_at=self._parse_posted_at(post),
-                image_urls=self._parse_image_urls(post),
+                image_urls=list(images),
+                image_sizes={u: a for u, a in images.items() if a},
                 is_thread_start=post.get("post_number") == 1,
             )
 
@@ -152,18 +154,22 @@ class DiscourseSpider(SourceSpider):
             return self.api_url(post["post_url"])
         return self.api_url(f"/t/{slug}/{int(post['topic_id'])}/{int(post['post_number'])}")
 
-    def _parse_image_urls(self, post: dict[str, Any]) -> list[str]:
+    def _parse_images(self, post: dict[str, Any]) -> dict[str, int]:
+        """Image URLs of a post, each with the pixel area its tag declares (0 if none)."""
         root = lxml.html.fragment_fromstring(post["cooked"], create_parent="div")
-        urls: list[str] = []
+        found: list[tuple[str, int]] = []
         for link in root.xpath("//a[contains(concat(' ', @class, ' '), ' lightbox ')]/@href"):
-            urls.append(str(link))
+            found.append((str(link), 0))
         for img in root.xpath("//img[@src]"):
             classes = set((img.get("class") or "").split())
             if classes & _CHROME_IMG_CLASSES or "/images/emoji/" in img.get("src"):
                 continue
-            urls.append(img.get("src"))
+            width, height = img.get("width") or "", img.get("height") or ""
+            area = int(width) * int(height) if width.isdigit() and height.isdigit() else 0
+            found.append((img.get("src"), area))
         base = self.source.base_url
-        absolute = [
-            u if "://" in u else (f"https:{u}" if u.startswith("//") else base + u) for u in urls
-        ]
-        return list(dict.fromkeys(absolute))
+        images: dict[str, int] = {}
+        for u, area in found:
+            url = u if "://" in u else (f"https:{u}" if u.startswith("//") else base + u)
+            images[url] = max(images.get(url, 0), area)
+        return images

@@ -72,6 +72,7 @@ class FourchanSpider(SourceSpider):
                 author=self._parse_author(post),
                 posted_at=self._parse_posted_at(post),
                 image_urls=images,
+                image_sizes={u: int(post.get("w", 0)) * int(post.get("h", 0)) for u in images},
                 is_thread_start=int(post["no"]) == thread_no,
             )
 

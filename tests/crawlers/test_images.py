@@ -4,20 +4,22 @@ retro-matched when a photo is registered later; hostile images recorded, crawl g
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
 
 from alerts.models import Alert
 from alerts.services import preferences_url
 from clients.models import Client
 from clients.photos import register_photo
 from crawlers.models import CrawlRun
+from demo.discourse_server import serve
 from hits.documents import MatchKind
 from hits.images import ImageStore
 from operations.scheduler import configured_sources, run_cycle
-from tests.conftest import DATA, write_source
+from tests.conftest import DATA, real_discourse_site, write_source
 from tests.crawlers.static_site import Route, StaticSite, serve_site
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -144,3 +146,203 @@ def test_a_photo_registered_later_is_found_among_images_already_crawled(board, h
     assert hit.photo_distance == 0
     run_cycle([])
     assert Alert.objects.filter(client=paul).count() == 1
+
+
+# -- Cross-posts, decoys, retro-match of altered copies, quality ---------------------------------
+
+
+def _jpeg(image: Image.Image, quality: int = 85) -> bytes:
+    out = io.BytesIO()
+    image.convert("RGB").save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def _photo(name: str) -> Image.Image:
+    return Image.open(PHOTOS / name).convert("RGB")
+
+
+def _framed(photo: Image.Image) -> Image.Image:
+    """A screenshot of a social app around the photo: a title bar, an avatar and a name, the
+    photo with margins, text lines under it (not a uniform border: trimming cannot remove it)."""
+    w, h = photo.size
+    canvas = Image.new("RGB", (w + 60, h + 190), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=16)
+    draw.rectangle((0, 0, canvas.width, 36), fill=(59, 89, 152))
+    draw.text((12, 9), "Facebook", font=font, fill=(255, 255, 255))
+    draw.ellipse((12, 48, 52, 88), fill=(200, 120, 90))
+    draw.text((62, 52), "un ami a partagé une photo", font=font, fill=(20, 20, 20))
+    canvas.paste(photo, (30, 100))
+    for i, line in enumerate(("regardez qui c'est", "partagez un max", "12 J'aime")):
+        draw.text((30, h + 110 + 22 * i), line, font=font, fill=(60, 60, 60))
+    return canvas
+
+
+def _captioned(photo: Image.Image) -> Image.Image:
+    """A meme: a black band with a caption above the photo."""
+    w, h = photo.size
+    band = int(h * 0.3)
+    canvas = Image.new("RGB", (w, h + band), (0, 0, 0))
+    canvas.paste(photo, (0, band))
+    font = ImageFont.load_default(size=band // 3)
+    ImageDraw.Draw(canvas).text((w // 20, band // 3), "elle se reconnaîtra", font=font)
+    return canvas
+
+
+def _cropped(photo: Image.Image) -> Image.Image:
+    """22% cut from the left side only."""
+    w, h = photo.size
+    return photo.crop((int(w * 0.22), 0, w, h))
+
+
+def _faded(photo: Image.Image) -> bytes:
+    """Contrast down to 5%: the picture is still there (PDQ normalises contrast), but PDQ's
+    quality score drops under 50."""
+    out = io.BytesIO()
+    ImageEnhance.Contrast(photo).enhance(0.05).save(out, "PNG")
+    return out.getvalue()
+
+
+def _second_thread(no: int) -> bytes:
+    """The real /po/ thread renumbered as thread ``no`` (listed in the real catalog): its opening
+    post shows the same image file as the first thread's, as a cross-post does."""
+    thread = json.loads(
+        (DATA / "fourchan" / "4chan-API_docs_threads_example0.json").read_text(encoding="utf-8")
+    )
+    posts = thread["posts"][:1]
+    posts[0] |= {"no": no, "resto": 0, "sub": "repost"}
+    return json.dumps({"posts": posts}).encode()
+
+
+def test_an_image_cross_posted_in_two_threads_is_a_hit_on_each_page(board, hit_store):
+    site, _ = board
+    site.routes["/po/thread/574933.json"] = Route(_second_thread(574933), JSON)
+    client = _client("jeanne")
+    register_photo(client, "photo 1", (PHOTOS / "opencv_baboon.jpg").read_bytes())
+
+    run_cycle(list(configured_sources().values()))
+
+    hits = hit_store.latest(client_id="jeanne")
+    assert sorted(h.url for h in hits) == [
+        "https://boards.4chan.org/po/thread/570368#p570368",
+        "https://boards.4chan.org/po/thread/574933#p574933",
+    ]
+    assert {h.image_url.rsplit("/", 1)[1] for h in hits} == {"1546293948883.png"}
+    # The bytes were fetched once; the second post reused the first fetch's fingerprint.
+    assert site.requests.count("/img/po/1546293948883.png") == 1
+
+    # Registered later, the same photo finds both pages among the crawled images.
+    paul = _client("paul")
+    result = register_photo(paul, "photo 1", (PHOTOS / "opencv_baboon.jpg").read_bytes())
+    assert result.retro is not None and result.retro.hits_created == 2
+    assert len(hit_store.latest(client_id="paul")) == 2
+
+
+DECOYS = 12
+
+
+@pytest.fixture
+def decoy_forum(isolated: Path, hit_store, settings):
+    """The real Discourse sandbox topic; its second post now shows a dozen small images (cut
+    from real photos) and, after them, the stolen photo, as a harasser hides one among many."""
+    site = real_discourse_site()
+    topic = json.loads(
+        (DATA / "discourse" / "discourse_api_fixture_topic.json").read_text(encoding="utf-8")
+    )
+    post = next(p for p in topic["post_stream"]["posts"] if p["id"] == 84)
+    tiles = []
+    for i in range(DECOYS):
+        source = _photo(("opencv_fruits.jpg", "skimage_camera.png", "pillow_hopper.jpg")[i % 3])
+        tile = source.crop((i * 20, i * 15, i * 20 + 48, i * 15 + 48))
+        out = io.BytesIO()
+        tile.save(out, "PNG")
+        path = f"/uploads/default/original/1X/decoy{i:02}.png"
+        site.uploads[path] = ("image/png", out.getvalue())
+        tiles.append(f'<img src="{path}" width="48" height="48" alt="">')
+    stolen = "/uploads/default/original/1X/5f0c9a1e.jpeg"
+    site.uploads[stolen] = ("image/jpeg", _reposted("opencv_messi5.jpg"))
+    post["cooked"] += (
+        f"<p>{''.join(tiles)}</p><p><img src='{stolen}' width='548' height='342' alt=''></p>"
+    )
+    site.posts[84] = post
+    site.raw["/t/57.json"] = json.dumps(topic).encode()
+    server = serve(site)
+    base = f"http://127.0.0.1:{server.server_port}"
+    write_source(isolated / "sources", "sandbox", base)
+    yield site, stolen
+    server.shutdown()
+
+
+def test_a_stolen_photo_behind_a_dozen_decoy_images_is_found(decoy_forum, hit_store):
+    site, stolen = decoy_forum
+    client = _client("jeanne")
+    register_photo(client, "photo 1", (PHOTOS / "opencv_messi5.jpg").read_bytes())
+
+    run_cycle(list(configured_sources().values()))
+
+    [hit] = hit_store.latest(client_id="jeanne")
+    assert hit.image_url.endswith(stolen) and hit.photo_tier == "strong"
+    assert sum("/decoy" in r for r in site.requests) == DECOYS  # all fetched, within budget
+
+
+def test_when_a_posts_image_budget_runs_short_the_photo_is_fetched_first(
+    decoy_forum, hit_store, settings
+):
+    site, stolen = decoy_forum
+    # Room for two fetches: the photo (declared 548x342, JPEG) and one decoy.
+    settings.BODYGUARD_CRAWL_SETTINGS = settings.BODYGUARD_CRAWL_SETTINGS | {
+        "BODYGUARD_IMAGE_BYTES_PER_POST": str(2 * 64 * 1024)
+    }
+    client = _client("jeanne")
+    register_photo(client, "photo 1", (PHOTOS / "opencv_messi5.jpg").read_bytes())
+
+    run_cycle(list(configured_sources().values()))
+
+    [hit] = hit_store.latest(client_id="jeanne")
+    assert hit.image_url.endswith(stolen)
+    assert sum("/decoy" in r for r in site.requests) < DECOYS
+
+
+def test_framed_captioned_and_cropped_copies_crawled_before_registration_are_found(
+    board, hit_store
+):
+    site, _ = board
+    photo = _photo("opencv_fruits.jpg")
+    copies = {
+        "/img/po/1546293948883.png": _jpeg(_framed(photo)),
+        "/img/po/1546294496751.png": _jpeg(_captioned(photo)),
+        "/img/po/1546294889019.jpg": _jpeg(_cropped(photo)),
+    }
+    for path, data in copies.items():
+        site.routes[path] = Route(data, "image/jpeg")
+    _client("someone")
+    run_cycle(list(configured_sources().values()))
+    assert hit_store.count() == 0
+
+    paul = _client("paul")
+    result = register_photo(paul, "photo 1", (PHOTOS / "opencv_fruits.jpg").read_bytes())
+
+    assert result.retro is not None and result.retro.hits_created == 3
+    hits = hit_store.latest(client_id="paul")
+    assert {h.image_url.split("/img", 1)[1] for h in hits} == {p[4:] for p in copies}
+    assert all(h.photo_distance is not None and h.photo_distance <= 24 for h in hits)
+
+
+def test_a_faded_copy_is_a_candidate_not_a_strong_match_in_retro_match_as_at_crawl_time(
+    board, hit_store
+):
+    site, _ = board
+    site.routes["/img/po/1546294496751.png"] = Route(
+        _faded(_photo("opencv_messi5.jpg")), "image/png"
+    )
+    before = _client("jeanne")
+    register_photo(before, "photo 1", (PHOTOS / "opencv_messi5.jpg").read_bytes())
+    run_cycle(list(configured_sources().values()))
+    [crawled] = hit_store.latest(client_id="jeanne")
+
+    paul = _client("paul")
+    register_photo(paul, "photo 1", (PHOTOS / "opencv_messi5.jpg").read_bytes())
+    [retro] = hit_store.latest(client_id="paul")
+
+    assert crawled.photo_distance is not None and crawled.photo_distance <= 24
+    assert (crawled.photo_tier, retro.photo_tier) == ("candidate", "candidate")
