@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.contrib import messages
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -23,7 +23,7 @@ from takedowns.notices import (
     notice_pdf,
     send_notice,
 )
-from takedowns.services import TRANSITIONS, audit, change_state
+from takedowns.services import TRANSITIONS, audit, change_state, set_legal_hold
 from takedowns.views import reviewer_required, who
 
 
@@ -100,6 +100,31 @@ def transition(request: HttpRequest, case_id: int) -> HttpResponse:
     if result.ok:
         messages.success(
             request, _("The case is now “%(state)s”.") % {"state": result.case.get_state_display()}
+        )
+    else:
+        messages.error(request, result.message)
+    return redirect("takedowns:case", case_id=case.pk)
+
+
+@reviewer_required
+@require_POST
+def legal_hold(request: HttpRequest, case_id: int) -> HttpResponse:
+    """Administrators only: the hold decides what a client's erasure keeps."""
+    case = get_object_or_404(Case, pk=case_id)
+    if not request.user.is_superuser:
+        return HttpResponseForbidden(_("Only an administrator may change a legal hold."))
+    result = set_legal_hold(
+        case.pk,
+        request.POST.get("hold") == "1",
+        who=who(request),
+        reason=request.POST.get("reason", ""),
+    )
+    if result.ok:
+        messages.success(
+            request,
+            _("The case is now under legal hold.")
+            if result.case.legal_hold
+            else _("The legal hold is lifted."),
         )
     else:
         messages.error(request, result.message)
