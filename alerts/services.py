@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 import smtplib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from django.conf import settings
 from django.core import signing
@@ -16,7 +18,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import translation
 
-from alerts.models import Alert, Delivery
+from alerts.models import Alert, Delivery, PreferencesLink
 from clients.models import AlertDetail, AlertPreference, Client
 from hits.documents import STRONG_SEVERITY, Hit, ReviewStatus
 from hits.store import HitStore
@@ -30,7 +32,10 @@ logger = logging.getLogger(__name__)
 # a burst of retries, and nothing is ever given up.
 RETRY_FIRST_S = 60
 RETRY_MAX_S = 3600
-PREFERENCES_SALT = "alerts.preferences"
+PREFERENCES_SALT = "alerts.preferences.v2"
+# A preferences link works this long; every email carries a new one, so a client who reads
+# her mail never meets an expired link, and a forwarded or leaked one stops working.
+PREFERENCES_LINK_LIFETIME = timedelta(days=60)
 
 
 @dataclass
@@ -121,18 +126,47 @@ def collect_new_hits(store: HitStore) -> CollectReport:
     return report
 
 
-def preferences_url(client: Client) -> str:
-    # Deterministic: the same link in every email, valid until the secret key changes.
-    token = signing.Signer(salt=PREFERENCES_SALT).sign_object(client.reference)
-    return f"{settings.BODYGUARD_SITE_URL.rstrip('/')}/preferences/{token}/"
+def preferences_url(client: Client, now: datetime | None = None) -> str:
+    """A new link for every email: a random token (stored as its hash), signed, expiring."""
+    now = now or datetime.now(UTC)
+    PreferencesLink.objects.filter(expires_at__lt=now).delete()
+    token = secrets.token_urlsafe(32)
+    PreferencesLink.objects.create(
+        client=client,
+        token_sha256=hashlib.sha256(token.encode()).hexdigest(),
+        expires_at=now + PREFERENCES_LINK_LIFETIME,
+    )
+    signed = signing.Signer(salt=PREFERENCES_SALT).sign(token)
+    return f"{settings.BODYGUARD_SITE_URL.rstrip('/')}/preferences/{signed}/"
 
 
-def client_from_token(token: str) -> Client | None:
+class LinkState(StrEnum):
+    VALID = "valid"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"  # altered, forged, or from before the client's erasure
+
+
+@dataclass(frozen=True)
+class LinkCheck:
+    state: LinkState
+    client: Client | None = None
+
+
+def client_from_token(signed: str, now: datetime | None = None) -> LinkCheck:
     try:
-        reference = signing.Signer(salt=PREFERENCES_SALT).unsign_object(token)
+        token = signing.Signer(salt=PREFERENCES_SALT).unsign(signed)
     except signing.BadSignature:
-        return None
-    return Client.objects.filter(reference=reference).first()
+        return LinkCheck(LinkState.UNKNOWN)
+    link = (
+        PreferencesLink.objects.select_related("client")
+        .filter(token_sha256=hashlib.sha256(token.encode()).hexdigest())
+        .first()
+    )
+    if link is None:
+        return LinkCheck(LinkState.UNKNOWN)
+    if link.expires_at <= (now or datetime.now(UTC)):
+        return LinkCheck(LinkState.EXPIRED)
+    return LinkCheck(LinkState.VALID, link.client)
 
 
 def render_alert_email(
@@ -264,3 +298,8 @@ def dispatch_pending(*, digest: bool = False, now: datetime | None = None) -> Di
         report.emails_sent += 1
         report.alerts_sent += len(alerts)
     return report
+
+
+def first_name(client: Client) -> str:
+    parts = client.display_name.split()
+    return parts[0] if parts else ""

@@ -5,7 +5,10 @@ No other module reads ``os.environ``: they import :data:`ENV` (or receive the va
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,6 +91,36 @@ class Notifier:
     representative: str
 
 
+SECRET_KEY_FILE = "secret_key"
+
+
+def install_secret_key(var_dir: Path) -> str:
+    """This installation's own key, generated once into ``var/`` (mode 0600, never committed):
+    a key published with the code would let anyone sign links."""
+    path = var_dir / SECRET_KEY_FILE
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        # Written whole to a private temporary file, then linked into place: two processes
+        # starting together agree on one key, and none ever reads a half-written one.
+        fd, tmp = tempfile.mkstemp(dir=var_dir, prefix=".secret_key-")
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as out:
+                out.write(secrets.token_urlsafe(64))
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
+    key = path.read_text(encoding="ascii").strip()
+    if len(key) < 50:
+        raise ConfigurationError(
+            f"{path} holds no usable secret key: delete it (a new one is generated) "
+            "or set DJANGO_SECRET_KEY"
+        )
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+    return key
+
+
 def load(environ: dict[str, str] | None = None) -> Environment:
     env = dict(os.environ if environ is None else environ)
     var_dir = Path(env.get("BODYGUARD_VAR_DIR") or BASE_DIR / "var")
@@ -100,7 +133,7 @@ def load(environ: dict[str, str] | None = None) -> Environment:
     if not secret_key:
         if not debug and env.get("BODYGUARD_ENV", "dev") == "production":
             raise ConfigurationError("DJANGO_SECRET_KEY must be set in production")
-        secret_key = "dev-only-insecure-key-set-DJANGO_SECRET_KEY-in-production"
+        secret_key = install_secret_key(var_dir)
     return Environment(
         debug=debug,
         secret_key=secret_key,
