@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 # a burst of retries, and nothing is ever given up.
 RETRY_FIRST_S = 60
 RETRY_MAX_S = 3600
+# How long a dispatcher holds a delivery it is sending: far longer than one SMTP exchange
+# (EMAIL_TIMEOUT is 10 s), short enough that a crashed send is retried within the quarter hour.
+SENDING_LEASE = timedelta(minutes=15)
 PREFERENCES_SALT = "alerts.preferences.v2"
 # A preferences link works this long; every email carries a new one, so a client who reads
 # her mail never meets an expired link, and a forwarded or leaked one stops working.
@@ -252,6 +255,14 @@ def dispatch_pending(*, digest: bool = False, now: datetime | None = None) -> Di
         return report
     connection = get_connection()
     for delivery in due:
+        # Claim it first (a conditional UPDATE): of two dispatchers that overlap (the
+        # immediate cycle and the digest job), exactly one sends it. The claim is a lease: a
+        # dispatcher that dies mid-send leaves the delivery to be retried when it runs out.
+        claimed = Delivery.objects.filter(
+            pk=delivery.pk, status=Delivery.Status.PENDING, next_attempt_at__lte=now
+        ).update(next_attempt_at=now + SENDING_LEASE)
+        if not claimed:
+            continue
         alerts = list(delivery.alerts.order_by("created_at"))
         if not alerts:  # its client's alerts were erased meanwhile
             delivery.delete()

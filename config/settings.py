@@ -61,7 +61,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # so even the test database is a file, never SQLite's default in-memory one.
     DATABASES["default"]["TEST"] = {"NAME": str(ENV.var_dir / "test-bodyguard.sqlite3")}
     # secure_delete: an erased client's rows are overwritten in the file, not merely unlinked.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "init_command": "PRAGMA secure_delete = ON;"}
+    # IMMEDIATE: a transaction takes the write lock when it begins, so concurrent writers
+    # (overlapping jobs, parallel requests) wait their turn instead of failing with "database
+    # is locked" when a read inside a transaction turns into a write.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "init_command": "PRAGMA secure_delete = ON;",
+        "transaction_mode": "IMMEDIATE",
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from aiosmtpd.controller import Controller
+from django.db import connection
 
 from alerts.models import Alert, Delivery
 from alerts.services import dispatch_pending, render_alert_email, retry_delay
 from clients.models import Client
-from demo.smtp_sink import free_port, start_sink
+from demo.smtp_sink import MailSink, free_port, start_sink
 from hits.documents import Severity
 
 pytestmark = pytest.mark.django_db
@@ -173,3 +177,47 @@ def test_digest_clients_wait_for_the_daily_digest(mailoutbox):
     assert dispatch_pending().emails_sent == 0
     assert dispatch_pending(digest=True).emails_sent == 1
     assert mailoutbox[0].to == ["jeanne@example.org"]
+
+
+class _SlowSink(MailSink):
+    """A relay that takes its time: overlapping dispatchers really overlap."""
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        await asyncio.sleep(0.3)
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_overlapping_dispatchers_send_every_alert_exactly_once(settings):
+    sink = _SlowSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    _smtp(settings, controller.port)
+    for n in range(3):
+        person = _client(reference=f"c{n}", email=f"c{n}@example.org")
+        _alert(person, 2 * n, severity=Severity.CRITICAL)
+        _alert(person, 2 * n + 1, severity=Severity.CRITICAL)
+    now = datetime.now(UTC)
+    start = threading.Barrier(2)
+    reports = []
+
+    def job(digest: bool) -> None:
+        try:
+            start.wait()
+            reports.append(dispatch_pending(digest=digest, now=now))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=job, args=(digest,)) for digest in (False, True)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    finally:
+        controller.stop()
+    assert len(reports) == 2
+    assert sorted(m["To"] for m in sink.messages) == [f"c{n}@example.org" for n in range(3)]
+    assert sum(r.emails_sent for r in reports) == 3
+    assert sum(r.alerts_sent for r in reports) == 6
+    assert set(Alert.objects.values_list("status", flat=True)) == {Alert.Status.SENT}
