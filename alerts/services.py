@@ -10,6 +10,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import signing
@@ -17,9 +19,13 @@ from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import translation
+from django.utils.translation import gettext as _
 
 from alerts.models import Alert, Delivery, PreferencesLink
+from alerts.neutral import neutral_url
 from clients.models import AlertDetail, AlertPreference, Client
+from config.sources import SourceError, load_sources
+from crawlers.registry import KNOWN_KINDS
 from hits.documents import STRONG_SEVERITY, Hit, ReviewStatus
 from hits.store import HitStore
 from takedowns.models import AllowListEntry
@@ -172,26 +178,67 @@ def client_from_token(signed: str, now: datetime | None = None) -> LinkCheck:
     return LinkCheck(LinkState.VALID, link.client)
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where alerts were found, as an email may say it: from our configuration, not the page."""
+
+    sites: tuple[str, ...]
+    links: tuple[str, ...]
+    unlinked: int
+
+
+def _places(alerts: list[Alert], detailed: bool) -> Place:
+    try:
+        sources = load_sources(Path(settings.BODYGUARD_SOURCES_DIR), KNOWN_KINDS)
+    except SourceError:
+        sources = {}
+    sites: set[str] = set()
+    links: set[str] = set()
+    unlinked = 0
+    for alert in alerts:
+        source = sources.get(alert.source_id)
+        host = source.host if source is not None else ""
+        on_site = bool(host) and alert.host.removeprefix("www.") == host.removeprefix("www.")
+        # A search result's host is whatever the result says: the email names the search
+        # source we configured instead.
+        sites.add(
+            host
+            if on_site
+            else _("a site found through %(source)s") % {"source": host or alert.source_id}
+        )
+        if detailed:
+            link = neutral_url(alert.url, urlsplit(alert.url).hostname or "") if on_site else None
+            if link:
+                links.add(link)
+            else:
+                unlinked += 1
+    return Place(tuple(sorted(sites)), tuple(sorted(links)), unlinked)
+
+
 def render_alert_email(
     client: Client, alerts: list[Alert], *, digest: bool = False
 ) -> tuple[str, str]:
-    """Subject and body: counts, seriousness and site names; page addresses only for clients
-    who asked for detailed alerts. Never the content, never an image."""
+    """Subject and body: counts, seriousness and site names; for clients who asked for
+    detailed alerts, links stripped of every word from the page. Never the content, never an
+    image, never a host or a word a hostile page chose."""
     language = client.language if client.language in {"fr", "en"} else "fr"
-    sites = sorted({a.host for a in alerts})
     detailed = client.alert_detail == AlertDetail.DETAILED
-    context = {
-        "display_name": client.display_name,
-        "count": len(alerts),
-        "strong_count": sum(1 for a in alerts if a.severity >= STRONG_SEVERITY),
-        "other_count": sum(1 for a in alerts if a.severity < STRONG_SEVERITY),
-        "sites": sites,
-        "site_count": len(sites),
-        "digest": digest,
-        "urls": sorted({a.url for a in alerts if a.url}) if detailed else [],
-        "preferences_url": preferences_url(client),
-    }
     with translation.override(language):
+        place = _places(alerts, detailed)
+        sites = list(place.sites)
+        context = {
+            "display_name": client.display_name,
+            "count": len(alerts),
+            "strong_count": sum(1 for a in alerts if a.severity >= STRONG_SEVERITY),
+            "other_count": sum(1 for a in alerts if a.severity < STRONG_SEVERITY),
+            "sites": sites,
+            "site_count": len(sites),
+            "digest": digest,
+            "detailed": detailed,
+            "urls": list(place.links),
+            "unlinked": place.unlinked,
+            "preferences_url": preferences_url(client),
+        }
         subject = render_to_string(f"alerts/email/new_hits_subject.{language}.txt", context)
         body = render_to_string(f"alerts/email/new_hits.{language}.txt", context)
     return " ".join(subject.split()), body

@@ -16,8 +16,17 @@ from alerts.services import dispatch_pending, render_alert_email, retry_delay
 from clients.models import Client
 from demo.smtp_sink import MailSink, free_port, start_sink
 from hits.documents import Severity
+from tests.conftest import write_source
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def sources(settings, tmp_path):
+    """The sites the alerts below come from, as configured (emails name them from here)."""
+    settings.BODYGUARD_SOURCES_DIR = tmp_path
+    for host in ("forum.example.org", "other.example.net"):
+        write_source(tmp_path, host.split(".")[0], f"https://{host}/")
 
 
 def _client(**kw) -> Client:
@@ -35,7 +44,7 @@ def _alert(
     return Alert.objects.create(
         client=client,
         hit_id=f"h{n}",
-        source_id="s",
+        source_id=host.split(".")[0],
         host=host,
         url=f"https://{host}/t/{n}#p{n}",
         match_kind="name",
@@ -77,6 +86,7 @@ def test_clients_who_chose_detailed_alerts_get_the_addresses():
     client = _client(alert_detail="detailed")
     _subject, body = render_alert_email(client, [_alert(client, 1), _alert(client, 2)])
     assert "https://forum.example.org/t/1#p1" in body and "https://forum.example.org/t/2#p2" in body
+    assert "elles sont raccourcies" in body
 
 
 def test_every_email_links_to_the_preferences_page_which_changes_them(client, settings):
