@@ -20,6 +20,7 @@ from takedowns.notices import (
     NoticeDraft,
     contact_for,
     create_notice,
+    email_address_problem,
     notice_pdf,
     send_notice,
 )
@@ -211,6 +212,9 @@ def contact(request: HttpRequest, case_id: int) -> HttpResponse:
     form_url = request.POST.get("form_url", "").strip()
     if not email and not form_url:
         messages.error(request, _("Give the host's abuse email or its reporting form."))
+        return redirect("takedowns:case", case_id=case.pk)
+    if problem := email_address_problem(email):
+        messages.error(request, problem)
         return redirect("takedowns:case", case_id=case.pk)
     if domain != case.host and not case.host.endswith("." + domain):
         messages.error(request, _("The domain must be the case's host or one of its parents."))
