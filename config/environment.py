@@ -6,11 +6,13 @@ No other module reads ``os.environ``: they import :data:`ENV` (or receive the va
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import secrets
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -78,6 +80,56 @@ class Environment:
     recheck_hours: int
     notice_reminder_days: int
     escalation_days: int
+    # Behind a reverse proxy that terminates TLS (README "Behind a TLS proxy").
+    behind_tls_proxy: bool = False
+    csrf_trusted_origins: tuple[str, ...] = ()
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For gives the client address.
+    trusted_proxies: tuple[str, ...] = ()
+
+    @property
+    def proxy_ssl_header(self) -> tuple[str, str] | None:
+        # Only behind a proxy that sets (overwrites) X-Forwarded-Proto itself: anywhere else,
+        # a client could send the header and pass for a secure request.
+        return ("HTTP_X_FORWARDED_PROTO", "https") if self.behind_tls_proxy else None
+
+
+def _networks(env: dict[str, str], name: str) -> tuple[str, ...]:
+    found = []
+    for raw in env.get(name, "").split(","):
+        value = raw.strip()
+        if not value:
+            continue
+        try:
+            found.append(str(ipaddress.ip_network(value, strict=False)))
+        except ValueError:
+            raise ConfigurationError(
+                f"{name}: {value!r} is not an IP address or network such as 10.0.0.5 or 10.0.0.0/24"
+            ) from None
+    return tuple(found)
+
+
+def _origins(env: dict[str, str], site_url: str) -> tuple[str, ...]:
+    """The site's own origin and the extra ones configured, each checked."""
+    found: list[str] = []
+    for name, raw in (
+        ("BODYGUARD_SITE_URL", site_url),
+        *(
+            ("BODYGUARD_CSRF_TRUSTED_ORIGINS", o)
+            for o in env.get("BODYGUARD_CSRF_TRUSTED_ORIGINS", "").split(",")
+        ),
+    ):
+        value = raw.strip()
+        if not value:
+            continue
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ConfigurationError(
+                f"{name}: {value!r} is not an origin such as https://veille.example.org"
+            )
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in found:
+            found.append(origin)
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -177,6 +229,9 @@ def load(environ: dict[str, str] | None = None) -> Environment:
         recheck_hours=_positive(env, "BODYGUARD_RECHECK_HOURS", 6),
         notice_reminder_days=_positive(env, "BODYGUARD_NOTICE_REMINDER_DAYS", 7),
         escalation_days=_positive(env, "BODYGUARD_ESCALATION_DAYS", 7),
+        behind_tls_proxy=_bool(env, "BODYGUARD_BEHIND_TLS_PROXY", False),
+        trusted_proxies=_networks(env, "BODYGUARD_TRUSTED_PROXIES"),
+        csrf_trusted_origins=_origins(env, env.get("BODYGUARD_SITE_URL", "http://127.0.0.1:8000")),
     )
 
 
