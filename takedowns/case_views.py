@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.contrib import messages
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -108,12 +108,13 @@ def transition(request: HttpRequest, case_id: int) -> HttpResponse:
 
 
 @reviewer_required
-@require_POST
 def legal_hold(request: HttpRequest, case_id: int) -> HttpResponse:
     """Administrators only: the hold decides what a client's erasure keeps."""
-    case = get_object_or_404(Case, pk=case_id)
     if not request.user.is_superuser:
         return HttpResponseForbidden(_("Only an administrator may change a legal hold."))
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    case = get_object_or_404(Case, pk=case_id)
     result = set_legal_hold(
         case.pk,
         request.POST.get("hold") == "1",
