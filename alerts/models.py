@@ -77,3 +77,22 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client.reference} {self.host} {self.status}"
+
+
+class PreferencesLink(models.Model):
+    """The key in the link to a client's preferences page: random, stored (as a hash), expiring.
+
+    A new one goes in every email, so a link forwarded or found in an old mailbox stops
+    working; the token says nothing about who the client is.
+    """
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="preference_links")
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.client.reference} until {self.expires_at:%Y-%m-%d}"

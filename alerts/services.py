@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 import smtplib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import signing
@@ -15,9 +19,13 @@ from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import translation
+from django.utils.translation import gettext as _
 
-from alerts.models import Alert, Delivery
+from alerts.models import Alert, Delivery, PreferencesLink
+from alerts.neutral import neutral_url
 from clients.models import AlertDetail, AlertPreference, Client
+from config.sources import SourceError, load_sources
+from crawlers.registry import KNOWN_KINDS
 from hits.documents import STRONG_SEVERITY, Hit, ReviewStatus
 from hits.store import HitStore
 from takedowns.models import AllowListEntry
@@ -30,7 +38,13 @@ logger = logging.getLogger(__name__)
 # a burst of retries, and nothing is ever given up.
 RETRY_FIRST_S = 60
 RETRY_MAX_S = 3600
-PREFERENCES_SALT = "alerts.preferences"
+# How long a dispatcher holds a delivery it is sending: far longer than one SMTP exchange
+# (EMAIL_TIMEOUT is 10 s), short enough that a crashed send is retried within the quarter hour.
+SENDING_LEASE = timedelta(minutes=15)
+PREFERENCES_SALT = "alerts.preferences.v2"
+# A preferences link works this long; every email carries a new one, so a client who reads
+# her mail never meets an expired link, and a forwarded or leaked one stops working.
+PREFERENCES_LINK_LIFETIME = timedelta(days=60)
 
 
 @dataclass
@@ -121,40 +135,110 @@ def collect_new_hits(store: HitStore) -> CollectReport:
     return report
 
 
-def preferences_url(client: Client) -> str:
-    # Deterministic: the same link in every email, valid until the secret key changes.
-    token = signing.Signer(salt=PREFERENCES_SALT).sign_object(client.reference)
-    return f"{settings.BODYGUARD_SITE_URL.rstrip('/')}/preferences/{token}/"
+def preferences_url(client: Client, now: datetime | None = None) -> str:
+    """A new link for every email: a random token (stored as its hash), signed, expiring."""
+    now = now or datetime.now(UTC)
+    PreferencesLink.objects.filter(expires_at__lt=now).delete()
+    token = secrets.token_urlsafe(32)
+    PreferencesLink.objects.create(
+        client=client,
+        token_sha256=hashlib.sha256(token.encode()).hexdigest(),
+        expires_at=now + PREFERENCES_LINK_LIFETIME,
+    )
+    signed = signing.Signer(salt=PREFERENCES_SALT).sign(token)
+    return f"{settings.BODYGUARD_SITE_URL.rstrip('/')}/preferences/{signed}/"
 
 
-def client_from_token(token: str) -> Client | None:
+class LinkState(StrEnum):
+    VALID = "valid"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"  # altered, forged, or from before the client's erasure
+
+
+@dataclass(frozen=True)
+class LinkCheck:
+    state: LinkState
+    client: Client | None = None
+
+
+def client_from_token(signed: str, now: datetime | None = None) -> LinkCheck:
     try:
-        reference = signing.Signer(salt=PREFERENCES_SALT).unsign_object(token)
+        token = signing.Signer(salt=PREFERENCES_SALT).unsign(signed)
     except signing.BadSignature:
-        return None
-    return Client.objects.filter(reference=reference).first()
+        return LinkCheck(LinkState.UNKNOWN)
+    link = (
+        PreferencesLink.objects.select_related("client")
+        .filter(token_sha256=hashlib.sha256(token.encode()).hexdigest())
+        .first()
+    )
+    if link is None:
+        return LinkCheck(LinkState.UNKNOWN)
+    if link.expires_at <= (now or datetime.now(UTC)):
+        return LinkCheck(LinkState.EXPIRED)
+    return LinkCheck(LinkState.VALID, link.client)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where alerts were found, as an email may say it: from our configuration, not the page."""
+
+    sites: tuple[str, ...]
+    links: tuple[str, ...]
+    unlinked: int
+
+
+def _places(alerts: list[Alert], detailed: bool) -> Place:
+    try:
+        sources = load_sources(Path(settings.BODYGUARD_SOURCES_DIR), KNOWN_KINDS)
+    except SourceError:
+        sources = {}
+    sites: set[str] = set()
+    links: set[str] = set()
+    unlinked = 0
+    for alert in alerts:
+        source = sources.get(alert.source_id)
+        host = source.host if source is not None else ""
+        on_site = bool(host) and alert.host.removeprefix("www.") == host.removeprefix("www.")
+        # A search result's host is whatever the result says: the email names the search
+        # source we configured instead.
+        sites.add(
+            host
+            if on_site
+            else _("a site found through %(source)s") % {"source": host or alert.source_id}
+        )
+        if detailed:
+            link = neutral_url(alert.url, urlsplit(alert.url).hostname or "") if on_site else None
+            if link:
+                links.add(link)
+            else:
+                unlinked += 1
+    return Place(tuple(sorted(sites)), tuple(sorted(links)), unlinked)
 
 
 def render_alert_email(
     client: Client, alerts: list[Alert], *, digest: bool = False
 ) -> tuple[str, str]:
-    """Subject and body: counts, seriousness and site names; page addresses only for clients
-    who asked for detailed alerts. Never the content, never an image."""
+    """Subject and body: counts, seriousness and site names; for clients who asked for
+    detailed alerts, links stripped of every word from the page. Never the content, never an
+    image, never a host or a word a hostile page chose."""
     language = client.language if client.language in {"fr", "en"} else "fr"
-    sites = sorted({a.host for a in alerts})
     detailed = client.alert_detail == AlertDetail.DETAILED
-    context = {
-        "display_name": client.display_name,
-        "count": len(alerts),
-        "strong_count": sum(1 for a in alerts if a.severity >= STRONG_SEVERITY),
-        "other_count": sum(1 for a in alerts if a.severity < STRONG_SEVERITY),
-        "sites": sites,
-        "site_count": len(sites),
-        "digest": digest,
-        "urls": sorted({a.url for a in alerts if a.url}) if detailed else [],
-        "preferences_url": preferences_url(client),
-    }
     with translation.override(language):
+        place = _places(alerts, detailed)
+        sites = list(place.sites)
+        context = {
+            "display_name": client.display_name,
+            "count": len(alerts),
+            "strong_count": sum(1 for a in alerts if a.severity >= STRONG_SEVERITY),
+            "other_count": sum(1 for a in alerts if a.severity < STRONG_SEVERITY),
+            "sites": sites,
+            "site_count": len(sites),
+            "digest": digest,
+            "detailed": detailed,
+            "urls": list(place.links),
+            "unlinked": place.unlinked,
+            "preferences_url": preferences_url(client),
+        }
         subject = render_to_string(f"alerts/email/new_hits_subject.{language}.txt", context)
         body = render_to_string(f"alerts/email/new_hits.{language}.txt", context)
     return " ".join(subject.split()), body
@@ -218,6 +302,14 @@ def dispatch_pending(*, digest: bool = False, now: datetime | None = None) -> Di
         return report
     connection = get_connection()
     for delivery in due:
+        # Claim it first (a conditional UPDATE): of two dispatchers that overlap (the
+        # immediate cycle and the digest job), exactly one sends it. The claim is a lease: a
+        # dispatcher that dies mid-send leaves the delivery to be retried when it runs out.
+        claimed = Delivery.objects.filter(
+            pk=delivery.pk, status=Delivery.Status.PENDING, next_attempt_at__lte=now
+        ).update(next_attempt_at=now + SENDING_LEASE)
+        if not claimed:
+            continue
         alerts = list(delivery.alerts.order_by("created_at"))
         if not alerts:  # its client's alerts were erased meanwhile
             delivery.delete()
@@ -264,3 +356,8 @@ def dispatch_pending(*, digest: bool = False, now: datetime | None = None) -> Di
         report.emails_sent += 1
         report.alerts_sent += len(alerts)
     return report
+
+
+def first_name(client: Client) -> str:
+    parts = client.display_name.split()
+    return parts[0] if parts else ""

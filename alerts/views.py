@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from django import forms
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
-from alerts.services import client_from_token
+from alerts.services import LinkState, client_from_token, first_name
 from clients.models import Client
 from takedowns.services import audit
 
@@ -31,9 +31,18 @@ class PreferencesForm(forms.ModelForm):
 
 def preferences(request: HttpRequest, token: str) -> HttpResponse:
     """No sign-in: the signed link is the key, as in an unsubscribe link."""
-    client = client_from_token(token)
-    if client is None:
-        raise Http404("unknown or altered link")
+    check = client_from_token(token)
+    if check.client is None:
+        # Calm and identical for every refusal but expiry: the page never says whether a
+        # link belonged to somebody.
+        expired = check.state == LinkState.EXPIRED
+        return render(
+            request,
+            "alerts/link_refused.html",
+            {"expired": expired},
+            status=410 if expired else 404,
+        )
+    client = check.client
     before = (client.alert_preference, client.alert_detail, client.language)
     form = PreferencesForm(request.POST or None, instance=client)
     saved = False
@@ -50,5 +59,6 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
         return render(
             request,
             "alerts/preferences.html",
-            {"form": form, "client": client, "saved": saved},
+            # The first name only: the link may have been forwarded or found in a mailbox.
+            {"form": form, "first_name": first_name(client), "saved": saved},
         )

@@ -44,8 +44,14 @@ class ClientAdmin(admin.ModelAdmin):
     inlines = [WatchTermInline, ClientPhotoInline]
     actions = ["erase_selected"]
 
+    def has_delete_permission(self, request, obj=None):
+        # A plain delete would bypass erasure (hits in Elasticsearch, evidence, audit log,
+        # legal holds): the erasure action is the only way a client goes.
+        return False
+
     def get_actions(self, request):
         actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
         if not request.user.is_superuser:
             actions.pop("erase_selected", None)  # erasure is for the admin role only
         return actions

@@ -5,9 +5,14 @@ No other module reads ``os.environ``: they import :data:`ENV` (or receive the va
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
+import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -77,6 +82,56 @@ class Environment:
     escalation_days: int
     # Seconds between a re-check that finds content gone and the fetch that must confirm it.
     recheck_confirm_delay_s: int = 120
+    # Behind a reverse proxy that terminates TLS (README "Behind a TLS proxy").
+    behind_tls_proxy: bool = False
+    csrf_trusted_origins: tuple[str, ...] = ()
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For gives the client address.
+    trusted_proxies: tuple[str, ...] = ()
+
+    @property
+    def proxy_ssl_header(self) -> tuple[str, str] | None:
+        # Only behind a proxy that sets (overwrites) X-Forwarded-Proto itself: anywhere else,
+        # a client could send the header and pass for a secure request.
+        return ("HTTP_X_FORWARDED_PROTO", "https") if self.behind_tls_proxy else None
+
+
+def _networks(env: dict[str, str], name: str) -> tuple[str, ...]:
+    found = []
+    for raw in env.get(name, "").split(","):
+        value = raw.strip()
+        if not value:
+            continue
+        try:
+            found.append(str(ipaddress.ip_network(value, strict=False)))
+        except ValueError:
+            raise ConfigurationError(
+                f"{name}: {value!r} is not an IP address or network such as 10.0.0.5 or 10.0.0.0/24"
+            ) from None
+    return tuple(found)
+
+
+def _origins(env: dict[str, str], site_url: str) -> tuple[str, ...]:
+    """The site's own origin and the extra ones configured, each checked."""
+    found: list[str] = []
+    for name, raw in (
+        ("BODYGUARD_SITE_URL", site_url),
+        *(
+            ("BODYGUARD_CSRF_TRUSTED_ORIGINS", o)
+            for o in env.get("BODYGUARD_CSRF_TRUSTED_ORIGINS", "").split(",")
+        ),
+    ):
+        value = raw.strip()
+        if not value:
+            continue
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ConfigurationError(
+                f"{name}: {value!r} is not an origin such as https://veille.example.org"
+            )
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in found:
+            found.append(origin)
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -88,6 +143,36 @@ class Notifier:
     address: str
     email: str
     representative: str
+
+
+SECRET_KEY_FILE = "secret_key"
+
+
+def install_secret_key(var_dir: Path) -> str:
+    """This installation's own key, generated once into ``var/`` (mode 0600, never committed):
+    a key published with the code would let anyone sign links."""
+    path = var_dir / SECRET_KEY_FILE
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        # Written whole to a private temporary file, then linked into place: two processes
+        # starting together agree on one key, and none ever reads a half-written one.
+        fd, tmp = tempfile.mkstemp(dir=var_dir, prefix=".secret_key-")
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as out:
+                out.write(secrets.token_urlsafe(64))
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
+    key = path.read_text(encoding="ascii").strip()
+    if len(key) < 50:
+        raise ConfigurationError(
+            f"{path} holds no usable secret key: delete it (a new one is generated) "
+            "or set DJANGO_SECRET_KEY"
+        )
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+    return key
 
 
 def load(environ: dict[str, str] | None = None) -> Environment:
@@ -102,7 +187,7 @@ def load(environ: dict[str, str] | None = None) -> Environment:
     if not secret_key:
         if not debug and env.get("BODYGUARD_ENV", "dev") == "production":
             raise ConfigurationError("DJANGO_SECRET_KEY must be set in production")
-        secret_key = "dev-only-insecure-key-set-DJANGO_SECRET_KEY-in-production"
+        secret_key = install_secret_key(var_dir)
     return Environment(
         debug=debug,
         secret_key=secret_key,
@@ -147,6 +232,9 @@ def load(environ: dict[str, str] | None = None) -> Environment:
         notice_reminder_days=_positive(env, "BODYGUARD_NOTICE_REMINDER_DAYS", 7),
         escalation_days=_positive(env, "BODYGUARD_ESCALATION_DAYS", 7),
         recheck_confirm_delay_s=_positive(env, "BODYGUARD_RECHECK_CONFIRM_DELAY", 120),
+        behind_tls_proxy=_bool(env, "BODYGUARD_BEHIND_TLS_PROXY", False),
+        trusted_proxies=_networks(env, "BODYGUARD_TRUSTED_PROXIES"),
+        csrf_trusted_origins=_origins(env, env.get("BODYGUARD_SITE_URL", "http://127.0.0.1:8000")),
     )
 
 

@@ -61,7 +61,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # so even the test database is a file, never SQLite's default in-memory one.
     DATABASES["default"]["TEST"] = {"NAME": str(ENV.var_dir / "test-bodyguard.sqlite3")}
     # secure_delete: an erased client's rows are overwritten in the file, not merely unlinked.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "init_command": "PRAGMA secure_delete = ON;"}
+    # IMMEDIATE: a transaction takes the write lock when it begins, so concurrent writers
+    # (overlapping jobs, parallel requests) wait their turn instead of failing with "database
+    # is locked" when a read inside a transaction turns into a write.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "init_command": "PRAGMA secure_delete = ON;",
+        "transaction_mode": "IMMEDIATE",
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -96,6 +103,12 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # Nothing to other sites (a harmful page must not learn our review URLs); "no-referrer" would
 # also make browsers send "Origin: null" on our own forms, which CSRF protection refuses.
 SECURE_REFERRER_POLICY = "same-origin"
+# Behind a TLS-terminating proxy (README "Behind a TLS proxy"): the proxy says the request
+# came over HTTPS, and the browser's https Origin is ours.
+SECURE_PROXY_SSL_HEADER = ENV.proxy_ssl_header
+CSRF_TRUSTED_ORIGINS = list(ENV.csrf_trusted_origins)
+# Whose X-Forwarded-For names the client address for the sign-in lock-out (takedowns.access).
+BODYGUARD_TRUSTED_PROXIES = list(ENV.trusted_proxies)
 if not DEBUG and ENV.site_url.startswith("https://"):
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True

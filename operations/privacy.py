@@ -368,9 +368,14 @@ def _redact_audit(client: Client, reference: str, hit_ids: list[str]) -> int:
         Q(target__in=[*hit_ids, *cases]) | Q(target=f"client:{reference}")
         | Q(who=f"client:{reference}")
     )  # fmt: skip
-    count = about.update(detail=ERASED)
-    AuditEvent.objects.filter(target=f"client:{reference}").update(target=f"client:{ERASED}")
-    AuditEvent.objects.filter(who=f"client:{reference}").update(who=f"client:{ERASED}")
+    # The database refuses any other change to the audit log (takedowns.auditlog).
+    count = about.update(detail=ERASED, redacted=True)
+    AuditEvent.objects.filter(target=f"client:{reference}").update(
+        target=f"client:{ERASED}", redacted=True
+    )
+    AuditEvent.objects.filter(who=f"client:{reference}").update(
+        who=f"client:{ERASED}", redacted=True
+    )
     return count
 
 

@@ -1,8 +1,9 @@
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from takedowns.evidence import export_case
 from takedowns.models import AuditEvent, Case, CaseHit, EvidenceAccess
@@ -21,14 +22,30 @@ class CaseAdmin(admin.ModelAdmin):
     list_filter = ("state", "host")
     search_fields = ("client__display_name", "client__reference", "host", "hits__url")
     inlines = [CaseHitInline]
-    readonly_fields = ("opened_at", "updated_at", "client_reference", "evidence_pack")
+    # State, legal hold and version change only through takedowns.services (transitions,
+    # audit log, optimistic lock): the workbench's case page has the buttons for them.
+    readonly_fields = (
+        "state",
+        "legal_hold",
+        "version",
+        "state_changed_at",
+        "opened_at",
+        "updated_at",
+        "client_reference",
+        "evidence_pack",
+    )
 
-    @admin.display(description="Dossier de preuves")
+    @admin.display(description=_("Evidence pack"))
     def evidence_pack(self, obj: Case) -> str:
         if obj.pk is None:
             return "-"
+        # A POST with the change form's CSRF token: an export is an action, logged in the chain
+        # of custody, and a GET link could be triggered from another site.
         return format_html(
-            '<a class="button" href="{}">Exporter le dossier (ZIP)</a>', f"../../{obj.pk}/export/"
+            '<button type="submit" class="button" formmethod="post" formaction="{}" '
+            "formnovalidate>{}</button>",
+            reverse("admin:takedowns_case_export", args=[obj.pk]),
+            _("Export the evidence pack (ZIP)"),
         )
 
     def get_urls(self):
@@ -42,6 +59,8 @@ class CaseAdmin(admin.ModelAdmin):
         ]
 
     def export_view(self, request: HttpRequest, case_id: int) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
         case = get_object_or_404(Case, pk=case_id)
         if not self.has_view_permission(request, case):
             return HttpResponse(status=403)
@@ -71,7 +90,7 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_display = ("at", "who", "action", "target")
     list_filter = ("action",)
     search_fields = ("who", "target", "detail")
-    readonly_fields = ("at", "who", "action", "target", "detail")
+    readonly_fields = ("at", "who", "action", "target", "detail", "redacted")
 
     def has_add_permission(self, request):
         return False

@@ -7,6 +7,8 @@ class TakedownsConfig(AppConfig):
     verbose_name = "Takedowns"
 
     def ready(self) -> None:
+        from takedowns import auditlog
         from takedowns.roles import sync_roles
 
+        auditlog.connect()
         post_migrate.connect(sync_roles, sender=self)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.contrib import messages
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -20,10 +20,11 @@ from takedowns.notices import (
     NoticeDraft,
     contact_for,
     create_notice,
+    email_address_problem,
     notice_pdf,
     send_notice,
 )
-from takedowns.services import TRANSITIONS, audit, change_state
+from takedowns.services import TRANSITIONS, audit, change_state, set_legal_hold
 from takedowns.views import reviewer_required, who
 
 
@@ -100,6 +101,32 @@ def transition(request: HttpRequest, case_id: int) -> HttpResponse:
     if result.ok:
         messages.success(
             request, _("The case is now “%(state)s”.") % {"state": result.case.get_state_display()}
+        )
+    else:
+        messages.error(request, result.message)
+    return redirect("takedowns:case", case_id=case.pk)
+
+
+@reviewer_required
+def legal_hold(request: HttpRequest, case_id: int) -> HttpResponse:
+    """Administrators only: the hold decides what a client's erasure keeps."""
+    if not request.user.is_superuser:
+        return HttpResponseForbidden(_("Only an administrator may change a legal hold."))
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    case = get_object_or_404(Case, pk=case_id)
+    result = set_legal_hold(
+        case.pk,
+        request.POST.get("hold") == "1",
+        who=who(request),
+        reason=request.POST.get("reason", ""),
+    )
+    if result.ok:
+        messages.success(
+            request,
+            _("The case is now under legal hold.")
+            if result.case.legal_hold
+            else _("The legal hold is lifted."),
         )
     else:
         messages.error(request, result.message)
@@ -186,6 +213,9 @@ def contact(request: HttpRequest, case_id: int) -> HttpResponse:
     form_url = request.POST.get("form_url", "").strip()
     if not email and not form_url:
         messages.error(request, _("Give the host's abuse email or its reporting form."))
+        return redirect("takedowns:case", case_id=case.pk)
+    if problem := email_address_problem(email):
+        messages.error(request, problem)
         return redirect("takedowns:case", case_id=case.pk)
     if domain != case.host and not case.host.endswith("." + domain):
         messages.error(request, _("The domain must be the case's host or one of its parents."))

@@ -315,13 +315,16 @@ class EvidenceAccess(models.Model):
 
 
 class AuditEvent(models.Model):
-    """Who viewed, revealed, changed, exported or sent what, and when. Append-only."""
+    """Who viewed, revealed, changed, exported or sent what, and when. Append-only, enforced
+    by database triggers too (takedowns.auditlog)."""
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     who = models.CharField(max_length=150)
     action = models.CharField(max_length=40)
     target = models.CharField(max_length=200)
     detail = models.TextField(blank=True)
+    # Set when what the entry said about an erased client was blanked (takedowns.auditlog).
+    redacted = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-at"]

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core.exceptions import ValidationError
+from django.core.mail import BadHeaderError, EmailMessage
+from django.core.validators import validate_email
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import formats, translation
@@ -188,6 +190,9 @@ def validate(draft: NoticeDraft, case: Case, actionable: list[CaseHit]) -> dict[
         errors["good_faith"] = _("Confirm the statement of good faith.")
     if not draft.recipient.strip():
         errors["recipient"] = _("Name the recipient (the host or the platform).")
+    address_problem = email_address_problem(draft.recipient_email.strip())
+    if address_problem:
+        errors["recipient_email"] = address_problem
     if not notifier.name or not notifier.email:
         errors["notifier"] = _(
             "The notifier's name and email are not configured "
@@ -298,6 +303,39 @@ class SendResult:
     message: str
 
 
+def email_address_problem(address: str) -> str:
+    """What is wrong with a recipient address, or "" (blank is allowed: another channel)."""
+    if not address:
+        return ""
+    try:
+        validate_email(address)
+    except ValidationError:
+        return _(
+            "“%(address)s” is not a valid email address: correct the recipient email "
+            "(one address, no spaces or line breaks)."
+        ) % {"address": address.replace("\r", " ").replace("\n", " ")[:200]}
+    return ""
+
+
+def _email(notice: Notice, message_id: str) -> str:
+    """Sends the notice; the error, or "" once the mail server has accepted it."""
+    notifier = settings.BODYGUARD_NOTIFIER
+    email = EmailMessage(
+        notice.subject,
+        notice.body,
+        from_email=f"{notifier.name} <{notifier.email}>",
+        to=[notice.recipient_email],
+        reply_to=[notifier.email],
+        headers={"Message-ID": message_id},
+    )
+    email.attach(f"notification-{notice.pk}.pdf", notice_pdf(notice), "application/pdf")
+    try:
+        email.send()
+    except (smtplib.SMTPException, OSError, BadHeaderError, ValueError) as exc:
+        return str(exc) or type(exc).__name__
+    return ""
+
+
 def send_notice(notice: Notice, *, who: str, channel: str, detail: str = "") -> SendResult:
     """Send by email to the recipient, or record that it went by another channel. The text is
     frozen from then on; a failed email leaves the notice a draft."""
@@ -311,47 +349,38 @@ def send_notice(notice: Notice, *, who: str, channel: str, detail: str = "") -> 
         return SendResult(
             False, _("Say which channel was used (web form, registered letter, reference).")
         )
-    now = datetime.now(UTC)
+    if channel == Notice.Channel.EMAIL:
+        address_problem = email_address_problem(notice.recipient_email)
+        if address_problem:
+            return SendResult(False, address_problem)
     message_id = ""
     if channel == Notice.Channel.EMAIL:
         key = hashlib.sha256(f"notice-{notice.pk}-{notice.body}".encode()).hexdigest()[:40]
         message_id = f"<notice-{key}@bodyguard>"
-    # Claim the notice first: of two reviewers pressing "send" together, one sends.
-    claimed = Notice.objects.filter(pk=notice.pk, sent_at__isnull=True).update(
-        sent_at=now,
-        sent_by=who,
-        sent_channel=channel,
-        sent_detail=(detail.strip() or notice.recipient_email)[:300],
-        message_id=message_id,
-    )
-    if not claimed:
-        notice.refresh_from_db()
-        return SendResult(
-            False,
-            _("This notice was already sent by %(who)s.") % {"who": notice.sent_by},
-        )
-    if channel == Notice.Channel.EMAIL:
-        notifier = settings.BODYGUARD_NOTIFIER
-        email = EmailMessage(
-            notice.subject,
-            notice.body,
-            from_email=f"{notifier.name} <{notifier.email}>",
-            to=[notice.recipient_email],
-            reply_to=[notifier.email],
-            headers={"Message-ID": message_id},
-        )
-        email.attach(f"notification-{notice.pk}.pdf", notice_pdf(notice), "application/pdf")
-        try:
-            email.send()
-        except (smtplib.SMTPException, OSError) as exc:
-            Notice.objects.filter(pk=notice.pk).update(
-                sent_at=None, sent_by="", sent_channel="", sent_detail="", message_id=""
-            )
+    # The row stays locked while the email goes: of two reviewers pressing "send" together,
+    # one sends, and the text is frozen only once the mail server has accepted the email
+    # (any failure, even a crash, leaves a draft).
+    with transaction.atomic():
+        current = Notice.objects.select_for_update().get(pk=notice.pk)
+        if current.sent_at is not None:
             return SendResult(
-                False,
-                _("The email could not be sent (%(error)s); the notice is still a draft.")
-                % {"error": exc},
+                False, _("This notice was already sent by %(who)s.") % {"who": current.sent_by}
             )
+        if channel == Notice.Channel.EMAIL:
+            failure = _email(current, message_id)
+            if failure:
+                return SendResult(
+                    False,
+                    _("The email could not be sent (%(error)s); the notice is still a draft.")
+                    % {"error": failure},
+                )
+        Notice.objects.filter(pk=notice.pk, sent_at__isnull=True).update(
+            sent_at=datetime.now(UTC),
+            sent_by=who,
+            sent_channel=channel,
+            sent_detail=(detail.strip() or notice.recipient_email)[:300],
+            message_id=message_id,
+        )
     notice.refresh_from_db()
     audit(
         who, "send_notice", f"case:{notice.case_id}", f"notice {notice.pk} via {channel} {detail}"

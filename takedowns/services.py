@@ -308,3 +308,27 @@ def _reopen_case_hit(hit: Hit) -> None:
             f"hit {hit.hit_id} moved from closed case {old.pk}: its content changed",
         )
     case_hit.save(update_fields=["review_status", "case"])
+def set_legal_hold(case_id: int, hold: bool, *, who: str, reason: str) -> TransitionResult:
+    """Put a case under legal hold (erasure keeps it) or lift the hold, recording who, when
+    and why. Only administrators may call this (the views check it)."""
+    if not reason.strip():
+        case = Case.objects.get(pk=case_id)
+        return TransitionResult(
+            Outcome.INVALID, _("Say why the legal hold changes (the reason is kept)."), case
+        )
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case_id)
+        if case.legal_hold == hold:
+            return TransitionResult(Outcome.DONE, "", case)
+        now = datetime.now(UTC)
+        Case.objects.filter(pk=case.pk).update(
+            legal_hold=hold, version=F("version") + 1, updated_at=now
+        )
+        audit(
+            who,
+            "legal_hold_set" if hold else "legal_hold_lifted",
+            f"case:{case.pk}",
+            reason.strip(),
+        )
+        case.refresh_from_db()
+    return TransitionResult(Outcome.DONE, "", case)

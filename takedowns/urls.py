@@ -15,6 +15,7 @@ urlpatterns = [
     path("cases/", case_views.cases, name="cases"),
     path("case/<int:case_id>/", case_views.case_page, name="case"),
     path("case/<int:case_id>/state/", case_views.transition, name="transition"),
+    path("case/<int:case_id>/legal-hold/", case_views.legal_hold, name="legal_hold"),
     path("case/<int:case_id>/notice/", case_views.new_notice, name="new_notice"),
     path("case/<int:case_id>/contact/", case_views.contact, name="contact"),
     path("case/<int:case_id>/export/", case_views.export, name="export"),

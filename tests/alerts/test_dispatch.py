@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from aiosmtpd.controller import Controller
+from django.db import connection
 
 from alerts.models import Alert, Delivery
 from alerts.services import dispatch_pending, render_alert_email, retry_delay
 from clients.models import Client
-from demo.smtp_sink import free_port, start_sink
+from demo.smtp_sink import MailSink, free_port, start_sink
 from hits.documents import Severity
+from tests.conftest import write_source
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def sources(settings, tmp_path):
+    """The sites the alerts below come from, as configured (emails name them from here)."""
+    settings.BODYGUARD_SOURCES_DIR = tmp_path
+    for host in ("forum.example.org", "other.example.net"):
+        write_source(tmp_path, host.split(".")[0], f"https://{host}/")
 
 
 def _client(**kw) -> Client:
@@ -31,7 +44,7 @@ def _alert(
     return Alert.objects.create(
         client=client,
         hit_id=f"h{n}",
-        source_id="s",
+        source_id=host.split(".")[0],
         host=host,
         url=f"https://{host}/t/{n}#p{n}",
         match_kind="name",
@@ -73,6 +86,7 @@ def test_clients_who_chose_detailed_alerts_get_the_addresses():
     client = _client(alert_detail="detailed")
     _subject, body = render_alert_email(client, [_alert(client, 1), _alert(client, 2)])
     assert "https://forum.example.org/t/1#p1" in body and "https://forum.example.org/t/2#p2" in body
+    assert "elles sont raccourcies" in body
 
 
 def test_every_email_links_to_the_preferences_page_which_changes_them(client, settings):
@@ -173,3 +187,47 @@ def test_digest_clients_wait_for_the_daily_digest(mailoutbox):
     assert dispatch_pending().emails_sent == 0
     assert dispatch_pending(digest=True).emails_sent == 1
     assert mailoutbox[0].to == ["jeanne@example.org"]
+
+
+class _SlowSink(MailSink):
+    """A relay that takes its time: overlapping dispatchers really overlap."""
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        await asyncio.sleep(0.3)
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_overlapping_dispatchers_send_every_alert_exactly_once(settings):
+    sink = _SlowSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    _smtp(settings, controller.port)
+    for n in range(3):
+        person = _client(reference=f"c{n}", email=f"c{n}@example.org")
+        _alert(person, 2 * n, severity=Severity.CRITICAL)
+        _alert(person, 2 * n + 1, severity=Severity.CRITICAL)
+    now = datetime.now(UTC)
+    start = threading.Barrier(2)
+    reports = []
+
+    def job(digest: bool) -> None:
+        try:
+            start.wait()
+            reports.append(dispatch_pending(digest=digest, now=now))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=job, args=(digest,)) for digest in (False, True)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    finally:
+        controller.stop()
+    assert len(reports) == 2
+    assert sorted(m["To"] for m in sink.messages) == [f"c{n}@example.org" for n in range(3)]
+    assert sum(r.emails_sent for r in reports) == 3
+    assert sum(r.alerts_sent for r in reports) == 6
+    assert set(Alert.objects.values_list("status", flat=True)) == {Alert.Status.SENT}

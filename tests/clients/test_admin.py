@@ -90,3 +90,23 @@ def test_staff_register_a_photo_in_the_admin_and_only_hashes_are_kept(
     assert photo.label == "photo 1"
     assert 8 <= len(photo.pdq_hashes) <= 28
     assert all(len(h) == 64 for h in photo.pdq_hashes)
+
+
+def test_even_a_superuser_cannot_delete_a_client_except_by_erasure(client):
+    admin_user = User.objects.create_superuser("boss", password="a-long-test-password")
+    client.force_login(admin_user)
+    jeanne = Client.objects.create(
+        reference="jeanne", display_name="Jeanne Dupont", email="jeanne@example.org"
+    )
+    assert client.get(f"/admin/clients/client/{jeanne.pk}/delete/").status_code == 403
+    assert (
+        client.post(f"/admin/clients/client/{jeanne.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
+    changelist = client.get("/admin/clients/client/").content.decode()
+    assert 'value="delete_selected"' not in changelist and 'value="erase_selected"' in changelist
+    client.post(
+        "/admin/clients/client/",
+        {"action": "delete_selected", "_selected_action": [jeanne.pk], "post": "yes"},
+    )
+    assert Client.objects.filter(pk=jeanne.pk).exists()
