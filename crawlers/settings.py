@@ -34,6 +34,10 @@ RETRY_ENABLED = True
 RETRY_TIMES = 2
 REDIRECT_MAX_TIMES = 5
 
+# Connections go to the address the guard checked, never to a second DNS answer.
+TWISTED_DNS_RESOLVER = "crawlers.middlewares.PinnedResolver"
+# Only the web: no file:, data:, ftp: or s3: URL a hostile page could point a crawl at.
+DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
 DOWNLOADER_MIDDLEWARES = {
     # Before every other middleware, so redirects and robots.txt are checked too.
     "crawlers.middlewares.AddressGuardMiddleware": 10,
@@ -70,6 +74,9 @@ BODYGUARD_HIT_BATCH = 100
 BODYGUARD_STATS_FILE = ""
 BODYGUARD_FETCH_IMAGES = True
 BODYGUARD_ONLY_HOSTS: list[str] = []
+# "host:port" of the DNS server every name is resolved through (guard and connections alike);
+# "" for the system's resolver.
+BODYGUARD_DNS_SERVER = ""
 BODYGUARD_MAX_IMAGES_PER_PAGE = 10
 BODYGUARD_MAX_IMAGES_PER_CRAWL = 500
 BODYGUARD_MAX_IMAGE_BYTES = 10 * 1024 * 1024
