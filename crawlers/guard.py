@@ -182,3 +182,10 @@ def on_hosts(url: str, hosts: Iterable[str]) -> bool:
     if parts.scheme not in ("http", "https") or not host:
         return False
     return any(host == h.lower() or host.endswith("." + h.lower()) for h in hosts if h)
+
+
+def on_web(url: str) -> bool:
+    """Whether ``url`` is an http(s) URL with a host (and nothing a browser would read as
+    another host)."""
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and "\\" not in url

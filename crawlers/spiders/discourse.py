@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote, urljoin
 
 import lxml.html
 from scrapy import Request
@@ -128,7 +129,7 @@ class DiscourseSpider(SourceSpider):
             yield ForumPost(
                 source_id=self.source.id,
                 url=self._parse_permalink(post, slug),
-                thread_url=self.api_url(f"/t/{slug}/{topic_id}"),
+                thread_url=self.api_url(f"/t/{quote(slug)}/{topic_id}"),
                 thread_title=title or post.get("topic_title") or "",
                 text=self._parse_text(post),
                 author=self._parse_author(post),
@@ -148,9 +149,10 @@ class DiscourseSpider(SourceSpider):
         return datetime.fromisoformat(raw.replace("Z", "+00:00")) if raw else None
 
     def _parse_permalink(self, post: dict[str, Any], slug: str) -> str:
+        built = self.api_url(f"/t/{quote(slug)}/{int(post['topic_id'])}/{int(post['post_number'])}")
         if post.get("post_url"):
-            return self.api_url(post["post_url"])
-        return self.api_url(f"/t/{slug}/{int(post['topic_id'])}/{int(post['post_number'])}")
+            return self.permalink(str(post["post_url"]), built)
+        return built
 
     def _parse_image_urls(self, post: dict[str, Any]) -> list[str]:
         root = lxml.html.fragment_fromstring(post["cooked"], create_parent="div")
@@ -162,8 +164,7 @@ class DiscourseSpider(SourceSpider):
             if classes & _CHROME_IMG_CLASSES or "/images/emoji/" in img.get("src"):
                 continue
             urls.append(img.get("src"))
-        base = self.source.base_url
-        absolute = [
-            u if "://" in u else (f"https:{u}" if u.startswith("//") else base + u) for u in urls
-        ]
-        return list(dict.fromkeys(absolute))
+        # Images may live on a CDN: only resolved here, the image pipeline decides what is fetched.
+        base = self.source.base_url + "/"
+        absolute = [urljoin(base, u.strip()) for u in urls]
+        return list(dict.fromkeys(u for u in absolute if u.startswith(("http://", "https://"))))
