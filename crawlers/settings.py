@@ -56,6 +56,7 @@ ITEM_PIPELINES = {
 }
 SPIDER_MIDDLEWARES = {"crawlers.evidence.CaptureRecorder": 50}
 EXTENSIONS = {
+    "crawlers.extensions.RedactLogs": 0,
     "crawlers.extensions.RunStatsFile": 500,
 }
 LOG_FORMATTER = "crawlers.extensions.QuietDropLogFormatter"
