@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html
 import io
 import json
+import os
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -309,6 +312,28 @@ def _export_case(case_id: int, who: str) -> bytes:
     return out.getvalue()
 
 
+def replace_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that every reader sees the old file or the new one,
+    whole, even if we die halfway: a temporary file in the same directory, flushed to disk,
+    renamed over the old one, and the directory entry flushed too."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
 def erase_records(record_ids: set[str], keep: set[str], directory: Path | None = None) -> int:
     """Rewrite evidence files without the given records (right to erasure); records still
     needed by someone else's hit or a held case (``keep``) stay. Returns records removed."""
@@ -357,7 +382,7 @@ def erase_records(record_ids: set[str], keep: set[str], directory: Path | None =
                 writer.write_record(record)
         if not dropped:
             continue
-        path.write_bytes(out.getvalue())
+        replace_atomically(path, out.getvalue())
         removed += dropped
         with open(manifest, "a", encoding="utf-8") as m:
             m.write(json.dumps({"file": relative, "sha256": hashlib.sha256(out.getvalue()).hexdigest(),
