@@ -14,6 +14,7 @@ import json
 import logging
 import platform
 import re
+import signal
 import socket
 import urllib.request
 from collections import OrderedDict
@@ -26,6 +27,7 @@ from typing import IO, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import scrapy
+from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
@@ -403,7 +405,40 @@ class EvidencePipeline:
         directory = crawler.settings.get("BODYGUARD_EVIDENCE_DIR")
         if not directory or not crawler.settings.getbool("BODYGUARD_INDEX_HITS"):
             raise NotConfigured("no evidence directory, or hits are not indexed")
-        return cls(crawler, Path(directory))
+        pipeline = cls(crawler, Path(directory))
+        crawler.signals.connect(pipeline._spider_opened, signal=signals.spider_opened)
+        return pipeline
+
+    def _spider_opened(self) -> None:
+        from twisted.internet import reactor
+
+        # Once the reactor runs, Scrapy's own SIGTERM handler is in place: ours goes in front.
+        reactor.callLater(0, self._close_on_terminate)  # type: ignore[arg-type]
+
+    def _close_on_terminate(self) -> None:
+        """A crawl stopped at its time limit gets SIGTERM, then a kill once the runner's grace
+        period is over; Scrapy's graceful stop waits for downloads in flight (a slow server can
+        outlast the grace), so the WARC is closed and listed at SIGTERM, not at the end."""
+        from twisted.internet import reactor
+
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_terminate(signum: int, frame: Any) -> None:
+            # Run between two reactor callbacks, never in the middle of writing a record.
+            reactor.callFromThread(self._close_now)
+            if callable(previous):
+                previous(signum, frame)
+
+        signal.signal(signal.SIGTERM, on_terminate)
+
+    def _close_now(self) -> None:
+        if self.out is None:
+            return
+        relative = self.out.close()
+        self.out = None  # a hit read after this goes to a new file, closed at the end
+        logger.info("evidence closed on SIGTERM: %s", relative)
+        assert self.crawler.stats is not None
+        self.crawler.stats.set_value("bodyguard/evidence_file", relative)
 
     def process_item(self, item: ForumPost) -> ForumPost:
         if not (item.mentions or item.image_matches) or not item.fetched_url:

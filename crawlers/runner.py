@@ -25,6 +25,9 @@ from crawlers.models import CrawlRun
 
 # Seconds the spider gets to close cleanly (flush hits) before the hard time limit.
 CLOSE_MARGIN_S = 30
+# Seconds between SIGTERM at the time limit and the kill: the crawl closes its evidence at
+# SIGTERM (well under a second for a WARC of a few hundred records) and flushes its hits.
+TERM_GRACE_S = 15
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,7 @@ def run_crawl(
             except subprocess.TimeoutExpired:
                 process.terminate()
                 try:
-                    process.wait(timeout=15)
+                    process.wait(timeout=TERM_GRACE_S)
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
