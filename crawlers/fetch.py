@@ -46,6 +46,10 @@ class FetchPolicy:
     def for_source(cls, source: Source | None, **overrides: Any) -> FetchPolicy:
         """Fetch as a crawl of ``source`` would: private addresses only where it allows them
         (an unknown source allows none)."""
+        from django.conf import settings
+
+        # Crawls take theirs from BODYGUARD_DNS_SERVER in their Scrapy settings.
+        overrides.setdefault("dns_server", getattr(settings, "BODYGUARD_DNS_SERVER", ""))
         if source is None:
             return cls(**overrides)
         return cls(
