@@ -41,6 +41,8 @@ class RunStatsFile:
 def _jsonable(value: Any) -> Any:
     if isinstance(value, (int, float, str, bool)) or value is None:
         return value
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
     return str(value)
 
 

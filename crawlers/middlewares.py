@@ -10,7 +10,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from scrapy import Request
+from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest
@@ -139,6 +139,42 @@ class PinnedResolver:
             resolutionReceiver.addressResolved(kind("TCP", address, portNumber))
         resolutionReceiver.resolutionComplete()
         return resolution
+
+
+# Failures kept word for word in a run's record; the count goes on past it.
+MAX_RECORDED_FAILURES = 20
+
+
+class PageFailureMiddleware:
+    """Records each page that could not be read and why (download errors such as an oversized
+    body, and requests dropped as duplicates, which is how a redirect loop ends), so the run's
+    record says what was not read instead of passing it over in silence."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        assert crawler.stats is not None
+        self.stats = crawler.stats
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> PageFailureMiddleware:
+        middleware = cls(crawler)
+        crawler.signals.connect(middleware.request_dropped, signal=signals.request_dropped)
+        return middleware
+
+    def record(self, url: str, reason: str) -> None:
+        self.stats.inc_value("bodyguard/pages_failed")
+        failures = list(self.stats.get_value("bodyguard/page_failures", []))
+        if len(failures) < MAX_RECORDED_FAILURES:
+            self.stats.set_value("bodyguard/page_failures", [*failures, f"{url}: {reason}"])
+
+    def process_exception(self, request: Request, exception: Exception) -> None:
+        if not isinstance(exception, IgnoreRequest):  # refusals are counted where refused
+            first_line = (str(exception).splitlines() or [""])[0][:200]
+            self.record(request.url, f"{type(exception).__name__}: {first_line}")
+
+    def request_dropped(self, request: Request, spider: Any) -> None:
+        chain = request.meta.get("redirect_urls") or []
+        if request.url in chain:
+            self.record(chain[0], f"redirect loop back to {request.url}")
 
 
 class PoliteRetryMiddleware(RetryMiddleware):

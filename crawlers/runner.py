@@ -168,6 +168,10 @@ def _record(
     else:
         run.status = CrawlRun.Status.OK
         run.message = f"finish reason: {stats.get('finish_reason', 'unknown')}"
+    failed = int(stats.get("bodyguard/pages_failed", 0))
+    if failed:
+        listed = "; ".join(stats.get("bodyguard/page_failures") or [])
+        run.message += f"\n{failed} page(s) not read: {listed}"
     run.save()
     return CrawlOutcome(
         run_id=run.pk,

@@ -39,6 +39,8 @@ TWISTED_DNS_RESOLVER = "crawlers.middlewares.PinnedResolver"
 # Only the web: no file:, data:, ftp: or s3: URL a hostile page could point a crawl at.
 DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
 DOWNLOADER_MIDDLEWARES = {
+    # Outermost: sees every download error once the inner middlewares (retries) gave up.
+    "crawlers.middlewares.PageFailureMiddleware": 5,
     # Before every other middleware, so redirects and robots.txt are checked too.
     "crawlers.middlewares.AddressGuardMiddleware": 10,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
