@@ -17,7 +17,6 @@ import re
 import signal
 import socket
 import urllib.request
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,9 +38,6 @@ from crawlers.fetch import Fetched
 from crawlers.items import EvidenceRef, ForumPost
 
 logger = logging.getLogger(__name__)
-
-# Responses kept in memory for the pipeline: enough for the items of the pages in flight.
-_KEPT_RESPONSES = 256
 
 # Request headers and query parameters that carry our credentials (search API keys, logins):
 # evidence goes to lawyers and PHAROS, and a key in it is a key given away.
@@ -170,11 +166,17 @@ def capture_of(fetched: Fetched) -> Capture:
 
 
 class CaptureRecorder:
-    """Spider middleware: tags each post with the response it came from and keeps that response."""
+    """Spider middleware: tags each post with the response it came from and keeps that response
+    until every post read from it has left the pipelines (scraped, dropped or failed), so the
+    evidence pipeline finds the capture of every hit however many pages are in flight; memory
+    is bounded by the posts in flight, not by a count that would evict captures still needed."""
 
     def __init__(self, crawler: Crawler) -> None:
-        self.captures: OrderedDict[str, Capture] = OrderedDict()
+        self.captures: dict[str, Capture] = {}
+        self.pending: dict[str, int] = {}
         crawler.bodyguard_captures = self.captures  # type: ignore[attr-defined]
+        for signal_ in (signals.item_scraped, signals.item_dropped, signals.item_error):
+            crawler.signals.connect(self._done, signal=signal_)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> CaptureRecorder:
@@ -193,9 +195,16 @@ class CaptureRecorder:
             item.fetched_url = response.url
             if response.url not in self.captures:
                 self.captures[response.url] = _capture(response)
-                while len(self.captures) > _KEPT_RESPONSES:
-                    self.captures.popitem(last=False)
+            self.pending[response.url] = self.pending.get(response.url, 0) + 1
         return item
+
+    def _done(self, item: Any, **_: Any) -> None:
+        if not isinstance(item, ForumPost) or item.fetched_url not in self.pending:
+            return
+        self.pending[item.fetched_url] -= 1
+        if self.pending[item.fetched_url] <= 0:
+            del self.pending[item.fetched_url]
+            self.captures.pop(item.fetched_url, None)
 
 
 def _capture(response: Response) -> Capture:
@@ -449,18 +458,25 @@ class EvidencePipeline:
         captures = getattr(self.crawler, "bodyguard_captures", {})
         capture = captures.get(item.fetched_url)
         if capture is None:
-            logger.warning(
-                "no capture kept for %s: hit without evidence",
-                Redactor().url(item.fetched_url, set()),
-            )
+            self._without_evidence(item, "no capture of its response was kept")
             return item
         if self.out is None:
             spider = self.crawler.spider
             self.out = EvidenceWriter(
                 self.directory, getattr(spider, "source_id", "crawl"), source_credentials(spider)
             )
-        item.evidence = self.written[item.fetched_url] = self.out.write(capture)
+        try:
+            item.evidence = self.written[item.fetched_url] = self.out.write(capture)
+        except OSError as exc:  # a full disk: the hit stands, and says why it has no evidence
+            self._without_evidence(item, f"the WARC could not be written ({exc})")
         return item
+
+    def _without_evidence(self, item: ForumPost, reason: str) -> None:
+        url = Redactor().url(item.fetched_url, set())
+        logger.warning("hit without evidence at %s: %s", url, reason)
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value("bodyguard/hits_without_evidence")
+        self.crawler.stats.set_value("bodyguard/hits_without_evidence_reason", f"{url}: {reason}")
 
     def close_spider(self) -> None:
         if self.out is None:
