@@ -75,6 +75,8 @@ class Environment:
     recheck_hours: int
     notice_reminder_days: int
     escalation_days: int
+    # "host:port" of the DNS server every outbound connection's name is resolved through.
+    dns_server: str = ""
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,16 @@ def load(environ: dict[str, str] | None = None) -> Environment:
         recheck_hours=_positive(env, "BODYGUARD_RECHECK_HOURS", 6),
         notice_reminder_days=_positive(env, "BODYGUARD_NOTICE_REMINDER_DAYS", 7),
         escalation_days=_positive(env, "BODYGUARD_ESCALATION_DAYS", 7),
+        dns_server=_host_port(env, "BODYGUARD_DNS_SERVER"),
     )
+
+
+def _host_port(environ: dict[str, str], name: str) -> str:
+    raw = environ.get(name, "").strip()
+    host, _, port = raw.rpartition(":")
+    if raw and not (host and port.isdigit() and 0 < int(port) < 65536):
+        raise ConfigurationError(f"{name}={raw!r} must be host:port, e.g. 127.0.0.53:53")
+    return raw
 
 
 def secret(name: str) -> str:

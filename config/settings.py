@@ -157,3 +157,4 @@ BODYGUARD_ESCALATION_DAYS = ENV.escalation_days
 # Optional screenshot of every new hit's page (headless Chromium; images are not loaded).
 BODYGUARD_SCREENSHOTS = ENV.screenshots
 BODYGUARD_CHROMIUM = ENV.chromium
+BODYGUARD_DNS_SERVER = ENV.dns_server

@@ -49,7 +49,7 @@ class FetchPolicy:
         from django.conf import settings
 
         # Crawls take theirs from BODYGUARD_DNS_SERVER in their Scrapy settings.
-        overrides.setdefault("dns_server", getattr(settings, "BODYGUARD_DNS_SERVER", ""))
+        overrides.setdefault("dns_server", settings.BODYGUARD_DNS_SERVER)
         if source is None:
             return cls(**overrides)
         return cls(

@@ -79,7 +79,7 @@ BODYGUARD_FETCH_IMAGES = True
 BODYGUARD_ONLY_HOSTS: list[str] = []
 # "host:port" of the DNS server every name is resolved through (guard and connections alike);
 # "" for the system's resolver.
-BODYGUARD_DNS_SERVER = ""
+BODYGUARD_DNS_SERVER = _django.BODYGUARD_DNS_SERVER
 BODYGUARD_MAX_IMAGES_PER_PAGE = 10
 BODYGUARD_MAX_IMAGES_PER_CRAWL = 500
 BODYGUARD_MAX_IMAGE_BYTES = 10 * 1024 * 1024
