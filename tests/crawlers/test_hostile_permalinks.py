@@ -108,3 +108,29 @@ def test_search_results_that_are_not_web_pages_are_dropped(tmp_path):
     finally:
         server.shutdown()
     assert {item["url"] for item in items} == {"http://127.0.0.1:9/page"}
+
+
+def test_reddit_permalinks_cannot_move_the_host(tmp_path):
+    listing = json.loads((DATA / "reddit" / "graw_testdata_subreddit.json").read_bytes())
+    children = listing["data"]["children"]
+    hostile = ["@evil.example/r/x/", "//evil.example/r/x/", "javascript:alert(1)"]
+    for child, link in zip(children, hostile, strict=False):
+        child["data"]["permalink"] = link
+        child["data"]["num_comments"] = 0
+    site = StaticSite(
+        {"/r/netsec/new.json": Route(json.dumps(listing).encode(), "application/json")}
+    )
+    server = serve_site(site)
+    netloc = f"127.0.0.1:{server.server_port}"
+    try:
+        items = crawl_items(
+            tmp_path, "reddit", f"http://{netloc}", {"subreddits": ["netsec"], "max_pages": 1}
+        )
+    finally:
+        server.shutdown()
+    urls = [item["url"] for item in items]
+    assert len(urls) == len(children)
+    assert all(_on(u, netloc) for u in urls), urls
+    # A refused permalink falls back to Reddit's short form of the submission.
+    second = children[1]["data"]["id"]
+    assert f"http://{netloc}/comments/{second}/" in urls
