@@ -45,9 +45,11 @@ CHROMIUM_ARGS = (
     "--disable-component-update",
     "--disable-sync",
     "--dns-prefetch-disable",
-    # Chromium resolves no name itself: everything goes through our guard proxy, by address.
+)
+# For hostile pages only: Chromium resolves no name itself, everything goes through our guard
+# proxy, by address; loopback too (Chromium would otherwise reach it around the proxy).
+GUARDED_ARGS = (
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-    # Loopback too: Chromium would otherwise reach 127.0.0.1 and localhost around the proxy.
     "--proxy-bypass-list=<-loopback>",
 )
 _NOT_LOADED = {"image", "media", "font"}
@@ -116,7 +118,7 @@ def take_screenshots(
             headless=True,
             # Chromium's own sandbox cannot run as root; it stays on for any other user.
             chromium_sandbox=os.geteuid() != 0,
-            args=[*CHROMIUM_ARGS, f"--proxy-server=http://{proxy.address}"],
+            args=[*CHROMIUM_ARGS, *GUARDED_ARGS, f"--proxy-server=http://{proxy.address}"],
         )
         try:
             for url, policy in targets:
