@@ -17,9 +17,12 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import translation
 from warcio.archiveiterator import ArchiveIterator
+from warcio.recordloader import ArcWarcRecord
+from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from alerts.services import hit_store
+from crawlers.evidence import Redactor
 from hits.documents import Hit
 from takedowns.models import AuditEvent, Case, EvidenceAccess, Recheck
 from takedowns.pdf import new_pdf
@@ -113,8 +116,37 @@ def _copy_records(wanted: dict[str, set[str]], root: Path) -> bytes:
                     )
                 )
                 if keep:
-                    writer.write_record(record)
+                    writer.write_record(_scrubbed(record, writer))
     return out.getvalue()
+
+
+def _scrubbed(record: ArcWarcRecord, writer: WARCWriter) -> ArcWarcRecord:
+    """The record without our credentials, for files archived before requests were redacted
+    at capture time: URIs cleaned in the WARC headers (not covered by the block digest), and a
+    request record with a key in its headers rebuilt without it (same record id)."""
+    redactor = Redactor()
+    notes: set[str] = set()
+    uri = record.rec_headers.get_header("WARC-Target-URI") or ""
+    clean_uri = redactor.url(uri, notes) if uri else uri
+    if clean_uri != uri:
+        record.rec_headers.replace_header("WARC-Target-URI", clean_uri)
+    if record.rec_type != "request" or record.http_headers is None:
+        return record
+    headers = tuple(record.http_headers.headers)
+    clean_headers = redactor.headers(headers, notes)
+    statusline = redactor.text(record.http_headers.statusline)
+    if clean_headers == headers and statusline == record.http_headers.statusline:
+        return record
+    kept = ("WARC-Record-ID", "WARC-Date", "WARC-Concurrent-To")
+    return writer.create_warc_record(
+        clean_uri,
+        "request",
+        payload=io.BytesIO(record.content_stream().read()),
+        http_headers=StatusAndHeaders(statusline, list(clean_headers), is_http_request=True),
+        warc_headers_dict={
+            k: v for k in kept if (v := record.rec_headers.get_header(k)) is not None
+        },
+    )
 
 
 def _timeline(case: Case) -> list[str]:

@@ -35,3 +35,44 @@ def test_erasure_replaces_the_warc_whole_and_an_open_reader_keeps_the_old_one(tm
     assert kept.record_id in ids and doomed.record_id not in ids
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
     assert verify_evidence(tmp_path).ok
+
+
+def test_a_pack_of_evidence_archived_before_redaction_carries_no_key(tmp_path: Path):
+    """WARCs written before requests were redacted still hold the key: the copy in a case
+    pack leaves it out, and keeps the records' ids."""
+    import gzip
+    from io import BytesIO
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    from takedowns.evidence import _copy_records
+
+    key = "sk-old-0123456789abcdef"
+    url = f"http://api.test/customsearch/v1?key={key}&q=x"
+    (tmp_path / "old.warc.gz").parent.mkdir(exist_ok=True)
+    with open(tmp_path / "old.warc.gz", "wb") as stream:
+        writer = WARCWriter(stream, gzip=True)
+        response = writer.create_warc_record(
+            url, "response", payload=BytesIO(b"{}"),
+            http_headers=StatusAndHeaders("200 OK", [("Content-Type", "application/json")],
+                                          protocol="HTTP/1.1"),
+        )  # fmt: skip
+        rid = response.rec_headers.get_header("WARC-Record-ID")
+        request = writer.create_warc_record(
+            url, "request", payload=BytesIO(b""),
+            http_headers=StatusAndHeaders(f"GET {url} HTTP/1.1", [("X-Subscription-Token", key)],
+                                          is_http_request=True),
+            warc_headers_dict={"WARC-Concurrent-To": rid},
+        )  # fmt: skip
+        writer.write_record(request)
+        writer.write_record(response)
+
+    copied = _copy_records({"old.warc.gz": {rid}}, tmp_path)
+
+    assert key.encode() not in gzip.decompress(copied)
+    with BytesIO(copied) as stream:
+        records = [(r.rec_type, r.rec_headers.get_header("WARC-Record-ID"),
+                    r.rec_headers.get_header("WARC-Concurrent-To")) for r in ArchiveIterator(stream)]  # fmt: skip
+    assert ("response", rid, None) in records
+    assert any(kind == "request" and to == rid for kind, _, to in records)
