@@ -80,6 +80,8 @@ class Environment:
     recheck_hours: int
     notice_reminder_days: int
     escalation_days: int
+    # "host:port" of the DNS server every outbound connection's name is resolved through.
+    dns_server: str = ""
     # Seconds between a re-check that finds content gone and the fetch that must confirm it.
     recheck_confirm_delay_s: int = 120
     # Behind a reverse proxy that terminates TLS (README "Behind a TLS proxy").
@@ -235,7 +237,16 @@ def load(environ: dict[str, str] | None = None) -> Environment:
         behind_tls_proxy=_bool(env, "BODYGUARD_BEHIND_TLS_PROXY", False),
         trusted_proxies=_networks(env, "BODYGUARD_TRUSTED_PROXIES"),
         csrf_trusted_origins=_origins(env, env.get("BODYGUARD_SITE_URL", "http://127.0.0.1:8000")),
+        dns_server=_host_port(env, "BODYGUARD_DNS_SERVER"),
     )
+
+
+def _host_port(environ: dict[str, str], name: str) -> str:
+    raw = environ.get(name, "").strip()
+    host, _, port = raw.rpartition(":")
+    if raw and not (host and port.isdigit() and 0 < int(port) < 65536):
+        raise ConfigurationError(f"{name}={raw!r} must be host:port, e.g. 127.0.0.53:53")
+    return raw
 
 
 def secret(name: str) -> str:

@@ -172,3 +172,4 @@ BODYGUARD_RECHECK_CONFIRM_DELAY_S = ENV.recheck_confirm_delay_s
 # Optional screenshot of every new hit's page (headless Chromium; images are not loaded).
 BODYGUARD_SCREENSHOTS = ENV.screenshots
 BODYGUARD_CHROMIUM = ENV.chromium
+BODYGUARD_DNS_SERVER = ENV.dns_server

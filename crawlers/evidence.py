@@ -13,30 +13,64 @@ import hashlib
 import json
 import logging
 import platform
+import re
+import signal
 import socket
 import urllib.request
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import scrapy
+from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from config.environment import ConfigurationError, secret
 from crawlers.fetch import Fetched
 from crawlers.items import EvidenceRef, ForumPost
 
 logger = logging.getLogger(__name__)
 
-# Responses kept in memory for the pipeline: enough for the items of the pages in flight.
-_KEPT_RESPONSES = 256
+# Request headers and query parameters that carry our credentials (search API keys, logins):
+# evidence goes to lawyers and PHAROS, and a key in it is a key given away.
+SECRET_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "x-subscription-token",  # Brave
+        "ocp-apim-subscription-key",  # Bing
+        "x-api-key",
+        "api-key",
+    }
+)
+SECRET_PARAMS = frozenset(
+    {
+        "key",  # Google Custom Search
+        "api_key",
+        "apikey",
+        "access_token",
+        "token",
+        "subscription-key",
+        "client_secret",
+        "password",
+        "sig",
+        "signature",
+    }
+)
+REDACTED = "REDACTED"
+_SECRET_PARAM_IN_TEXT = re.compile(
+    r"([?&](?:" + "|".join(re.escape(p) for p in sorted(SECRET_PARAMS)) + r")=)[^&#\s>'\"]+",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -50,6 +84,70 @@ class Capture:
     body: bytes
     server_ip: str
     fetched_at: str
+
+
+@dataclass(frozen=True)
+class Redactor:
+    """Takes credentials out of what is archived: the headers and query parameters above, the
+    user:password of a URL, and any of ``secrets`` (the source's own values) wherever they
+    appear in a URL or a request header. Bodies are archived as served."""
+
+    secrets: tuple[str, ...] = ()
+
+    def url(self, url: str, notes: set[str]) -> str:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            netloc = f"{REDACTED}@{netloc.rsplit('@', 1)[1]}"
+            notes.add("user and password in the URL")
+        query = []
+        for pair in parts.query.split("&") if parts.query else []:
+            name, eq, _value = pair.partition("=")
+            if eq and unquote(name).strip().lower() in SECRET_PARAMS:
+                pair = f"{name}={REDACTED}"
+                notes.add(f"query parameter {unquote(name)}")
+            query.append(pair)
+        cleaned = urlunsplit((parts.scheme, netloc, parts.path, "&".join(query), parts.fragment))
+        return self._values(cleaned, notes)
+
+    def headers(
+        self, headers: tuple[tuple[str, str], ...], notes: set[str]
+    ) -> tuple[tuple[str, str], ...]:
+        out = []
+        for name, value in headers:
+            if name.strip().lower() in SECRET_HEADERS:
+                out.append((name, REDACTED))
+                notes.add(f"request header {name}")
+            else:
+                out.append((name, self._values(value, notes)))
+        return tuple(out)
+
+    def text(self, text: str) -> str:
+        """Any text that may quote our requests (a log line)."""
+        return self._values(_SECRET_PARAM_IN_TEXT.sub(rf"\1{REDACTED}", text), set())
+
+    def _values(self, text: str, notes: set[str]) -> str:
+        # Shorter values would blank out ordinary words of a URL.
+        for value in self.secrets:
+            if len(value) >= 4 and value in text:
+                text = text.replace(value, REDACTED)
+                notes.add("a configured credential")
+        return text
+
+    def capture(self, capture: Capture) -> tuple[Capture, list[str]]:
+        notes: set[str] = set()
+        cleaned = Capture(
+            url=self.url(capture.url, notes),
+            final_url=self.url(capture.final_url, notes),
+            redirect_chain=tuple(self.url(u, notes) for u in capture.redirect_chain),
+            status=capture.status,
+            headers=capture.headers,
+            request_headers=self.headers(capture.request_headers, notes),
+            body=capture.body,
+            server_ip=capture.server_ip,
+            fetched_at=capture.fetched_at,
+        )
+        return cleaned, sorted(notes)
 
 
 def capture_of(fetched: Fetched) -> Capture:
@@ -68,11 +166,17 @@ def capture_of(fetched: Fetched) -> Capture:
 
 
 class CaptureRecorder:
-    """Spider middleware: tags each post with the response it came from and keeps that response."""
+    """Spider middleware: tags each post with the response it came from and keeps that response
+    until every post read from it has left the pipelines (scraped, dropped or failed), so the
+    evidence pipeline finds the capture of every hit however many pages are in flight; memory
+    is bounded by the posts in flight, not by a count that would evict captures still needed."""
 
     def __init__(self, crawler: Crawler) -> None:
-        self.captures: OrderedDict[str, Capture] = OrderedDict()
+        self.captures: dict[str, Capture] = {}
+        self.pending: dict[str, int] = {}
         crawler.bodyguard_captures = self.captures  # type: ignore[attr-defined]
+        for signal_ in (signals.item_scraped, signals.item_dropped, signals.item_error):
+            crawler.signals.connect(self._done, signal=signal_)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> CaptureRecorder:
@@ -91,9 +195,16 @@ class CaptureRecorder:
             item.fetched_url = response.url
             if response.url not in self.captures:
                 self.captures[response.url] = _capture(response)
-                while len(self.captures) > _KEPT_RESPONSES:
-                    self.captures.popitem(last=False)
+            self.pending[response.url] = self.pending.get(response.url, 0) + 1
         return item
+
+    def _done(self, item: Any, **_: Any) -> None:
+        if not isinstance(item, ForumPost) or item.fetched_url not in self.pending:
+            return
+        self.pending[item.fetched_url] -= 1
+        if self.pending[item.fetched_url] <= 0:
+            del self.pending[item.fetched_url]
+            self.captures.pop(item.fetched_url, None)
 
 
 def _capture(response: Response) -> Capture:
@@ -138,7 +249,8 @@ def _outgoing_ip(server_ip: str) -> str:
 
 def capture_environment() -> dict[str, Any]:
     """In the spirit of the AFNOR NF Z67-147 constat practice: what captured, from where, how."""
-    proxies = urllib.request.getproxies()
+    notes: set[str] = set()
+    proxies = {k: Redactor().url(v, notes) for k, v in urllib.request.getproxies().items()}
     return {
         "software": {
             "bodyguard": "0.1.0",
@@ -156,9 +268,10 @@ class EvidenceWriter:
     """One WARC file of captures (request, response, metadata), listed in the manifest once
     closed. Crawls write one per run; re-checks one per re-check run."""
 
-    def __init__(self, directory: Path, name: str) -> None:
+    def __init__(self, directory: Path, name: str, secrets: Iterable[str] = ()) -> None:
         self.directory = directory
         self.name = name
+        self.redactor = Redactor(tuple(secrets))
         self.file: IO[bytes] | None = None
         self.writer: WARCWriter | None = None
         self.relative = ""
@@ -186,6 +299,7 @@ class EvidenceWriter:
 
     def write(self, capture: Capture, extra: dict[str, Any] | None = None) -> EvidenceRef:
         writer = self._open()
+        capture, redacted = self.redactor.capture(capture)
         status_line = f"{capture.status} {'OK' if capture.status == 200 else ''}".strip()
         response = writer.create_warc_record(
             capture.final_url,
@@ -223,6 +337,12 @@ class EvidenceWriter:
             "body_sha256": body_sha256,
             **(extra or {}),
         }
+        if redacted:
+            metadata["redacted"] = {
+                "what": redacted,
+                "note": f"credentials of ours were replaced by {REDACTED} in the archived "
+                "request and addresses; the body is archived as served",
+            }
         meta = writer.create_warc_record(
             capture.final_url,
             "metadata",
@@ -294,7 +414,40 @@ class EvidencePipeline:
         directory = crawler.settings.get("BODYGUARD_EVIDENCE_DIR")
         if not directory or not crawler.settings.getbool("BODYGUARD_INDEX_HITS"):
             raise NotConfigured("no evidence directory, or hits are not indexed")
-        return cls(crawler, Path(directory))
+        pipeline = cls(crawler, Path(directory))
+        crawler.signals.connect(pipeline._spider_opened, signal=signals.spider_opened)
+        return pipeline
+
+    def _spider_opened(self) -> None:
+        from twisted.internet import reactor
+
+        # Once the reactor runs, Scrapy's own SIGTERM handler is in place: ours goes in front.
+        reactor.callLater(0, self._close_on_terminate)  # type: ignore[arg-type]
+
+    def _close_on_terminate(self) -> None:
+        """A crawl stopped at its time limit gets SIGTERM, then a kill once the runner's grace
+        period is over; Scrapy's graceful stop waits for downloads in flight (a slow server can
+        outlast the grace), so the WARC is closed and listed at SIGTERM, not at the end."""
+        from twisted.internet import reactor
+
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_terminate(signum: int, frame: Any) -> None:
+            # Run between two reactor callbacks, never in the middle of writing a record.
+            reactor.callFromThread(self._close_now)
+            if callable(previous):
+                previous(signum, frame)
+
+        signal.signal(signal.SIGTERM, on_terminate)
+
+    def _close_now(self) -> None:
+        if self.out is None:
+            return
+        relative = self.out.close()
+        self.out = None  # a hit read after this goes to a new file, closed at the end
+        logger.info("evidence closed on SIGTERM: %s", relative)
+        assert self.crawler.stats is not None
+        self.crawler.stats.set_value("bodyguard/evidence_file", relative)
 
     def process_item(self, item: ForumPost) -> ForumPost:
         if not (item.mentions or item.image_matches) or not item.fetched_url:
@@ -305,13 +458,25 @@ class EvidencePipeline:
         captures = getattr(self.crawler, "bodyguard_captures", {})
         capture = captures.get(item.fetched_url)
         if capture is None:
-            logger.warning("no capture kept for %s: hit without evidence", item.fetched_url)
+            self._without_evidence(item, "no capture of its response was kept")
             return item
         if self.out is None:
             spider = self.crawler.spider
-            self.out = EvidenceWriter(self.directory, getattr(spider, "source_id", "crawl"))
-        item.evidence = self.written[item.fetched_url] = self.out.write(capture)
+            self.out = EvidenceWriter(
+                self.directory, getattr(spider, "source_id", "crawl"), source_credentials(spider)
+            )
+        try:
+            item.evidence = self.written[item.fetched_url] = self.out.write(capture)
+        except OSError as exc:  # a full disk: the hit stands, and says why it has no evidence
+            self._without_evidence(item, f"the WARC could not be written ({exc})")
         return item
+
+    def _without_evidence(self, item: ForumPost, reason: str) -> None:
+        url = Redactor().url(item.fetched_url, set())
+        logger.warning("hit without evidence at %s: %s", url, reason)
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value("bodyguard/hits_without_evidence")
+        self.crawler.stats.set_value("bodyguard/hits_without_evidence_reason", f"{url}: {reason}")
 
     def close_spider(self) -> None:
         if self.out is None:
@@ -319,3 +484,15 @@ class EvidencePipeline:
         relative = self.out.close()
         assert self.crawler.stats is not None
         self.crawler.stats.set_value("bodyguard/evidence_file", relative)
+
+
+def source_credentials(spider: Any) -> list[str]:
+    """The values of the source's credentials, to be kept out of its evidence."""
+    source = getattr(spider, "source", None)
+    values = []
+    for name in (getattr(source, "credentials", None) or {}).values():
+        try:
+            values.append(secret(name))
+        except ConfigurationError:
+            continue
+    return values

@@ -12,6 +12,8 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.logformatter import LogFormatter
 
+from crawlers.evidence import Redactor, source_credentials
+
 
 class RunStatsFile:
     """Writes the crawl's stats as JSON when it closes, for the scheduler to record."""
@@ -39,7 +41,42 @@ class RunStatsFile:
 def _jsonable(value: Any) -> Any:
     if isinstance(value, (int, float, str, bool)) or value is None:
         return value
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
     return str(value)
+
+
+class _RedactingFilter(logging.Filter):
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = self.redactor.text(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+class RedactLogs:
+    """Crawl logs quote request URLs (``Crawled <GET ...?key=...>``, retries, errors): our
+    credentials are taken out of every line before any handler writes it."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.filter = _RedactingFilter(Redactor())
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(self.filter)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RedactLogs:
+        ext = cls(crawler)
+        crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
+        return ext
+
+    def spider_opened(self, spider: Spider) -> None:
+        self.filter.redactor = Redactor(tuple(source_credentials(spider)))
 
 
 class QuietDropLogFormatter(LogFormatter):

@@ -8,17 +8,20 @@ name that resolves elsewhere the second time cannot slip through. Nothing is wri
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import ssl
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from config.sources import Source
+from crawlers.guard import AddressRule, Pinned, default_port
 from crawlers.identity import ACCEPT, ACCEPT_LANGUAGE, USER_AGENT
-from crawlers.middlewares import is_forbidden_address
 
 __all__ = ["USER_AGENT", "FetchFailed", "FetchPolicy", "Fetched", "fetch", "resolve"]
 _REDIRECTS = {301, 302, 303, 307, 308}
@@ -30,7 +33,13 @@ class FetchPolicy:
     # host:port pairs reachable even when private addresses are refused (tests, the demo).
     private_allowlist: tuple[str, ...] = ()
     max_bytes: int = 10 * 1024 * 1024
+    # Seconds one connect or read may wait.
     timeout_s: float = 20.0
+    # Seconds the whole fetch (every redirect, the whole body) may take: a server that sends a
+    # byte every few seconds would otherwise hold a re-check, and every later one, forever.
+    deadline_s: float = 60.0
+    # "host:port" of the DNS server to resolve through ("" for the system's).
+    dns_server: str = ""
     max_redirects: int = 5
     # What a crawl accepts by default (crawlers.identity); the image proxy asks for images.
     accept: str = ACCEPT
@@ -39,6 +48,10 @@ class FetchPolicy:
     def for_source(cls, source: Source | None, **overrides: Any) -> FetchPolicy:
         """Fetch as a crawl of ``source`` would: private addresses only where it allows them
         (an unknown source allows none)."""
+        from django.conf import settings
+
+        # Crawls take theirs from BODYGUARD_DNS_SERVER in their Scrapy settings.
+        overrides.setdefault("dns_server", settings.BODYGUARD_DNS_SERVER)
         if source is None:
             return cls(**overrides)
         return cls(
@@ -75,6 +88,36 @@ class FetchFailed:
     refused: bool = False
 
 
+class _Deadline:
+    """Shuts the connection's socket down when the fetch's time is up, so a read blocked on a
+    slow server returns at once instead of at the server's pace."""
+
+    def __init__(self, seconds: float) -> None:
+        self.ends = time.monotonic() + seconds
+        self.expired = False
+        self._timer: threading.Timer | None = None
+
+    def remaining(self) -> float:
+        return self.ends - time.monotonic()
+
+    def watch(self, connection: http.client.HTTPConnection) -> None:
+        self.cancel()
+        self._timer = threading.Timer(max(0.0, self.remaining()), self._expire, (connection,))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self, connection: http.client.HTTPConnection) -> None:
+        self.expired = True
+        if connection.sock is not None:
+            with contextlib.suppress(OSError):
+                connection.sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
 class _PinnedHTTPConnection(http.client.HTTPConnection):
     def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
         super().__init__(host, port, timeout=timeout)
@@ -96,40 +139,46 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
 
 def resolve(host: str, port: int, policy: FetchPolicy) -> str | FetchFailed:
     """The address to connect to, or why not."""
-    try:
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as exc:
-        return FetchFailed(host, f"{host} does not resolve ({exc})")
-    addresses = [str(info[4][0]) for info in infos]
-    if not addresses:
-        return FetchFailed(host, f"{host} does not resolve")
-    allowed = policy.allow_private_addresses or f"{host}:{port}" in policy.private_allowlist
-    if not allowed:
-        for address in addresses:
-            if is_forbidden_address(address):
-                return FetchFailed(
-                    host, f"{host} resolves to {address}, a private or internal address", True
-                )
-    return addresses[0]
+    rule = AddressRule(policy.allow_private_addresses, policy.private_allowlist, policy.dns_server)
+    verdict = rule.check(host, port)
+    if isinstance(verdict, Pinned):
+        return verdict.address
+    return FetchFailed(host, verdict.reason, verdict.by_rule)
 
 
 def fetch(url: str, policy: FetchPolicy | None = None) -> Fetched | FetchFailed:
     """GET ``url``, following redirects, each hop checked. Never raises for network trouble."""
     policy = policy or FetchPolicy()
+    deadline = _Deadline(policy.deadline_s)
+    try:
+        return _fetch(url, policy, deadline)
+    finally:
+        deadline.cancel()
+
+
+def _fetch(url: str, policy: FetchPolicy, deadline: _Deadline) -> Fetched | FetchFailed:
     chain: list[str] = []
     current = url
     for _ in range(policy.max_redirects + 1):
         parts = urlsplit(current)
+        try:
+            port = parts.port or default_port(parts.scheme)
+        except ValueError:
+            return FetchFailed(url, f"bad port in {current}")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return FetchFailed(url, f"not an http(s) URL: {current}")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         address = resolve(parts.hostname, port, policy)
         if isinstance(address, FetchFailed):
             return FetchFailed(url, f"refused {current}: {address.reason}", address.refused)
+        if deadline.remaining() <= 0:
+            return _too_slow(url, policy, current)
         connection_class = (
             _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
         )
-        connection = connection_class(parts.hostname, port, address, policy.timeout_s)
+        connection = connection_class(
+            parts.hostname, port, address, min(policy.timeout_s, deadline.remaining())
+        )
+        deadline.watch(connection)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         # The crawl's identity: a site must not be able to answer re-checks differently.
         request_headers = (
@@ -155,6 +204,9 @@ def fetch(url: str, policy: FetchPolicy | None = None) -> Fetched | FetchFailed:
                 body = response.read(policy.max_bytes + 1)
                 truncated = len(body) > policy.max_bytes
                 body = body[: policy.max_bytes]
+            if deadline.expired:
+                # The socket was shut under a read: what came is only part of the page.
+                return _too_slow(url, policy, current)
             return Fetched(
                 url=url,
                 final_url=current,
@@ -168,7 +220,14 @@ def fetch(url: str, policy: FetchPolicy | None = None) -> Fetched | FetchFailed:
                 fetched_at=fetched_at,
             )
         except (OSError, http.client.HTTPException) as exc:
+            if deadline.expired:
+                return _too_slow(url, policy, current)
             return FetchFailed(url, f"{type(exc).__name__}: {exc} ({current})")
         finally:
+            deadline.cancel()
             connection.close()
     return FetchFailed(url, f"more than {policy.max_redirects} redirects from {url}")
+
+
+def _too_slow(url: str, policy: FetchPolicy, current: str) -> FetchFailed:
+    return FetchFailed(url, f"took longer than the {policy.deadline_s:g}s deadline ({current})")

@@ -3,58 +3,54 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import re
-import socket
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import urlsplit
 
-from scrapy import Request
+from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
+from scrapy.resolver import HostResolution
 from scrapy.settings import Settings
 from scrapy.utils.response import response_status_message
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.interfaces import IHostnameResolver
+from zope.interface import implementer
+
+from crawlers.guard import (
+    AddressRule,
+    Pinned,
+    Refused,
+    default_port,
+)
 
 logger = logging.getLogger(__name__)
 
-# Cloud metadata endpoints are link-local or private already; named so the intent is explicit.
-_METADATA_ADDRESSES = {
-    ipaddress.ip_address("169.254.169.254"),
-    ipaddress.ip_address("fd00:ec2::254"),
-}
-
-
-def is_forbidden_address(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return (
-        ip in _METADATA_ADDRESSES
-        or ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-    )
+# One crawl per process (ADR 0002): the address each (host, port) of this crawl was checked at.
+# The guard middleware fills it, the resolver answers from it, so the connection goes to the
+# address that was checked and a second DNS answer is never asked for.
+_PINS: dict[tuple[str, int], str] = {}
 
 
 class AddressGuardMiddleware:
     """Refuses requests to private, loopback, link-local and metadata addresses.
 
-    Host names are resolved first, so a public-looking name that points inside is refused too.
-    Redirects and robots.txt requests pass through here as well. A source may allow private
-    addresses explicitly (`allow_private_addresses: true`, for tests and the demo).
+    Host names are resolved first, so a public-looking name that points inside is refused too;
+    the address checked is the one connected to (see :class:`PinnedResolver`). Redirects and
+    robots.txt requests pass through here as well. A source may allow private addresses
+    explicitly (`allow_private_addresses: true`, or a list of host:port, for tests and the demo).
     """
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.stats = crawler.stats
-        self._verdicts: dict[str, str | None] = {}
+        self.dns_server = crawler.settings.get("BODYGUARD_DNS_SERVER", "")
+        self._verdicts: dict[tuple[str, int], Pinned | Refused] = {}
         # Tests and the demo pin the crawl to this machine: nothing else is even looked up.
         self.only_hosts = set(crawler.settings.getlist("BODYGUARD_ONLY_HOSTS"))
 
@@ -62,42 +58,123 @@ class AddressGuardMiddleware:
     def from_crawler(cls, crawler: Crawler) -> AddressGuardMiddleware:
         return cls(crawler)
 
-    def process_request(self, request: Request) -> None:
-        parts = urlsplit(request.url)
-        host = parts.hostname or ""
-        assert self.stats is not None
+    def _rule(self) -> AddressRule:
         source = getattr(self.crawler.spider, "source", None)
-        allowed = source is not None and (
-            source.allow_private_addresses or parts.netloc in source.private_allowlist
+        if source is None:
+            return AddressRule(dns_server=self.dns_server)
+        return AddressRule(
+            source.allow_private_addresses, source.private_allowlist, self.dns_server
         )
-        if not allowed:
-            if host not in self._verdicts:
-                self._verdicts[host] = self._check(host)
-            reason = self._verdicts[host]
-            if reason:
-                self.stats.inc_value("bodyguard/refused_private_address")
-                logger.warning("refused %s: %s", request.url, reason)
-                raise IgnoreRequest(f"refused {request.url}: {reason}")
+
+    def process_request(self, request: Request) -> None:
+        assert self.stats is not None
+        parts = urlsplit(request.url)
+        host = (parts.hostname or "").lower()
         if self.only_hosts and host not in self.only_hosts:
             self.stats.inc_value("bodyguard/refused_host")
             raise IgnoreRequest(
                 f"refused {request.url}: only {', '.join(sorted(self.only_hosts))} may be fetched here"
             )
+        try:
+            key = (host, parts.port or default_port(parts.scheme))
+        except ValueError:
+            key = (host, -1)
+        if parts.scheme not in ("http", "https") or key[1] < 0:
+            verdict: Pinned | Refused = Refused(host, f"not an http(s) URL: {request.url[:200]}")
+        elif key not in self._verdicts:
+            verdict = self._verdicts[key] = self._rule().check(*key)
+            if isinstance(verdict, Pinned):
+                _PINS[key] = verdict.address
+        else:
+            verdict = self._verdicts[key]
+        if isinstance(verdict, Refused):
+            self.stats.inc_value(
+                "bodyguard/refused_private_address" if verdict.by_rule else "bodyguard/unresolved"
+            )
+            logger.warning("refused %s: %s", request.url, verdict.reason)
+            raise IgnoreRequest(f"refused {request.url}: {verdict.reason}")
         return None
 
-    @staticmethod
-    def _check(host: str) -> str | None:
-        if not host:
-            return "no host name"
-        try:
-            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-        except socket.gaierror as exc:
-            return f"{host} does not resolve ({exc})"
-        for info in infos:
-            address = str(info[4][0])
-            if is_forbidden_address(address):
-                return f"{host} resolves to {address}, a private or internal address"
-        return None
+
+@implementer(IHostnameResolver)
+class PinnedResolver:
+    """Twisted's name resolver for crawls: answers with the address the guard checked.
+
+    A name the guard has not checked (nothing should reach here unchecked) is resolved and
+    judged by the strictest rule: no private address, whatever the source allows.
+    """
+
+    def __init__(self, reactor: Any, dns_server: str) -> None:
+        self.reactor = reactor
+        self.dns_server = dns_server
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, reactor: Any) -> PinnedResolver:
+        # Built by the crawler process, before any spider: settings only.
+        return cls(reactor, crawler.settings.get("BODYGUARD_DNS_SERVER", ""))
+
+    def install_on_reactor(self) -> None:
+        self.reactor.installNameResolver(self)
+
+    def resolveHostName(
+        self,
+        resolutionReceiver: Any,
+        hostName: str,
+        portNumber: int = 0,
+        addressTypes: Any = None,
+        transportSemantics: str = "TCP",
+    ) -> Any:
+        resolution = HostResolution(hostName)
+        resolutionReceiver.resolutionBegan(resolution)
+        key = (hostName.lower(), portNumber)
+        address = _PINS.get(key)
+        if address is None:
+            verdict = AddressRule(dns_server=self.dns_server).check(*key)
+            if isinstance(verdict, Pinned):
+                address = _PINS[key] = verdict.address
+            else:
+                logger.warning("no connection to %s:%s: %s", hostName, portNumber, verdict.reason)
+        if address is not None:
+            kind = IPv6Address if ":" in address else IPv4Address
+            resolutionReceiver.addressResolved(kind("TCP", address, portNumber))
+        resolutionReceiver.resolutionComplete()
+        return resolution
+
+
+# Failures kept word for word in a run's record; the count goes on past it.
+MAX_RECORDED_FAILURES = 20
+
+
+class PageFailureMiddleware:
+    """Records each page that could not be read and why (download errors such as an oversized
+    body, and requests dropped as duplicates, which is how a redirect loop ends), so the run's
+    record says what was not read instead of passing it over in silence."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        assert crawler.stats is not None
+        self.stats = crawler.stats
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> PageFailureMiddleware:
+        middleware = cls(crawler)
+        crawler.signals.connect(middleware.request_dropped, signal=signals.request_dropped)
+        return middleware
+
+    def record(self, url: str, reason: str) -> None:
+        self.stats.inc_value("bodyguard/pages_failed")
+        failures = list(self.stats.get_value("bodyguard/page_failures", []))
+        if len(failures) < MAX_RECORDED_FAILURES:
+            self.stats.set_value("bodyguard/page_failures", [*failures, f"{url}: {reason}"])
+
+    def process_exception(self, request: Request, exception: Exception) -> None:
+        if not isinstance(exception, IgnoreRequest):  # refusals are counted where refused
+            first_line = (str(exception).splitlines() or [""])[0][:200]
+            self.record(request.url, f"{type(exception).__name__}: {first_line}")
+
+    def request_dropped(self, request: Request, spider: Any) -> None:
+        chain = request.meta.get("redirect_urls") or []
+        if request.url in chain:
+            self.record(chain[0], f"redirect loop back to {request.url}")
 
 
 class PoliteRetryMiddleware(RetryMiddleware):

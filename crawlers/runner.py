@@ -25,6 +25,9 @@ from crawlers.models import CrawlRun
 
 # Seconds the spider gets to close cleanly (flush hits) before the hard time limit.
 CLOSE_MARGIN_S = 30
+# Seconds between SIGTERM at the time limit and the kill: the crawl closes its evidence at
+# SIGTERM (well under a second for a WARC of a few hundred records) and flushes its hits.
+TERM_GRACE_S = 15
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ def run_crawl(
             except subprocess.TimeoutExpired:
                 process.terminate()
                 try:
-                    process.wait(timeout=15)
+                    process.wait(timeout=TERM_GRACE_S)
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
@@ -189,6 +192,10 @@ def _record(
     else:
         run.status = CrawlRun.Status.OK
         run.message = f"finish reason: {stats.get('finish_reason', 'unknown')}"
+    failed = int(stats.get("bodyguard/pages_failed", 0))
+    if failed:
+        listed = "; ".join(stats.get("bodyguard/page_failures") or [])
+        run.message += f"\n{failed} page(s) not read: {listed}"
     run.save()
     return CrawlOutcome(
         run_id=run.pk,

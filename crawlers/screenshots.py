@@ -10,6 +10,7 @@ off: forum pages are rendered by their servers, and a hostile page gets no code 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -20,8 +21,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from config.sources import Source
+from crawlers.browser_proxy import GuardProxy
 from crawlers.evidence import EvidenceWriter
 from crawlers.fetch import USER_AGENT, FetchFailed, FetchPolicy, resolve
+from crawlers.guard import AddressRule
 from hits.documents import Hit
 from hits.store import HitStore
 
@@ -30,6 +33,8 @@ from hits.store import HitStore
 MAX_HEIGHT_PX = 12000
 VIEWPORT = {"width": 1280, "height": 900}
 TIMEOUT_S = 30
+# Seconds a loaded page gets to go quiet (meta refreshes, late requests) before the shot.
+SETTLE_S = 3
 # Chromium must not reach out on its own (updates, safe browsing, metrics): the machine may be
 # closed, and we want no traffic but the page's.
 CHROMIUM_ARGS = (
@@ -39,11 +44,18 @@ CHROMIUM_ARGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--dns-prefetch-disable",
+)
+# For hostile pages only: Chromium resolves no name itself, everything goes through our guard
+# proxy, by address; loopback too (Chromium would otherwise reach it around the proxy).
+GUARDED_ARGS = (
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    "--proxy-bypass-list=<-loopback>",
 )
 _NOT_LOADED = {"image", "media", "font"}
 
 if TYPE_CHECKING:  # Playwright is imported when a screenshot is taken, not at start-up
-    from playwright.sync_api import Route
+    from playwright.sync_api import Browser, Route
 
 
 @dataclass(frozen=True)
@@ -70,8 +82,6 @@ class _Guard:
 
     def allows(self, url: str) -> bool:
         parts = urlsplit(url)
-        if parts.scheme in ("data", "about"):
-            return True
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return False
         key = (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
@@ -102,48 +112,70 @@ def take_screenshots(
     from playwright.sync_api import sync_playwright
 
     results: list[Screenshot | ScreenshotFailed] = []
-    with sync_playwright() as playwright:
+    with GuardProxy() as proxy, sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=chromium,
             headless=True,
             # Chromium's own sandbox cannot run as root; it stays on for any other user.
             chromium_sandbox=os.geteuid() != 0,
-            args=list(CHROMIUM_ARGS),
+            args=[*CHROMIUM_ARGS, *GUARDED_ARGS, f"--proxy-server=http://{proxy.address}"],
         )
         try:
             for url, policy in targets:
-                guard = _Guard(policy)
-
-                context = browser.new_context(
-                    java_script_enabled=False,
-                    user_agent=USER_AGENT,
-                    viewport=VIEWPORT,  # type: ignore[arg-type]
-                    service_workers="block",
-                )
-                context.route("**/*", _router(guard))
-                page = context.new_page()
-                try:
-                    if not guard.allows(url):
-                        results.append(ScreenshotFailed(url, "refused: internal address"))
-                        continue
-                    page.goto(url, wait_until="load", timeout=TIMEOUT_S * 1000)
-                    height = min(
-                        MAX_HEIGHT_PX, int(page.evaluate("document.documentElement.scrollHeight"))
-                    )
-                    png = page.screenshot(
-                        clip={"x": 0, "y": 0, "width": VIEWPORT["width"], "height": max(1, height)},
-                        full_page=True,
-                    )
-                    results.append(
-                        Screenshot(url, page.url, png, datetime.now(UTC), tuple(guard.refused))
-                    )
-                except PlaywrightError as exc:
-                    results.append(ScreenshotFailed(url, str(exc).splitlines()[0][:300]))
-                finally:
-                    context.close()
+                results.append(_one(browser, proxy, url, policy, PlaywrightError))
         finally:
             browser.close()
     return results
+
+
+def _one(
+    browser: Browser, proxy: GuardProxy, url: str, policy: FetchPolicy, error: type[Exception]
+) -> Screenshot | ScreenshotFailed:
+    guard = _Guard(policy)
+    if urlsplit(url).scheme not in ("http", "https"):
+        return ScreenshotFailed(url, "refused: not an http(s) page")
+    if not guard.allows(url):
+        return ScreenshotFailed(url, "refused: internal address")
+    proxy.state.rule = AddressRule(
+        policy.allow_private_addresses, policy.private_allowlist, policy.dns_server
+    )
+    proxy.state.refused.clear()
+    context = browser.new_context(
+        java_script_enabled=False,
+        user_agent=USER_AGENT,
+        viewport=VIEWPORT,  # type: ignore[arg-type]
+        service_workers="block",
+    )
+    context.route("**/*", _router(guard))
+    page = context.new_page()
+    # Every page the main frame showed: a redirect or refresh to data: or about: is refused.
+    shown: list[str] = []
+    page.on(
+        "framenavigated",
+        lambda frame: shown.append(frame.url) if frame is page.main_frame else None,
+    )
+    try:
+        page.goto(url, wait_until="load", timeout=TIMEOUT_S * 1000)
+        # A refresh or a late redirect happens after "load": let it happen (through the guard)
+        # so the screenshot shows what a visitor sees, or fails where they would be taken.
+        with contextlib.suppress(error):
+            page.wait_for_load_state("networkidle", timeout=SETTLE_S * 1000)
+        off_web = [u for u in [*shown, page.url] if urlsplit(u).scheme not in ("http", "https")]
+        if off_web:
+            return ScreenshotFailed(url, f"refused: the page went to {off_web[0][:100]}")
+        height = min(MAX_HEIGHT_PX, int(page.evaluate("document.documentElement.scrollHeight")))
+        png = page.screenshot(
+            clip={"x": 0, "y": 0, "width": VIEWPORT["width"], "height": max(1, height)},
+            full_page=True,
+        )
+        refused = tuple(dict.fromkeys([*guard.refused, *proxy.state.refused]))
+        return Screenshot(url, page.url, png, datetime.now(UTC), refused)
+    except error as exc:
+        if proxy.state.refused:
+            return ScreenshotFailed(url, f"refused: {proxy.state.refused[0]}")
+        return ScreenshotFailed(url, str(exc).splitlines()[0][:300])
+    finally:
+        context.close()
 
 
 @dataclass

@@ -39,7 +39,13 @@ RETRY_ENABLED = True
 RETRY_TIMES = 2
 REDIRECT_MAX_TIMES = 5
 
+# Connections go to the address the guard checked, never to a second DNS answer.
+TWISTED_DNS_RESOLVER = "crawlers.middlewares.PinnedResolver"
+# Only the web: no file:, data:, ftp: or s3: URL a hostile page could point a crawl at.
+DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
 DOWNLOADER_MIDDLEWARES = {
+    # Outermost: sees every download error once the inner middlewares (retries) gave up.
+    "crawlers.middlewares.PageFailureMiddleware": 5,
     # Before every other middleware, so redirects and robots.txt are checked too.
     "crawlers.middlewares.AddressGuardMiddleware": 10,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
@@ -57,6 +63,7 @@ ITEM_PIPELINES = {
 }
 SPIDER_MIDDLEWARES = {"crawlers.evidence.CaptureRecorder": 50}
 EXTENSIONS = {
+    "crawlers.extensions.RedactLogs": 0,
     "crawlers.extensions.RunStatsFile": 500,
 }
 LOG_FORMATTER = "crawlers.extensions.QuietDropLogFormatter"
@@ -82,6 +89,9 @@ BODYGUARD_ONLY_HOSTS: list[str] = []
 BODYGUARD_IMAGE_BYTES_PER_POST = 40 * 1024 * 1024
 BODYGUARD_IMAGE_BYTES_PER_CRAWL = 1024 * 1024 * 1024
 BODYGUARD_MAX_IMAGES_PER_CRAWL = 2000
+# "host:port" of the DNS server every name is resolved through (guard and connections alike);
+# "" for the system's resolver.
+BODYGUARD_DNS_SERVER = _django.BODYGUARD_DNS_SERVER
 BODYGUARD_MAX_IMAGE_BYTES = 10 * 1024 * 1024
 BODYGUARD_RETRY_BACKOFF_BASE = 1.0
 BODYGUARD_RETRY_BACKOFF_MAX = 60.0

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html
 import io
 import json
 import os
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,9 +18,11 @@ from django.conf import settings
 from django.utils import translation
 from warcio.archiveiterator import ArchiveIterator
 from warcio.recordloader import ArcWarcRecord
+from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from alerts.services import hit_store
+from crawlers.evidence import Redactor
 from hits.documents import Hit
 from takedowns.models import AuditEvent, Case, EvidenceAccess, Recheck
 from takedowns.pdf import new_pdf
@@ -112,8 +116,37 @@ def _copy_records(wanted: dict[str, set[str]], root: Path) -> bytes:
                     )
                 )
                 if keep:
-                    writer.write_record(record)
+                    writer.write_record(_scrubbed(record, writer))
     return out.getvalue()
+
+
+def _scrubbed(record: ArcWarcRecord, writer: WARCWriter) -> ArcWarcRecord:
+    """The record without our credentials, for files archived before requests were redacted
+    at capture time: URIs cleaned in the WARC headers (not covered by the block digest), and a
+    request record with a key in its headers rebuilt without it (same record id)."""
+    redactor = Redactor()
+    notes: set[str] = set()
+    uri = record.rec_headers.get_header("WARC-Target-URI") or ""
+    clean_uri = redactor.url(uri, notes) if uri else uri
+    if clean_uri != uri:
+        record.rec_headers.replace_header("WARC-Target-URI", clean_uri)
+    if record.rec_type != "request" or record.http_headers is None:
+        return record
+    headers = tuple(record.http_headers.headers)
+    clean_headers = redactor.headers(headers, notes)
+    statusline = redactor.text(record.http_headers.statusline)
+    if clean_headers == headers and statusline == record.http_headers.statusline:
+        return record
+    kept = ("WARC-Record-ID", "WARC-Date", "WARC-Concurrent-To")
+    return writer.create_warc_record(
+        clean_uri,
+        "request",
+        payload=io.BytesIO(record.content_stream().read()),
+        http_headers=StatusAndHeaders(statusline, list(clean_headers), is_http_request=True),
+        warc_headers_dict={
+            k: v for k in kept if (v := record.rec_headers.get_header(k)) is not None
+        },
+    )
 
 
 def _timeline(case: Case) -> list[str]:
@@ -340,6 +373,28 @@ def evidence_files(root: Path) -> list[str]:
     return sorted(found)
 
 
+def replace_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that every reader sees the old file or the new one,
+    whole, even if we die halfway: a temporary file in the same directory, flushed to disk,
+    renamed over the old one, and the directory entry flushed too."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
 def erase_records(record_ids: set[str], keep: set[str], directory: Path | None = None) -> int:
     """Rewrite evidence files without the given records (right to erasure); records still
     needed by someone else's hit or a held case (``keep``) stay. Returns records removed.
@@ -383,12 +438,7 @@ def erase_records(record_ids: set[str], keep: set[str], directory: Path | None =
         # A torn tail cannot be read, so nobody can tell whose it is: it goes too.
         if not dropped and not (torn and doomed):
             continue
-        tmp = path.with_name(f".{path.name}.erasing")
-        with open(tmp, "wb") as rewritten:
-            rewritten.write(out.getvalue())
-            rewritten.flush()
-            os.fsync(rewritten.fileno())
-        os.replace(tmp, path)
+        replace_atomically(path, out.getvalue())
         removed += dropped
         with open(manifest, "a", encoding="utf-8") as m:
             m.write(json.dumps({"file": relative, "sha256": hashlib.sha256(out.getvalue()).hexdigest(),

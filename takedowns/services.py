@@ -308,6 +308,8 @@ def _reopen_case_hit(hit: Hit) -> None:
             f"hit {hit.hit_id} moved from closed case {old.pk}: its content changed",
         )
     case_hit.save(update_fields=["review_status", "case"])
+
+
 def set_legal_hold(case_id: int, hold: bool, *, who: str, reason: str) -> TransitionResult:
     """Put a case under legal hold (erasure keeps it) or lift the hold, recording who, when
     and why. Only administrators may call this (the views check it)."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin
 
 import scrapy
 from scrapy import signals
@@ -12,7 +13,12 @@ from scrapy.crawler import Crawler
 
 from clients.services import WatchTarget, watchlist
 from config.sources import Source, load_sources
+from crawlers.guard import on_hosts
 from crawlers.models import SourceState
+
+# Characters browsers read as "/" or drop inside a URL: a link carrying them does not mean what
+# Python's parser says it means (``http:\\evil.example`` is another host to Chromium).
+_AMBIGUOUS_URL_CHARS = re.compile(r"[\\\x00-\x1f\x7f]")
 
 
 class SourceSpider(scrapy.Spider):
@@ -93,6 +99,26 @@ class SourceSpider(scrapy.Spider):
     def api_url(self, path: str, params: dict[str, Any] | None = None) -> str:
         url = self.source.base_url + path
         return f"{url}?{urlencode(params, doseq=True)}" if params else url
+
+    def site_url(self, link: str, base: str | None = None) -> str | None:
+        """``link`` (as a page or an API wrote it) resolved against ``base`` (the source's base
+        URL by default), if it is http(s) on the source's hosts or its ``extra_domains``;
+        None otherwise. Hostile posts choose their links: they must not choose another site."""
+        link = link.strip()
+        if not link or _AMBIGUOUS_URL_CHARS.search(link):
+            return None
+        url = urljoin((base or self.source.base_url) + ("" if base else "/"), link)
+        hosts = [self.source.host, *self.source.options.get("extra_domains", [])]
+        return url if on_hosts(url, hosts) else None
+
+    def permalink(self, link: str, fallback: str, base: str | None = None) -> str:
+        """:meth:`site_url`, or ``fallback`` (the page the post was read on) when refused."""
+        url = self.site_url(link, base)
+        if url is None:
+            assert self.crawler.stats is not None
+            self.crawler.stats.inc_value("bodyguard/permalinks_refused")
+            return fallback
+        return url
 
     def search_terms(self) -> list[str]:
         """Every watched name and alias, once."""

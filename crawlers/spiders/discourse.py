@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote, urljoin
 
 import lxml.html
 from scrapy import Request
@@ -129,7 +130,7 @@ class DiscourseSpider(SourceSpider):
             yield ForumPost(
                 source_id=self.source.id,
                 url=self._parse_permalink(post, slug),
-                thread_url=self.api_url(f"/t/{slug}/{topic_id}"),
+                thread_url=self.api_url(f"/t/{quote(slug)}/{topic_id}"),
                 thread_title=title or post.get("topic_title") or "",
                 text=self._parse_text(post),
                 author=self._parse_author(post),
@@ -150,9 +151,10 @@ class DiscourseSpider(SourceSpider):
         return datetime.fromisoformat(raw.replace("Z", "+00:00")) if raw else None
 
     def _parse_permalink(self, post: dict[str, Any], slug: str) -> str:
+        built = self.api_url(f"/t/{quote(slug)}/{int(post['topic_id'])}/{int(post['post_number'])}")
         if post.get("post_url"):
-            return self.api_url(post["post_url"])
-        return self.api_url(f"/t/{slug}/{int(post['topic_id'])}/{int(post['post_number'])}")
+            return self.permalink(str(post["post_url"]), built)
+        return built
 
     def _parse_images(self, post: dict[str, Any]) -> dict[str, int]:
         """Image URLs of a post, each with the pixel area its tag declares (0 if none)."""
@@ -167,9 +169,11 @@ class DiscourseSpider(SourceSpider):
             width, height = img.get("width") or "", img.get("height") or ""
             area = int(width) * int(height) if width.isdigit() and height.isdigit() else 0
             found.append((img.get("src"), area))
-        base = self.source.base_url
+        # Images may live on a CDN: only resolved here, the image pipeline decides what is fetched.
+        base = self.source.base_url + "/"
         images: dict[str, int] = {}
         for u, area in found:
-            url = u if "://" in u else (f"https:{u}" if u.startswith("//") else base + u)
-            images[url] = max(images.get(url, 0), area)
+            url = urljoin(base, u.strip())
+            if url.startswith(("http://", "https://")):
+                images[url] = max(images.get(url, 0), area)
         return images

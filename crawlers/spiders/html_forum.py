@@ -17,6 +17,7 @@ from urllib.parse import quote_plus
 from parsel import Selector
 from scrapy import Request
 from scrapy.http import Response, TextResponse
+from scrapy.utils.response import get_base_url
 
 from crawlers.dates import DEFAULT_ZONE, parse_post_time
 from crawlers.items import ForumPost
@@ -162,7 +163,9 @@ class HtmlForumSpider(SourceSpider):
         link = first_of(post, sel.permalink)
         if not link:
             return response.url
-        return response.urljoin(link if not link.isdigit() else f"#{link}")
+        return self.permalink(
+            link if not link.isdigit() else f"#{link}", response.url, get_base_url(response)
+        )
 
     def _parse_image_urls(
         self, response: TextResponse, post: Selector, sel: ForumSelectors

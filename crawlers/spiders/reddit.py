@@ -6,6 +6,7 @@ import html
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from scrapy import Request
 from scrapy.http import Response
@@ -50,11 +51,9 @@ class RedditSpider(SourceSpider):
             yield self._submission(post)
             if not self.is_new(f"t3:{post.get('id')}", post.get("num_comments")):
                 continue
-            if post.get("num_comments") and post.get("permalink"):
-                yield Request(
-                    self.api_url(post["permalink"].rstrip("/") + ".json"),
-                    callback=self.parse_thread,
-                )
+            thread = self.site_url(str(post.get("permalink") or ""))
+            if post.get("num_comments") and thread:
+                yield Request(thread.rstrip("/") + ".json", callback=self.parse_thread)
         after = listing.get("after")
         if after and page < int(self.option("max_pages", 3)):
             separator = "&" if "?" in response.url else "?"
@@ -87,7 +86,7 @@ class RedditSpider(SourceSpider):
                 yield ForumPost(
                     source_id=self.source.id,
                     url=self._parse_permalink(comment, post),
-                    thread_url=self.api_url(post.get("permalink", "")),
+                    thread_url=self._parse_permalink(post, post),
                     thread_title=post.get("title", ""),
                     text=text,
                     author=self._parse_author(comment),
@@ -124,10 +123,14 @@ class RedditSpider(SourceSpider):
         return datetime.fromtimestamp(float(created), tz=UTC) if created else None
 
     def _parse_permalink(self, item: dict[str, Any], post: dict[str, Any]) -> str:
+        # Reddit's short form needs nothing from the listing but the submission's id.
+        thread = self.api_url(f"/comments/{quote(str(post.get('id', '')))}/")
+        if item is not post:
+            thread = self.permalink(str(post.get("permalink") or ""), thread)
         if item.get("permalink"):
-            return self.api_url(item["permalink"])
+            return self.permalink(str(item["permalink"]), thread)
         # Old comment JSON has no permalink: the thread's, then the comment id.
-        return self.api_url(f"{post.get('permalink', '').rstrip('/')}/{item.get('id', '')}/")
+        return f"{thread.rstrip('/')}/{quote(str(item.get('id', '')))}/"
 
     def _parse_image_urls(self, post: dict[str, Any]) -> list[str]:
         urls = []

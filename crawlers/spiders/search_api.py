@@ -16,6 +16,7 @@ from scrapy.exceptions import CloseSpider
 from scrapy.http import Response, TextResponse
 
 from config.environment import secret
+from crawlers.guard import on_web
 from crawlers.items import ForumPost
 from crawlers.spiders.base import SourceSpider
 from matching.html import html_to_text
@@ -99,6 +100,11 @@ class SearchApiSpider(SourceSpider):
         data = decode_json(response)
         results = self.results(data)
         for result in results:
+            if not on_web(result.url):
+                # javascript:, data:, file: or worse: no page to cite or fetch.
+                assert self.crawler.stats is not None
+                self.crawler.stats.inc_value("bodyguard/results_refused")
+                continue
             if result.snippet or result.title:
                 yield ForumPost(
                     source_id=self.source.id,

@@ -6,7 +6,7 @@ from takedowns.auditlog import create_triggers, drop_triggers
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('takedowns', '0006_workbench'),
+        ('takedowns', '0007_recheck_outcomes'),
     ]
 
     operations = [

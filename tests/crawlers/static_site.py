@@ -31,7 +31,7 @@ class StaticSite:
         return found
 
 
-def serve_site(site: StaticSite) -> ThreadingHTTPServer:
+def serve_site(site: StaticSite, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             site.requests.append(self.path)
@@ -49,7 +49,7 @@ def serve_site(site: StaticSite) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server

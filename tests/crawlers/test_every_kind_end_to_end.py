@@ -50,7 +50,8 @@ CASES: dict[str, Case] = {
     ),
     "vbulletin": Case(
         {"/t-34.html": Route(_file("forums", "vbulletin_pocketpc.ch_thread_page34.html"))},
-        {"start_urls": ["/t-34.html"], "max_pages": 1},
+        # Its permalinks are absolute, on the forum's real host: declared as its own.
+        {"start_urls": ["/t-34.html"], "max_pages": 1, "extra_domains": ["www.pocketpc.ch"]},
         aliases=["TheFreeman"],
         expected_path="-post949757.html?s=22c09551c71c1a6b64e4364ca45cbf28#post949757",
     ),

@@ -58,6 +58,9 @@ def crawled(
             options: dict = {"start_urls": [start], "max_pages": 1}
             if kind == "generic":
                 options["selectors"] = GENERIC_SELECTORS
+            if kind == "vbulletin":
+                # Its permalinks are absolute, on the forum's real host: declared as its own.
+                options["extra_domains"] = ["www.pocketpc.ch"]
             items = crawl_items(tmp_path_factory.mktemp(case), kind, base, options)
         server.shutdown()
         out[case] = (base, items)
