@@ -114,9 +114,11 @@ class ImagePipeline:
                     ImageMatch(client_id, label, url, match.distance, str(match.tier))
                 )
                 self.stats.inc_value("bodyguard/image_matches")
-            self.pending.append(
-                CrawledImage(url, item.url, item.source_id, fp.pdq, fp.quality, datetime.now(UTC))
+            crawled = CrawledImage(
+                url, item.url, item.source_id, fp.pdq, fp.quality, datetime.now(UTC)
             )
+            item.image_ids.append(crawled.doc_id)
+            self.pending.append(crawled)
             if len(self.pending) >= 200:
                 self._flush()
         return item

@@ -38,6 +38,10 @@ class ForumPost:
     author: str
     posted_at: datetime | None
     image_urls: list[str] = field(default_factory=list)
+    # The author's account: a profile URL or the site's account id ("" when the page has none).
+    author_ref: str = ""
+    # Ids of the fingerprints (hits.images) of the images fetched from the post.
+    image_ids: list[str] = field(default_factory=list)
     is_thread_start: bool = False
     mentions: list[Mention] = field(default_factory=list)
     image_matches: list[ImageMatch] = field(default_factory=list)

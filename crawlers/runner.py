@@ -25,6 +25,11 @@ from crawlers.models import CrawlRun
 
 # Seconds the spider gets to close cleanly (flush hits) before the hard time limit.
 CLOSE_MARGIN_S = 30
+# A run is degraded, not ok, when at least this share of its requests failed (and at least
+# DEGRADED_MIN_FAILURES of them): one flaky page in a hundred is the web; one in five means the
+# site, or our access to it, is broken (the failing-page tests fail 1 of 3 to 1 of 30).
+DEGRADED_FAILURE_SHARE = 0.2
+DEGRADED_MIN_FAILURES = 3
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ class CrawlOutcome:
     errors: int
     message: str
     blocked: int = 0
+    failed_requests: int = 0
 
 
 def database_url_of(db: dict[str, Any]) -> str:
@@ -142,6 +148,15 @@ def _record(
     run.errors = int(stats.get("log_count/ERROR", 0))
     run.blocked = int(stats.get("bodyguard/blocked", 0))
     run.images = int(stats.get("bodyguard/images", 0))
+    failed = int(stats.get("bodyguard/failed_requests", 0))
+    run.errors = max(run.errors, failed)
+    requests = int(stats.get("downloader/request_count", 0)) or run.pages
+    skipped = int(stats.get("bodyguard/state_unchanged", 0)) + int(
+        stats.get("bodyguard/retry_backoff", 0)
+    )
+    # Posts read, matched or not (the name filter drops those that name nobody).
+    posts = run.items + int(stats.get("item_dropped_count", 0))
+    retry_note = f"; {failed} request(s) failed and are retried on the next run" if failed else ""
     if timed_out:
         run.status, run.message = CrawlRun.Status.TIMEOUT, f"killed after the {limit}s time limit"
     elif exit_code != 0 or not stats:
@@ -162,9 +177,17 @@ def _record(
             f"{run.journaled_hits} hit(s) kept in the local journal because Elasticsearch was "
             f"unavailable ({stats.get('bodyguard/store_error', '')}); they are written on the next run"
         )
+    elif run.pages and not posts and not skipped:
+        # Pages were read and none held a post: the site changed (selectors no longer match,
+        # 404 everywhere); "nothing found" would hide that nothing is watched any more.
+        run.status = CrawlRun.Status.DEGRADED
+        run.message = f"{run.pages} page(s) read but no post found in them{retry_note}"
+    elif failed >= DEGRADED_MIN_FAILURES and failed >= DEGRADED_FAILURE_SHARE * max(requests, 1):
+        run.status = CrawlRun.Status.DEGRADED
+        run.message = f"{failed} of {requests} request(s) failed; they are retried on the next run"
     else:
         run.status = CrawlRun.Status.OK
-        run.message = f"finish reason: {stats.get('finish_reason', 'unknown')}"
+        run.message = f"finish reason: {stats.get('finish_reason', 'unknown')}{retry_note}"
     run.save()
     return CrawlOutcome(
         run_id=run.pk,
@@ -179,6 +202,7 @@ def _record(
         errors=run.errors,
         message=run.message,
         blocked=run.blocked,
+        failed_requests=failed,
     )
 
 

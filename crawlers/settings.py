@@ -46,6 +46,8 @@ RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 522, 524, 408]
 ITEM_PIPELINES = {
     "crawlers.pipelines.DuplicatePostsPipeline": 100,
     "crawlers.images.ImagePipeline": 200,
+    # Every post read, before the name filter drops those that name nobody.
+    "crawlers.corpus.CorpusPipeline": 250,
     "crawlers.pipelines.MatchNamesPipeline": 300,
     "crawlers.evidence.EvidencePipeline": 700,
     "crawlers.pipelines.IndexHitsPipeline": 800,
@@ -67,6 +69,8 @@ BODYGUARD_EVIDENCE_DIR = str(_django.BODYGUARD_EVIDENCE_DIR)
 BODYGUARD_MATCH_NAMES = True
 BODYGUARD_INDEX_HITS = True
 BODYGUARD_HIT_BATCH = 100
+BODYGUARD_CORPUS = True
+BODYGUARD_CORPUS_BATCH = 500
 BODYGUARD_STATS_FILE = ""
 BODYGUARD_FETCH_IMAGES = True
 BODYGUARD_ONLY_HOSTS: list[str] = []

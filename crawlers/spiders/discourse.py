@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import lxml.html
 from scrapy import Request
@@ -56,18 +57,19 @@ class DiscourseSpider(SourceSpider):
         topics = {t.get("id"): t for t in data.get("topics") or []}
         for post in data.get("posts") or []:
             topic = topics.get(post.get("topic_id"), {})
-            if not self.is_new(
-                f"post:{int(post['id'])}", post.get("updated_at") or post.get("created_at")
-            ):
+            key = f"post:{int(post['id'])}"
+            version = post.get("updated_at") or post.get("created_at")
+            if not self.is_new(key, version, term=term):
                 self._skipped()
                 continue
-            yield Request(
+            request = Request(
                 self.api_url(
                     f"/t/{int(post['topic_id'])}/posts.json", {"post_ids[]": [post["id"]]}
                 ),
                 callback=self.parse_posts,
                 cb_kwargs={"title": topic.get("title", ""), "slug": topic.get("slug", "")},
             )
+            yield self.tracked(request, key, version, term=term)
         grouped = data.get("grouped_search_result") or {}
         more = grouped.get("more_full_page_results") or grouped.get("more_posts")
         if more and page < int(self.option("search_pages", 2)):
@@ -84,10 +86,14 @@ class DiscourseSpider(SourceSpider):
                 topic.get("highest_post_number") or topic.get("posts_count"),
                 topic.get("last_posted_at"),
             )
-            if not self.is_new(f"topic:{int(topic['id'])}", version):
+            key = f"topic:{int(topic['id'])}"
+            if not self.is_new(key, version):
                 self._skipped()
                 continue
-            yield Request(self.api_url(f"/t/{int(topic['id'])}.json"), callback=self.parse_topic)
+            request = Request(
+                self.api_url(f"/t/{int(topic['id'])}.json"), callback=self.parse_topic
+            )
+            yield self.tracked(request, key, version)
         more = topic_list.get("more_topics_url")
         if more and page < int(self.option("latest_pages", 1)):
             yield Request(
@@ -132,6 +138,7 @@ class DiscourseSpider(SourceSpider):
                 thread_title=title or post.get("topic_title") or "",
                 text=self._parse_text(post),
                 author=self._parse_author(post),
+                author_ref=self._parse_author_ref(post),
                 posted_at=self._parse_posted_at(post),
                 image_urls=self._parse_image_urls(post),
                 is_thread_start=post.get("post_number") == 1,
@@ -142,6 +149,10 @@ class DiscourseSpider(SourceSpider):
 
     def _parse_author(self, post: dict[str, Any]) -> str:
         return str(post.get("username") or post.get("name") or "")
+
+    def _parse_author_ref(self, post: dict[str, Any]) -> str:
+        username = post.get("username")
+        return self.api_url(f"/u/{quote(str(username), safe='')}") if username else ""
 
     def _parse_posted_at(self, post: dict[str, Any]) -> datetime | None:
         raw = post.get("created_at")

@@ -48,13 +48,15 @@ class RedditSpider(SourceSpider):
                 continue
             post = child["data"]
             yield self._submission(post)
-            if not self.is_new(f"t3:{post.get('id')}", post.get("num_comments")):
+            key, version = f"t3:{post.get('id')}", post.get("num_comments")
+            if not self.is_new(key, version):
                 continue
             if post.get("num_comments") and post.get("permalink"):
-                yield Request(
+                request = Request(
                     self.api_url(post["permalink"].rstrip("/") + ".json"),
                     callback=self.parse_thread,
                 )
+                yield self.tracked(request, key, version)
         after = listing.get("after")
         if after and page < int(self.option("max_pages", 3)):
             separator = "&" if "?" in response.url else "?"

@@ -111,15 +111,15 @@ class SearchApiSpider(SourceSpider):
                     is_thread_start=True,
                 )
             snippet_digest = hashlib.sha256(result.snippet.encode()).hexdigest()[:16]
-            if self.option("fetch_pages", True) and self.is_new(
-                f"result:{result.url}", snippet_digest
-            ):
-                yield Request(
+            key = f"result:{result.url}"
+            if self.option("fetch_pages", True) and self.is_new(key, snippet_digest, term=query):
+                page_request = Request(
                     result.url,
                     callback=self.parse_page,
                     cb_kwargs={"title": result.title},
                     errback=self._page_failed,
                 )
+                yield self.tracked(page_request, key, snippet_digest, term=query)
         if page + 1 < int(self.option("pages", DEFAULT_PAGES)) and self.has_more(
             data, page, len(results)
         ):
