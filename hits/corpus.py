@@ -552,3 +552,53 @@ class CorpusJournal(HitJournal):
 
     def replay(self, write: Callable[[list[CorpusPost]], object]) -> ReplayOutcome:  # type: ignore[override]
         return super().replay(write)  # type: ignore[arg-type]
+
+
+class CorpusRetention:
+    """Which corpus posts a hit still relies on (posts behind a hit follow the hit)."""
+
+    def __init__(self, store: CorpusStore, hits_index: str) -> None:
+        self.store = store
+        self.hits_index = hits_index
+
+    def urls_with_hits(self, canonical_urls: Iterable[str], except_client: str = "") -> set[str]:
+        urls = sorted(set(canonical_urls))
+        found: set[str] = set()
+        for i in range(0, len(urls), 1000):
+            chunk = urls[i : i + 1000]
+            query: dict[str, Any] = {"bool": {"filter": [{"terms": {"canonical_url": chunk}}]}}
+            if except_client:
+                query["bool"]["must_not"] = [{"term": {"client_id": except_client}}]
+            size = len(chunk)
+            response = _guard(
+                "looking up hits of corpus posts",
+                lambda q=query, n=size: self.store._es.search(  # type: ignore[misc]
+                    index=self.hits_index,
+                    query=q,
+                    size=0,
+                    aggs={"urls": {"terms": {"field": "canonical_url", "size": n}}},
+                    ignore_unavailable=True,
+                ),
+            )
+            found |= {
+                b["key"]
+                for b in response.get("aggregations", {}).get("urls", {}).get("buckets", [])
+            }
+        return found
+
+    def purge(self, older_than: datetime) -> int:
+        """Delete posts last crawled before ``older_than`` that no hit relies on."""
+        deleted = 0
+        batch: list[tuple[str, str]] = []
+        for pair in self.store.older_than(older_than):
+            batch.append(pair)
+            if len(batch) >= SCAN_PAGE:
+                deleted += self._purge_batch(batch)
+                batch = []
+        return deleted + self._purge_batch(batch)
+
+    def _purge_batch(self, batch: list[tuple[str, str]]) -> int:
+        if not batch:
+            return 0
+        kept = self.urls_with_hits(url for _, url in batch)
+        return self.store.delete(post_id for post_id, url in batch if url not in kept)

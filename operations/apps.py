@@ -6,3 +6,8 @@ class OperationsConfig(AppConfig):
 
     name = "operations"
     verbose_name = "Bodyguard operations"
+
+    def ready(self) -> None:
+        from operations import backscan
+
+        backscan.connect_signals()

@@ -18,6 +18,7 @@ from alerts.services import hit_store
 from clients.models import Client, ClientPhoto, WatchTerm
 from hits.documents import HitDocument
 from hits.journal import HitJournal
+from operations.backscan import erase_client_corpus
 from takedowns.evidence import erase_records
 from takedowns.models import AuditEvent, Case, CaseHit, Recheck
 
@@ -39,6 +40,7 @@ class ErasureReport:
     cases_kept_under_legal_hold: list[int] = field(default_factory=list)
     audit_entries_redacted: int = 0
     admin_log_entries_deleted: int = 0
+    corpus_posts_deleted: int = 0
 
 
 def _client(reference: str) -> Client:
@@ -157,6 +159,9 @@ def erase_client(reference: str) -> ErasureReport:
             .exclude(case_hit__case__legal_hold=True)
             .exclude(evidence_record_id="")
             .values_list("evidence_record_id", flat=True)
+        )
+        report.corpus_posts_deleted = erase_client_corpus(
+            reference, [h for h in client_hits if h.hit_id not in keep_hits]
         )
         report.hits_deleted = store.delete_client(reference, keep_hit_ids=keep_hits)
         # Records another client's hit or a held case still relies on are kept.

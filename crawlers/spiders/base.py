@@ -205,6 +205,12 @@ class SourceSpider(scrapy.Spider):
         )
         self.crawler.stats.set_value("bodyguard/state_keys", len(merged))
 
+    @classmethod
+    def searches(cls, source: Source) -> bool:
+        """Whether crawls of ``source`` search it for each watched name (a new name then
+        gets a first-sight crawl)."""
+        return False
+
     def option(self, key: str, default: Any) -> Any:
         return self.source.options.get(key, default)
 

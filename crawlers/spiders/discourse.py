@@ -15,6 +15,7 @@ import lxml.html
 from scrapy import Request
 from scrapy.http import Response, TextResponse
 
+from config.sources import Source
 from crawlers.items import ForumPost
 from crawlers.spiders.base import SourceSpider
 from matching.html import html_to_text
@@ -37,6 +38,10 @@ class DiscourseSpider(SourceSpider):
     async def start(self) -> AsyncIterator[Request]:
         for request in self._initial_requests():
             yield request
+
+    @classmethod
+    def searches(cls, source: Source) -> bool:
+        return True
 
     def _initial_requests(self) -> Iterator[Request]:
         for term in self.search_terms():

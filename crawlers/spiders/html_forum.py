@@ -18,6 +18,7 @@ from parsel import Selector
 from scrapy import Request
 from scrapy.http import Response, TextResponse
 
+from config.sources import Source
 from crawlers.dates import DEFAULT_ZONE, parse_post_time
 from crawlers.items import ForumPost
 from crawlers.spiders.base import SourceSpider
@@ -81,6 +82,10 @@ class HtmlForumSpider(SourceSpider):
     async def start(self) -> AsyncIterator[Request]:
         for request in self._initial_requests():
             yield request
+
+    @classmethod
+    def searches(cls, source: Source) -> bool:
+        return bool(source.options.get("search_path", cls.SEARCH_PATH))
 
     def _initial_requests(self) -> Iterator[Request]:
         search = self.option("search_path", self.SEARCH_PATH)

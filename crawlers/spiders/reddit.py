@@ -10,6 +10,7 @@ from typing import Any
 from scrapy import Request
 from scrapy.http import Response
 
+from config.sources import Source
 from crawlers.items import ForumPost
 from crawlers.spiders.base import SourceSpider
 from crawlers.spiders.discourse import _json
@@ -39,6 +40,10 @@ class RedditSpider(SourceSpider):
             )
         for path in self.option("threads", []):
             yield Request(self.api_url(path.rstrip("/") + ".json"), callback=self.parse_thread)
+
+    @classmethod
+    def searches(cls, source: Source) -> bool:
+        return True
 
     def parse_listing(self, response: Response, page: int) -> Iterator[ForumPost | Request]:
         data = _json(response)

@@ -16,6 +16,7 @@ from scrapy.exceptions import CloseSpider
 from scrapy.http import Response, TextResponse
 
 from config.environment import secret
+from config.sources import Source
 from crawlers.items import ForumPost
 from crawlers.spiders.base import SourceSpider
 from matching.html import html_to_text
@@ -53,6 +54,10 @@ class SearchApiSpider(SourceSpider):
             request = self._query(f'"{term}"', page=0)
             if request is not None:
                 yield request
+
+    @classmethod
+    def searches(cls, source: Source) -> bool:
+        return True
 
     def _query(self, query: str, page: int) -> Request | None:
         budget = int(self.option("query_budget", DEFAULT_QUERY_BUDGET))
