@@ -55,6 +55,7 @@ bench: install
 	$(PY) -m bench.bench_names
 	$(PY) -W ignore -m bench.bench_images
 	$(PY) -W ignore -m bench.bench_crawl
+	$(PY) -W ignore -m bench.bench_backscan
 
 # After changing user-facing text: refresh the French catalogue, translate, compile.
 messages: install
