@@ -27,9 +27,10 @@ from crawlers.models import CrawlRun
 CLOSE_MARGIN_S = 30
 # A run is degraded, not ok, when at least this share of its requests failed (and at least
 # DEGRADED_MIN_FAILURES of them): one flaky page in a hundred is the web; one in five means the
-# site, or our access to it, is broken (the failing-page tests fail 1 of 3 to 1 of 30).
+# site, or our access to it, is broken. Not measured on production runs yet: the Discourse test
+# with its topic down fails 2 of 6 requests, healthy test runs fail none.
 DEGRADED_FAILURE_SHARE = 0.2
-DEGRADED_MIN_FAILURES = 3
+DEGRADED_MIN_FAILURES = 2
 
 
 @dataclass(frozen=True)
