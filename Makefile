@@ -73,6 +73,7 @@ bench: install
 	$(PY) -W ignore -m bench.bench_crawl
 	$(PY) -W ignore -m bench.bench_queue
 	$(PY) -W ignore -m bench.bench_retro
+	$(PY) -W ignore -m bench.bench_backscan
 
 # After changing user-facing text: refresh the French catalogue, translate, compile.
 messages: install

@@ -73,6 +73,7 @@ class Environment:
     journal_dir: Path
     staff_emails: tuple[str, ...]
     retention_days: int
+    corpus_days: int
     evidence_dir: Path
     notifier: Notifier
     screenshots: bool
@@ -217,6 +218,7 @@ def load(environ: dict[str, str] | None = None) -> Environment:
         site_url=env.get("BODYGUARD_SITE_URL", "http://127.0.0.1:8000"),
         journal_dir=Path(env.get("BODYGUARD_JOURNAL_DIR") or var_dir / "journal"),
         retention_days=_int(env, "BODYGUARD_RETENTION_DAYS", 90),
+        corpus_days=_positive(env, "BODYGUARD_CORPUS_DAYS", 180),
         evidence_dir=Path(env.get("BODYGUARD_EVIDENCE_DIR") or var_dir / "evidence"),
         staff_emails=tuple(
             e.strip() for e in env.get("BODYGUARD_STAFF_EMAILS", "").split(",") if e.strip()

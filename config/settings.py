@@ -160,6 +160,8 @@ BODYGUARD_STAFF_EMAILS = list(ENV.staff_emails)
 BODYGUARD_FAILURES_BEFORE_ALERT = 3
 # Days a hit dismissed as a false positive is kept after it was last seen.
 BODYGUARD_RETENTION_DAYS = ENV.retention_days
+# Days a crawled post that produced no hit stays in the corpus (posts behind a hit follow it).
+BODYGUARD_CORPUS_DAYS = ENV.corpus_days
 # WARC files of what each hit's page was when it was seen (one file per crawl run, by day).
 BODYGUARD_EVIDENCE_DIR = ENV.evidence_dir
 # Who signs removal notices, and how long the team waits before reminding and escalating.

@@ -12,7 +12,14 @@ from crawlers.runner import CrawlOutcome
 
 logger = logging.getLogger(__name__)
 
-FAILED = (CrawlRun.Status.FAILED, CrawlRun.Status.TIMEOUT, CrawlRun.Status.BLOCKED)
+# A degraded run (no post found in what was read, many failed requests, hits journaled)
+# counts too: a forum redesign that breaks the selectors must not look like a quiet week.
+FAILED = (
+    CrawlRun.Status.FAILED,
+    CrawlRun.Status.TIMEOUT,
+    CrawlRun.Status.BLOCKED,
+    CrawlRun.Status.DEGRADED,
+)
 
 
 def failing_streak(source_id: str) -> int:

@@ -162,17 +162,17 @@ class ImagePipeline:
                     ImageMatch(client_id, label, url, match.distance, str(match.tier))
                 )
                 self.stats.inc_value("bodyguard/image_matches")
-            self.pending.append(
-                CrawledImage(
-                    url,
-                    item.url,
-                    item.source_id,
-                    fp.pdq,
-                    fp.quality,
-                    datetime.now(UTC),
-                    variants=crawled.variants,
-                )
+            image = CrawledImage(
+                url,
+                item.url,
+                item.source_id,
+                fp.pdq,
+                fp.quality,
+                datetime.now(UTC),
+                variants=crawled.variants,
             )
+            item.image_ids.append(image.doc_id)
+            self.pending.append(image)
             if len(self.pending) >= FLUSH_EVERY:
                 self._flush()
         return item

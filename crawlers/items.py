@@ -44,6 +44,10 @@ class ForumPost:
     # Pixel area an image URL declares (width x height attributes or API fields), where known:
     # the image pipeline fetches the largest first when a post's byte budget runs short.
     image_sizes: dict[str, int] = field(default_factory=dict)
+    # The author's account: a profile URL or the site's account id ("" when the page has none).
+    author_ref: str = ""
+    # Ids of the fingerprints (hits.images) of the images fetched from the post.
+    image_ids: list[str] = field(default_factory=list)
     is_thread_start: bool = False
     mentions: list[Mention] = field(default_factory=list)
     image_matches: list[ImageMatch] = field(default_factory=list)

@@ -6,7 +6,9 @@ class CrawlRun(models.Model):
     class Status(models.TextChoices):
         RUNNING = "running", _("Running")
         OK = "ok", _("Finished")
-        DEGRADED = "degraded", _("Finished, hits kept in the local journal")
+        # Finished, but what it read cannot be trusted to be complete: hits kept in the local
+        # journal, pages read but nothing found in them (selectors broken), or many errors.
+        DEGRADED = "degraded", _("Degraded (journaled hits, no posts found or many errors)")
         FAILED = "failed", _("Failed")
         TIMEOUT = "timeout", _("Stopped at the time limit")
         BLOCKED = "blocked", _("Blocked (anti-bot or login wall)")
@@ -36,11 +38,16 @@ class CrawlRun(models.Model):
 
 
 class SourceState(models.Model):
-    """What a source's last complete crawl saw, so the next one fetches only what changed."""
+    """What a source's crawls read in full, so the next one fetches only what changed; and
+    what failed, so it is fetched again (with backoff) instead of being skipped."""
 
     source_id = models.CharField(max_length=64, unique=True)
     seen = models.JSONField(default=dict)
+    # key -> {"url", "attempts", "failed_at", "error"}
+    failures = models.JSONField(default=dict)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
-        return f"{self.source_id}: {len(self.seen)} item(s) remembered"
+        return (
+            f"{self.source_id}: {len(self.seen)} item(s) remembered, {len(self.failures)} to retry"
+        )

@@ -57,6 +57,8 @@ RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 522, 524, 408]
 ITEM_PIPELINES = {
     "crawlers.pipelines.DuplicatePostsPipeline": 100,
     "crawlers.images.ImagePipeline": 200,
+    # Every post read, before the name filter drops those that name nobody.
+    "crawlers.corpus.CorpusPipeline": 250,
     "crawlers.pipelines.MatchNamesPipeline": 300,
     "crawlers.evidence.EvidencePipeline": 700,
     "crawlers.pipelines.IndexHitsPipeline": 800,
@@ -81,6 +83,8 @@ BODYGUARD_INDEX_HITS = True
 # Hits per bulk write. 1: every post is written as it comes, so a crawl killed at its time
 # limit loses nothing already matched (posts that name a client are few; one request each).
 BODYGUARD_HIT_BATCH = 1
+BODYGUARD_CORPUS = True
+BODYGUARD_CORPUS_BATCH = 500
 BODYGUARD_STATS_FILE = ""
 BODYGUARD_FETCH_IMAGES = True
 BODYGUARD_ONLY_HOSTS: list[str] = []

@@ -15,6 +15,10 @@ class OperationsConfig(AppConfig):
 
         post_save.connect(_registered_again, sender=Client, dispatch_uid="erasure-tombstone")
 
+        from operations import backscan
+
+        backscan.connect_signals()
+
 
 def _registered_again(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
     """A client registered under an id erased before is watched again: lift its tombstone."""

@@ -25,6 +25,7 @@ from hits.documents import Hit, HitDocument
 from hits.journal import DeadLetters, journals_in
 from hits.store import HitStore
 from hits.tombstones import ErasedClients
+from operations.backscan import erase_client_corpus
 from takedowns.evidence import erase_records
 from takedowns.models import AuditEvent, Case, CaseHit, Recheck
 
@@ -48,6 +49,7 @@ class ErasureReport:
     cases_kept_under_legal_hold: list[int] = field(default_factory=list)
     audit_entries_redacted: int = 0
     admin_log_entries_deleted: int = 0
+    corpus_posts_deleted: int = 0
 
 
 def _client(reference: str) -> Client:
@@ -200,6 +202,8 @@ class ErasureStep(StrEnum):
     TOMBSTONE = "tombstone"
     # Before the hits: the hits are how their evidence is found.
     EVIDENCE = "evidence"
+    # Before the hits too: the corpus posts that go are those behind the client's hits.
+    CORPUS = "corpus"
     HITS = "hits"
     JOURNALS = "journals"
     # Crawl logs quote search queries (names) and pages; while the client's row still says
@@ -222,7 +226,7 @@ def erase_client(
     if ErasureStep.TOMBSTONE in steps:
         ErasedClients(journal_dir).add(reference)
     erased_hits: set[str] = set()
-    if ErasureStep.EVIDENCE in steps or ErasureStep.HITS in steps:
+    if {ErasureStep.EVIDENCE, ErasureStep.CORPUS, ErasureStep.HITS} & set(steps):
         store = hit_store()
         try:
             client_hits = list(store.iter_of_client(reference))
@@ -230,6 +234,10 @@ def erase_client(
             if ErasureStep.EVIDENCE in steps:
                 report.evidence_records_deleted = _erase_evidence(
                     store, client, reference, client_hits, keep_hits, journal_dir
+                )
+            if ErasureStep.CORPUS in steps:
+                report.corpus_posts_deleted = erase_client_corpus(
+                    reference, [h for h in client_hits if h.hit_id not in keep_hits]
                 )
             if ErasureStep.HITS in steps:
                 report.hits_deleted = store.delete_client(reference, keep_hit_ids=keep_hits)

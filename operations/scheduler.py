@@ -30,6 +30,8 @@ from crawlers.registry import KNOWN_KINDS
 from crawlers.runner import CrawlOutcome, run_crawl
 from crawlers.screenshots import ScreenshotReport, screenshot_hits
 from hits.errors import HitStoreError
+from operations import backscan
+from operations.backscan import BackScanOutcome, purge_corpus, run_pending_backscans
 from operations.privacy import purge_dismissed_hits
 from takedowns.recheck import recheck_open_cases
 from takedowns.services import record_reopened
@@ -46,6 +48,7 @@ class MonitorAlreadyRunning(RuntimeError):
 
 @dataclass
 class AlertsOutcome:
+    backscans: list[BackScanOutcome] = field(default_factory=list)
     collect: CollectReport | None = None
     dispatch: DispatchReport | None = None
     screenshots: ScreenshotReport | None = None
@@ -56,6 +59,7 @@ class AlertsOutcome:
 class CycleReport:
     crawls: list[CrawlOutcome] = field(default_factory=list)
     alerts: AlertsOutcome = field(default_factory=AlertsOutcome)
+    backscans: list[BackScanOutcome] = field(default_factory=list)
 
 
 def configured_sources() -> dict[str, Source]:
@@ -80,6 +84,8 @@ def process_alerts(*, digest: bool = False) -> AlertsOutcome:
     outcome = AlertsOutcome()
     store = hit_store()
     try:
+        # Back-scans queued by registrations make hits from the corpus; they are collected now.
+        outcome.backscans = run_pending_backscans()
         store.ensure_index()
         outcome.collect = collect_new_hits(store)
         record_reopened(store)  # dismissed hits whose content changed: logged, back to review
@@ -105,6 +111,8 @@ def process_alerts(*, digest: bool = False) -> AlertsOutcome:
 
 def run_cycle(sources: list[Source], *, full: bool = False) -> CycleReport:
     report = CycleReport()
+    # Back-scans first: the crawls below are then the new names' first-sight crawls.
+    report.backscans = run_pending_backscans()
     for source in sources:
         report.crawls.append(crawl_source(source, full=full))
     report.alerts = process_alerts()
@@ -143,6 +151,19 @@ def build_scheduler(sources: list[Source]) -> BlockingScheduler:
         _job, CronTrigger(hour=3, minute=30), args=[purge_dismissed_hits],
         id="retention", max_instances=1, coalesce=True,
     )  # fmt: skip
+    scheduler.add_job(
+        _job, CronTrigger(hour=3, minute=45), args=[purge_corpus],
+        id="corpus-retention", max_instances=1, coalesce=True,
+    )  # fmt: skip
+
+    def first_sight(source_ids: list[str]) -> None:
+        # A new name's first-sight crawl: the source's next run, now.
+        for source_id in source_ids:
+            job = scheduler.get_job(f"crawl:{source_id}")
+            if job is not None:
+                job.modify(next_run_time=datetime.now(UTC))
+
+    backscan.first_sight_hook = first_sight
     scheduler.add_job(
         _job, CronTrigger(hour=settings.BODYGUARD_DIGEST_HOUR), args=[process_alerts],
         kwargs={"digest": True}, id="digest", max_instances=1, coalesce=True,

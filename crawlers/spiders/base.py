@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlencode, urljoin
 
 import scrapy
-from scrapy import signals
+from scrapy import Request, signals
 from scrapy.crawler import Crawler
+from scrapy.http import Response
+from twisted.python.failure import Failure
 
 from clients.services import WatchTarget, watchlist
 from config.sources import Source, load_sources
@@ -19,6 +24,24 @@ from crawlers.models import SourceState
 # Characters browsers read as "/" or drop inside a URL: a link carrying them does not mean what
 # Python's parser says it means (``http:\\evil.example`` is another host to Chromium).
 _AMBIGUOUS_URL_CHARS = re.compile(r"[\\\x00-\x1f\x7f]")
+
+# A request that failed (timeout, 5xx, anti-bot wall) is tried again on the next run, then
+# after 30 min, 1 h, 2 h... never more than a day apart: a forum down for minutes is read
+# again at once, one that blocks us for days is not hammered at every 15-minute run.
+RETRY_BACKOFF_FIRST = timedelta(minutes=30)
+RETRY_BACKOFF_MAX = timedelta(days=1)
+STATE_META = "bodyguard_state"
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long after its ``attempts``-th failure a request waits before it is tried again."""
+    if attempts <= 1:
+        return timedelta(0)
+    return min(RETRY_BACKOFF_MAX, RETRY_BACKOFF_FIRST * 2 ** (attempts - 2))
+
+
+def term_scope(term: str) -> str:
+    return hashlib.sha256(term.encode()).hexdigest()[:12]
 
 
 class SourceSpider(scrapy.Spider):
@@ -40,6 +63,11 @@ class SourceSpider(scrapy.Spider):
         self.full = full.lower() in {"1", "true", "yes"}
         self.seen: dict[str, str] = {}
         self.seen_now: dict[str, str] = {}
+        # Requests that failed before: key -> {"url", "attempts", "failed_at"}.
+        self.failures: dict[str, dict[str, Any]] = {}
+        self.failures_now: dict[str, dict[str, Any]] = {}
+        # Units of work still waiting for requests they spawned: key -> (version, outstanding).
+        self._open: dict[str, list[Any]] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SourceSpider:
@@ -60,6 +88,7 @@ class SourceSpider(scrapy.Spider):
         spider.watch = watchlist()
         state = SourceState.objects.filter(source_id=source.id).first()
         spider.seen = dict(state.seen) if state and not spider.full else {}
+        spider.failures = dict(state.failures) if state else {}
         crawler.signals.connect(spider._save_state, signal=signals.spider_closed)
         if cls.STAY_ON_SOURCE_HOST:
             # Forums link everywhere; a forum crawl stays on its forum (and never wanders into
@@ -77,21 +106,116 @@ class SourceSpider(scrapy.Spider):
         settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", source.concurrency, priority="spider")
         settings.set("ROBOTSTXT_OBEY", source.obey_robots, priority="spider")
 
-    def is_new(self, key: str, version: object) -> bool:
-        """Whether ``key`` changed since the last complete crawl; remembers it for the next."""
-        version = str(version)
-        self.seen_now[key] = version
-        return self.seen.get(key) != version
+    # Incremental state. A key (a topic, a post, a page) is remembered with its version only
+    # once what it stands for was fetched and parsed, with every request that spawned: what
+    # failed is read again on the next run (with backoff), never skipped until it changes.
+    # Search results are remembered per search term, so a newly watched name reads every
+    # post its search returns, even those another name's search read before.
+
+    def _key(self, key: str, term: str) -> str:
+        return f"{key}@{term_scope(term)}" if term else key
+
+    def is_new(self, key: str, version: object, term: str = "") -> bool:
+        """Whether ``key`` changed since it was last read in full (and is not backing off)."""
+        key = self._key(key, term)
+        failed = self.failures.get(key)
+        stats = self.crawler.stats
+        assert stats is not None
+        if failed:
+            due = datetime.fromisoformat(failed["failed_at"]) + retry_delay(failed["attempts"])
+            if datetime.now(UTC) < due:
+                stats.inc_value("bodyguard/retry_backoff")
+                self.failures_now[key] = failed
+                return False
+            stats.inc_value("bodyguard/retried")
+            return True
+        if self.seen.get(key) == str(version):
+            stats.inc_value("bodyguard/state_unchanged")
+            return False
+        return True
+
+    def mark_read(self, key: str, version: object, term: str = "") -> None:
+        """Remember ``key`` as read at ``version`` (call once its content was parsed)."""
+        key = self._key(key, term)
+        self.seen_now[key] = str(version)
+        self.failures_now.pop(key, None)
+        self.failures.pop(key, None)
+
+    def tracked(self, request: Request, key: str, version: object, term: str = "") -> Request:
+        """``request`` set to remember ``key`` only once it and what it spawns are read."""
+        return self._bind(request, self._key(key, term), str(version), parent=None)
+
+    def _bind(self, request: Request, key: str, version: str, parent: str | None) -> Request:
+        callback = request.callback or self.parse
+        errback = request.errback
+        unit = parent or key
+        if parent is None:
+            self._open[key] = [version, 1]
+        else:
+            self._open[parent][1] += 1
+
+        def on_response(response: Response, **kwargs: Any) -> Iterator[Any]:
+            result = callback(response, **kwargs)
+            for output in result or ():
+                if isinstance(output, Request) and STATE_META not in output.meta:
+                    output = self._bind(output, key, version, parent=unit)
+                yield output
+            self._done(unit)
+
+        def on_failure(failure: Failure) -> Any:
+            self._failed(unit, request.url, failure)
+            return errback(failure) if errback else None
+
+        meta = {**request.meta, STATE_META: unit}
+        return request.replace(callback=on_response, errback=on_failure, meta=meta)
+
+    def _done(self, unit: str) -> None:
+        opened = self._open.get(unit)
+        if opened is None:
+            return  # the unit already failed
+        opened[1] -= 1
+        if opened[1] == 0:
+            del self._open[unit]
+            self.seen_now[unit] = opened[0]
+            self.failures.pop(unit, None)
+
+    def _failed(self, unit: str, url: str, failure: Failure) -> None:
+        self._open.pop(unit, None)
+        before = self.failures.get(unit) or self.failures_now.get(unit) or {}
+        self.failures_now[unit] = {
+            "url": url,
+            "attempts": int(before.get("attempts", 0)) + 1,
+            "failed_at": datetime.now(UTC).isoformat(),
+            "error": str(failure.value)[:300],
+        }
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value("bodyguard/failed_requests")
 
     def _save_state(self, spider: SourceSpider, reason: str) -> None:
-        # Only a complete crawl may say what was seen: an interrupted one would make the next
-        # skip what it never read.
-        if reason != "finished" or not self.seen_now:
-            return
+        # What was read in full is remembered whatever the finish reason (an interrupted run
+        # read it too); what failed or never finished is not, so the next run reads it again.
+        failures = {**self.failures_now}
+        for key, failed in self.failures.items():
+            # Backing-off failures not looked at in this run stay, so their backoff goes on.
+            if key not in self.seen_now and key not in failures:
+                failures[key] = failed
         merged = {**self.seen, **self.seen_now}
-        SourceState.objects.update_or_create(source_id=self.source.id, defaults={"seen": merged})
+        for key in failures:
+            merged.pop(key, None)
         assert self.crawler.stats is not None
+        self.crawler.stats.set_value("bodyguard/retry_pending", len(failures))
+        if not self.seen_now and not failures and not self.failures:
+            return
+        SourceState.objects.update_or_create(
+            source_id=self.source.id, defaults={"seen": merged, "failures": failures}
+        )
         self.crawler.stats.set_value("bodyguard/state_keys", len(merged))
+
+    @classmethod
+    def searches(cls, source: Source) -> bool:
+        """Whether crawls of ``source`` search it for each watched name (a new name then
+        gets a first-sight crawl)."""
+        return False
 
     def option(self, key: str, default: Any) -> Any:
         return self.source.options.get(key, default)

@@ -15,6 +15,7 @@ import lxml.html
 from scrapy import Request
 from scrapy.http import Response, TextResponse
 
+from config.sources import Source
 from crawlers.items import ForumPost
 from crawlers.spiders.base import SourceSpider
 from matching.html import html_to_text
@@ -38,6 +39,10 @@ class DiscourseSpider(SourceSpider):
         for request in self._initial_requests():
             yield request
 
+    @classmethod
+    def searches(cls, source: Source) -> bool:
+        return True
+
     def _initial_requests(self) -> Iterator[Request]:
         for term in self.search_terms():
             yield Request(
@@ -57,18 +62,19 @@ class DiscourseSpider(SourceSpider):
         topics = {t.get("id"): t for t in data.get("topics") or []}
         for post in data.get("posts") or []:
             topic = topics.get(post.get("topic_id"), {})
-            if not self.is_new(
-                f"post:{int(post['id'])}", post.get("updated_at") or post.get("created_at")
-            ):
+            key = f"post:{int(post['id'])}"
+            version = post.get("updated_at") or post.get("created_at")
+            if not self.is_new(key, version, term=term):
                 self._skipped()
                 continue
-            yield Request(
+            request = Request(
                 self.api_url(
                     f"/t/{int(post['topic_id'])}/posts.json", {"post_ids[]": [post["id"]]}
                 ),
                 callback=self.parse_posts,
                 cb_kwargs={"title": topic.get("title", ""), "slug": topic.get("slug", "")},
             )
+            yield self.tracked(request, key, version, term=term)
         grouped = data.get("grouped_search_result") or {}
         more = grouped.get("more_full_page_results") or grouped.get("more_posts")
         if more and page < int(self.option("search_pages", 2)):
@@ -85,10 +91,14 @@ class DiscourseSpider(SourceSpider):
                 topic.get("highest_post_number") or topic.get("posts_count"),
                 topic.get("last_posted_at"),
             )
-            if not self.is_new(f"topic:{int(topic['id'])}", version):
+            key = f"topic:{int(topic['id'])}"
+            if not self.is_new(key, version):
                 self._skipped()
                 continue
-            yield Request(self.api_url(f"/t/{int(topic['id'])}.json"), callback=self.parse_topic)
+            request = Request(
+                self.api_url(f"/t/{int(topic['id'])}.json"), callback=self.parse_topic
+            )
+            yield self.tracked(request, key, version)
         more = topic_list.get("more_topics_url")
         if more and page < int(self.option("latest_pages", 1)):
             yield Request(
@@ -134,6 +144,7 @@ class DiscourseSpider(SourceSpider):
                 thread_title=title or post.get("topic_title") or "",
                 text=self._parse_text(post),
                 author=self._parse_author(post),
+                author_ref=self._parse_author_ref(post),
                 posted_at=self._parse_posted_at(post),
                 image_urls=list(images),
                 image_sizes={u: a for u, a in images.items() if a},
@@ -145,6 +156,10 @@ class DiscourseSpider(SourceSpider):
 
     def _parse_author(self, post: dict[str, Any]) -> str:
         return str(post.get("username") or post.get("name") or "")
+
+    def _parse_author_ref(self, post: dict[str, Any]) -> str:
+        username = post.get("username")
+        return self.api_url(f"/u/{quote(str(username), safe='')}") if username else ""
 
     def _parse_posted_at(self, post: dict[str, Any]) -> datetime | None:
         raw = post.get("created_at")

@@ -43,11 +43,12 @@ class FourchanSpider(SourceSpider):
             version = thread.get("last_modified") or (thread.get("replies"), thread.get("images"))
             if thread.get("last_modified") and not self.is_new(f"{board}:{no}", version):
                 continue
-            yield Request(
+            request = Request(
                 self.api_url(f"/{board}/thread/{no}.json"),
                 callback=self.parse_thread,
                 cb_kwargs={"board": board},
             )
+            yield self.tracked(request, f"{board}:{no}", version)
 
     def parse_thread(self, response: Response, board: str) -> Iterator[ForumPost]:
         yield from self._posts(_json(response).get("posts", []), board)

@@ -19,6 +19,7 @@ from scrapy import Request
 from scrapy.http import Response, TextResponse
 from scrapy.utils.response import get_base_url
 
+from config.sources import Source
 from crawlers.dates import DEFAULT_ZONE, parse_post_time
 from crawlers.items import ForumPost
 from crawlers.spiders.base import SourceSpider
@@ -83,6 +84,10 @@ class HtmlForumSpider(SourceSpider):
         for request in self._initial_requests():
             yield request
 
+    @classmethod
+    def searches(cls, source: Source) -> bool:
+        return bool(source.options.get("search_path", cls.SEARCH_PATH))
+
     def _initial_requests(self) -> Iterator[Request]:
         search = self.option("search_path", self.SEARCH_PATH)
         if search:
@@ -90,35 +95,46 @@ class HtmlForumSpider(SourceSpider):
                 yield Request(
                     self.api_url(search.format(q=quote_plus(f'"{term}"'))),
                     callback=self.parse_page,
-                    cb_kwargs={"depth": 0},
+                    cb_kwargs={"depth": 0, "term": term},
                 )
         for path in self.option("start_urls", []):
             url = path if "://" in path else self.api_url(path)
             yield Request(url, callback=self.parse_page, cb_kwargs={"depth": 0})
 
-    def parse_page(self, response: Response, depth: int) -> Iterator[ForumPost | Request]:
+    def parse_page(
+        self, response: Response, depth: int, term: str = ""
+    ) -> Iterator[ForumPost | Request]:
         if not isinstance(response, TextResponse):
             return
         digest = hashlib.sha256(response.body).hexdigest()[:16]
-        if not self.is_new(f"page:{response.url}", digest):
+        # Pages reached from a name's search are remembered for that name: a new name walks
+        # the threads its search finds even when they have not changed.
+        if not self.is_new(f"page:{response.url}", digest, term=term):
             # Unchanged since the last complete crawl: its posts and links were read then.
             assert self.crawler.stats is not None
             self.crawler.stats.inc_value("bodyguard/skipped_unchanged")
             return
         sel = self.selectors
         title = self._parse_title(response, sel)
+        found = 0
         for post in response.css(sel.post):
             item = self._post(response, post, sel, title)
             if item is not None:
+                found += 1
                 yield item
-        if depth >= int(self.option("max_pages", 20)):
-            return
         links = []
         if sel.thread_links:
             links += response.css(sel.thread_links).getall()
+        if found or links:
+            # Read: a page where the selectors find nothing is not, and is read again.
+            self.mark_read(f"page:{response.url}", digest, term=term)
+        if depth >= int(self.option("max_pages", 20)):
+            return
         links += response.css(sel.next_page).getall()[:1]
         for link in dict.fromkeys(links):
-            yield response.follow(link, callback=self.parse_page, cb_kwargs={"depth": depth + 1})
+            yield response.follow(
+                link, callback=self.parse_page, cb_kwargs={"depth": depth + 1, "term": term}
+            )
 
     def _post(
         self, response: TextResponse, post: Selector, sel: ForumSelectors, title: str

@@ -11,6 +11,7 @@ from urllib.parse import quote
 from scrapy import Request
 from scrapy.http import Response
 
+from config.sources import Source
 from crawlers.items import ForumPost
 from crawlers.spiders.base import SourceSpider
 from crawlers.spiders.discourse import _json
@@ -41,6 +42,10 @@ class RedditSpider(SourceSpider):
         for path in self.option("threads", []):
             yield Request(self.api_url(path.rstrip("/") + ".json"), callback=self.parse_thread)
 
+    @classmethod
+    def searches(cls, source: Source) -> bool:
+        return True
+
     def parse_listing(self, response: Response, page: int) -> Iterator[ForumPost | Request]:
         data = _json(response)
         listing = data.get("data", {}) if isinstance(data, dict) else {}
@@ -49,11 +54,13 @@ class RedditSpider(SourceSpider):
                 continue
             post = child["data"]
             yield self._submission(post)
-            if not self.is_new(f"t3:{post.get('id')}", post.get("num_comments")):
+            key, version = f"t3:{post.get('id')}", post.get("num_comments")
+            if not self.is_new(key, version):
                 continue
             thread = self.site_url(str(post.get("permalink") or ""))
             if post.get("num_comments") and thread:
-                yield Request(thread.rstrip("/") + ".json", callback=self.parse_thread)
+                request = Request(thread.rstrip("/") + ".json", callback=self.parse_thread)
+                yield self.tracked(request, key, version)
         after = listing.get("after")
         if after and page < int(self.option("max_pages", 3)):
             separator = "&" if "?" in response.url else "?"

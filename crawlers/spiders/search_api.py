@@ -16,6 +16,7 @@ from scrapy.exceptions import CloseSpider
 from scrapy.http import Response, TextResponse
 
 from config.environment import secret
+from config.sources import Source
 from crawlers.guard import on_web
 from crawlers.items import ForumPost
 from crawlers.spiders.base import SourceSpider
@@ -54,6 +55,10 @@ class SearchApiSpider(SourceSpider):
             request = self._query(f'"{term}"', page=0)
             if request is not None:
                 yield request
+
+    @classmethod
+    def searches(cls, source: Source) -> bool:
+        return True
 
     def _query(self, query: str, page: int) -> Request | None:
         budget = int(self.option("query_budget", DEFAULT_QUERY_BUDGET))
@@ -117,15 +122,15 @@ class SearchApiSpider(SourceSpider):
                     is_thread_start=True,
                 )
             snippet_digest = hashlib.sha256(result.snippet.encode()).hexdigest()[:16]
-            if self.option("fetch_pages", True) and self.is_new(
-                f"result:{result.url}", snippet_digest
-            ):
-                yield Request(
+            key = f"result:{result.url}"
+            if self.option("fetch_pages", True) and self.is_new(key, snippet_digest, term=query):
+                page_request = Request(
                     result.url,
                     callback=self.parse_page,
                     cb_kwargs={"title": result.title},
                     errback=self._page_failed,
                 )
+                yield self.tracked(page_request, key, snippet_digest, term=query)
         if page + 1 < int(self.option("pages", DEFAULT_PAGES)) and self.has_more(
             data, page, len(results)
         ):

@@ -1,0 +1,604 @@
+"""The corpus: every post a crawl read, kept so a name registered later is found in it.
+
+One adapter for the ``<prefix>-corpus`` index: the record, its mapping, the conversions and
+the queries. Elasticsearch errors become :mod:`hits.errors` exceptions here, as for hits.
+
+Candidate search for names: ``words`` holds the post's text as ``matching.normalize.skeleton``
+makes it (accents, case, look-alikes, leetspeak, separators undone) split on its spaces, and
+``runs`` the spaced-out letter runs the skeleton joined. The matcher only ever matches whole
+words of that text (or inside a run), so term queries on those words, with one edit of fuzziness
+for typos and masked letters, return a superset of what the matcher will find: Elasticsearch
+proposes, :mod:`matching` decides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from elasticsearch import Elasticsearch, helpers
+
+from hits.documents import _iso, _parse_time
+from hits.errors import HitStoreError
+from hits.journal import HitJournal, ReplayOutcome, _locked
+from hits.store import _guard
+from hits.urls import canonicalize
+from matching.names import WatchEntry
+from matching.normalize import skeleton, skeleton_term
+
+# Words of the corpus one edit away from a name's last word that a fuzzy query may expand to.
+# Elasticsearch's default (50) could leave some out on a large corpus: a million real posts
+# have at most a few dozen such words for a real surname, so 1024 is a wide margin.
+FUZZY_EXPANSIONS = 1024
+# Posts read per page of a scan (candidates, retention): large pages, few round trips.
+SCAN_PAGE = 2000
+
+
+def corpus_id_for(canonical_url: str) -> str:
+    return hashlib.sha256(canonical_url.encode()).hexdigest()[:40]
+
+
+@dataclass(frozen=True)
+class CorpusPost:
+    """One post (or page) as a crawl read it."""
+
+    source_id: str
+    url: str
+    thread_url: str
+    thread_title: str
+    text: str
+    author: str
+    crawled_at: datetime
+    posted_at: datetime | None = None
+    # The account: a profile URL or the site's account id; the name alone when neither is known.
+    author_ref: str = ""
+    is_thread_start: bool = False
+    language: str = ""
+    image_urls: tuple[str, ...] = ()
+    # Ids of the image fingerprints (hits.images) of those images, when they were fetched.
+    image_ids: tuple[str, ...] = ()
+    content_sha256: str = ""
+    fetched_url: str = ""
+    canonical_url: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.canonical_url:
+            object.__setattr__(self, "canonical_url", canonicalize(self.url))
+        if self.crawled_at.tzinfo is None:
+            raise ValueError("corpus timestamps must be timezone-aware")
+
+    @property
+    def post_id(self) -> str:
+        return corpus_id_for(self.canonical_url)
+
+    @property
+    def account(self) -> str:
+        return self.author_ref or self.author
+
+    @property
+    def thread(self) -> str:
+        return canonicalize(self.thread_url) if self.thread_url else self.canonical_url
+
+    @property
+    def match_text(self) -> str:
+        """Exactly what crawl-time matching reads (crawlers.items.ForumPost.match_text)."""
+        if self.is_thread_start and self.thread_title:
+            return f"{self.thread_title}\n\n{self.text}"
+        return self.text
+
+
+def searchable_words(text: str) -> tuple[str, tuple[str, ...]]:
+    """The skeleton's words (space-separated) and the spaced-out runs it joined."""
+    norm = skeleton(text)
+    runs: list[str] = []
+    if norm.joins:
+        start = 0
+        for word in norm.text.split(" "):
+            end = start + len(word)
+            if any(start < j < end for j in norm.joins):
+                runs.append(word)
+            start = end + 1
+    return norm.text, tuple(runs)
+
+
+class CorpusDocument:
+    """Adapter between :class:`CorpusPost` and the ``<prefix>-corpus`` index."""
+
+    MAPPING: dict[str, Any] = {
+        "dynamic": "strict",
+        "properties": {
+            "post_id": {"type": "keyword"},
+            "source_id": {"type": "keyword"},
+            "url": {"type": "keyword", "ignore_above": 4096},
+            "canonical_url": {"type": "keyword", "ignore_above": 4096},
+            "fetched_url": {"type": "keyword", "index": False, "doc_values": False},
+            "thread": {"type": "keyword", "ignore_above": 4096},
+            "thread_url": {"type": "keyword", "index": False, "doc_values": False},
+            "thread_title": {"type": "text", "analyzer": "folded"},
+            "is_thread_start": {"type": "boolean"},
+            "author": {"type": "keyword", "ignore_above": 512},
+            "author_ref": {"type": "keyword", "ignore_above": 2048},
+            "account": {"type": "keyword", "ignore_above": 2048},
+            "posted_at": {"type": "date"},
+            "crawled_at": {"type": "date"},
+            "language": {"type": "keyword"},
+            # Full text for reviewers (a phrase, a URL written in a post).
+            "text": {"type": "text", "analyzer": "folded"},
+            # Name search: the matcher's skeleton of title + text, one term per word.
+            "words": {"type": "text", "analyzer": "whitespace", "norms": False},
+            "runs": {"type": "keyword", "ignore_above": 512},
+            "image_urls": {"type": "keyword", "ignore_above": 4096},
+            "image_ids": {"type": "keyword"},
+            "content_sha256": {"type": "keyword"},
+        },
+    }
+    SETTINGS: dict[str, Any] = {
+        "number_of_shards": 1,
+        "number_of_replicas": 0,
+        "analysis": {
+            "analyzer": {
+                "folded": {
+                    "type": "custom",
+                    "tokenizer": "standard",
+                    "filter": ["lowercase", "asciifolding"],
+                }
+            }
+        },
+    }
+
+    @staticmethod
+    def from_domain(post: CorpusPost) -> dict[str, Any]:
+        words, runs = searchable_words(post.match_text)
+        return {
+            "post_id": post.post_id,
+            "source_id": post.source_id,
+            "url": post.url,
+            "canonical_url": post.canonical_url,
+            "fetched_url": post.fetched_url,
+            "thread": post.thread,
+            "thread_url": post.thread_url,
+            "thread_title": post.thread_title,
+            "is_thread_start": post.is_thread_start,
+            "author": post.author,
+            "author_ref": post.author_ref,
+            "account": post.account,
+            "posted_at": _iso(post.posted_at) if post.posted_at else None,
+            "crawled_at": _iso(post.crawled_at),
+            "language": post.language,
+            "text": post.text,
+            "words": words,
+            "runs": list(runs),
+            "image_urls": list(post.image_urls),
+            "image_ids": list(post.image_ids),
+            "content_sha256": post.content_sha256,
+        }
+
+    @staticmethod
+    def to_domain(source: dict[str, Any]) -> CorpusPost:
+        crawled_at = _parse_time(source["crawled_at"])
+        assert crawled_at is not None
+        return CorpusPost(
+            source_id=source["source_id"],
+            url=source["url"],
+            canonical_url=source["canonical_url"],
+            fetched_url=source.get("fetched_url") or "",
+            thread_url=source.get("thread_url") or "",
+            thread_title=source.get("thread_title") or "",
+            is_thread_start=bool(source.get("is_thread_start")),
+            author=source.get("author") or "",
+            author_ref=source.get("author_ref") or "",
+            posted_at=_parse_time(source.get("posted_at")),
+            crawled_at=crawled_at,
+            language=source.get("language") or "",
+            text=source.get("text") or "",
+            image_urls=tuple(source.get("image_urls") or ()),
+            image_ids=tuple(source.get("image_ids") or ()),
+            content_sha256=source.get("content_sha256") or "",
+        )
+
+
+def candidate_query(entries: Sequence[WatchEntry]) -> dict[str, Any] | None:
+    """A query whose results include every post the matcher can find these entries in.
+
+    Derived from the matcher's rules (matching.names): every name form it matches contains
+    the name's last word as written (exact, reordered, initials, a mask elsewhere, a typo
+    anchored on it), or one of its other words as written with the last one at most one
+    edit away (a typo or a mask in the last word); a joined form is one word; an alias is
+    all its words, or them joined.
+    """
+    should: list[dict[str, Any]] = []
+
+    def word(token: str) -> dict[str, Any]:
+        return {"bool": {"should": [{"term": {"words": token}}, _in_run(token)]}}
+
+    for entry in entries:
+        for name in entry.names:
+            tokens = skeleton_term(name).split()
+            if not tokens:
+                continue
+            if len(tokens) < 2:
+                should.append(word(tokens[0]))
+                continue
+            first, *middle, last = tokens
+            should.append(word(last))
+            for joined in ("".join(tokens), "".join([last, first, *middle]), first[0] + last):
+                should.append(word(joined))
+            # A typo or a mask in the last word: it is still one whole word, one edit away
+            # (a spaced-out run is a word too), and another word of the name is as written.
+            near_last = {
+                "fuzzy": {
+                    "words": {
+                        "value": last,
+                        "fuzziness": 1,
+                        "transpositions": True,
+                        "max_expansions": FUZZY_EXPANSIONS,
+                    }
+                }
+            }
+            anchors = [word(t) for t in tokens[:-1]]
+            should.append({"bool": {"filter": [near_last, {"bool": {"should": anchors}}]}})
+        for alias in entry.aliases:
+            tokens = skeleton_term(alias).split()
+            if not tokens:
+                continue
+            should.append({"bool": {"filter": [word(t) for t in tokens]}})
+            if len(tokens) > 1:
+                should.append(word("".join(tokens)))
+    if not should:
+        return None
+    return {"bool": {"should": should, "minimum_should_match": 1}}
+
+
+def _in_run(token: str) -> dict[str, Any]:
+    return {"wildcard": {"runs": {"value": f"*{token}*"}}}
+
+
+@dataclass(frozen=True)
+class CorpusFilters:
+    """Reviewers' corpus search: the review queue's filters, over posts."""
+
+    text: str = ""
+    source_id: str = ""
+    client_id: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CorpusPage:
+    posts: list[CorpusPost]
+    total: int
+    page: int
+    per_page: int
+    counts: dict[str, list[tuple[str, int]]]
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+class CorpusStore:
+    def __init__(self, url: str, index_prefix: str, timeout_s: float = 30) -> None:
+        self.url = url
+        self.index = f"{index_prefix}-corpus"
+        self._template = f"{index_prefix}-corpus"
+        self._es = Elasticsearch(
+            url, request_timeout=timeout_s, max_retries=1, retry_on_timeout=False
+        )
+
+    def close(self) -> None:
+        self._es.close()
+
+    def ensure_index(self) -> None:
+        def install() -> None:
+            self._es.indices.put_index_template(
+                name=self._template,
+                index_patterns=[f"{self.index}*"],
+                template={
+                    "settings": CorpusDocument.SETTINGS,
+                    "mappings": CorpusDocument.MAPPING,
+                },
+                priority=200,
+            )
+            if not self._es.indices.exists(index=self.index):
+                try:
+                    self._es.indices.create(index=self.index)
+                except Exception as exc:  # another process created it meanwhile
+                    if "resource_already_exists_exception" not in str(exc):
+                        raise
+
+        _guard("corpus index set-up", install)
+
+    def index_posts(self, posts: Iterable[CorpusPost], *, refresh: bool = True) -> int:
+        """Write posts in bulk (the latest reading of a URL wins); returns how many."""
+        actions = [
+            {"_index": self.index, "_id": p.post_id, "_source": CorpusDocument.from_domain(p)}
+            for p in posts
+        ]
+        return self.index_documents(actions, refresh=refresh)
+
+    def index_documents(self, actions: list[dict[str, Any]], *, refresh: bool = True) -> int:
+        if not actions:
+            return 0
+        failures: list[dict[str, Any]] = []
+
+        def run() -> None:
+            for ok, item in helpers.streaming_bulk(
+                self._es,
+                actions,
+                raise_on_error=False,
+                raise_on_exception=True,
+                refresh="wait_for" if refresh else False,
+                chunk_size=1000,
+            ):
+                if not ok:
+                    failures.append(item)
+
+        _guard("a bulk write of corpus posts", run)
+        if failures:
+            raise HitStoreError(f"{len(failures)} corpus post(s) not written: {failures[0]}")
+        return len(actions)
+
+    def refresh(self) -> None:
+        _guard("refreshing the corpus", lambda: self._es.indices.refresh(index=self.index))
+
+    def count(self, query: dict[str, Any] | None = None) -> int:
+        return int(
+            _guard(
+                "counting corpus posts",
+                lambda: self._es.count(index=self.index, query=query or {"match_all": {}}),
+            )["count"]
+        )
+
+    def get(self, post_id: str) -> CorpusPost | None:
+        found = self._search({"ids": {"values": [post_id]}}, size=1)
+        return found[0] if found else None
+
+    def by_url(self, url: str) -> CorpusPost | None:
+        found = self._search({"term": {"canonical_url": canonicalize(url)}}, size=1)
+        return found[0] if found else None
+
+    def candidates(self, entries: Sequence[WatchEntry]) -> Iterator[CorpusPost]:
+        """Every post that may name one of these entries (a superset: verify with matching)."""
+        query = candidate_query(entries)
+        if query is None:
+            return
+        yield from self._scan(query)
+
+    def _scan(
+        self, query: dict[str, Any], source_includes: list[str] | None = None
+    ) -> Iterator[CorpusPost]:
+        search_after: list[Any] | None = None
+        excludes = ["words", "runs"]
+        while True:
+            kwargs: dict[str, Any] = {
+                "index": self.index,
+                "query": query,
+                "sort": [{"post_id": "asc"}],
+                "size": SCAN_PAGE,
+                "source_excludes": excludes,
+            }
+            if source_includes:
+                kwargs["source_includes"] = source_includes
+            if search_after is not None:
+                kwargs["search_after"] = search_after
+            response = _guard("reading the corpus", lambda kw=kwargs: self._es.search(**kw))  # type: ignore[misc]
+            page = response["hits"]["hits"]
+            for doc in page:
+                yield CorpusDocument.to_domain(doc["_source"])
+            if len(page) < SCAN_PAGE:
+                return
+            search_after = page[-1]["sort"]
+
+    def _search(self, query: dict[str, Any], size: int = 100, **extra: Any) -> list[CorpusPost]:
+        response = _guard(
+            "searching the corpus",
+            lambda: self._es.search(
+                index=self.index,
+                query=query,
+                size=size,
+                source_excludes=["words", "runs"],
+                **extra,
+            ),
+        )
+        return [CorpusDocument.to_domain(d["_source"]) for d in response["hits"]["hits"]]
+
+    def by_account(self, source_id: str, account: str, limit: int = 1000) -> list[CorpusPost]:
+        """Every post of one account on one source, oldest first."""
+        return self._search(
+            {
+                "bool": {
+                    "filter": [{"term": {"source_id": source_id}}, {"term": {"account": account}}]
+                }
+            },
+            size=limit,
+            sort=[{"posted_at": {"order": "asc", "missing": "_last"}}, {"post_id": "asc"}],
+        )
+
+    def in_threads(self, threads: Sequence[str], limit: int = 2000) -> list[CorpusPost]:
+        if not threads:
+            return []
+        return self._search({"terms": {"thread": list(threads)}}, size=limit)
+
+    def search(
+        self,
+        filters: CorpusFilters,
+        urls: Sequence[str] | None = None,
+        page: int = 1,
+        per_page: int = 25,
+    ) -> CorpusPage:
+        """Reviewers' search: words or a phrase of the text (accents and case ignored), a
+        pseudonym (as the matcher would normalise it) or a URL; newest first."""
+        must: list[dict[str, Any]] = []
+        filter_: list[dict[str, Any]] = []
+        text = filters.text.strip()
+        if text:
+            should: list[dict[str, Any]] = [
+                {"match_phrase": {"text": {"query": text, "boost": 3}}},
+                {"match_phrase": {"thread_title": text}},
+                {"match": {"text": {"query": text, "operator": "and"}}},
+                {"term": {"author": text}},
+                {"term": {"canonical_url": canonicalize(text)}},
+                {"term": {"url": text}},
+                {"term": {"thread": canonicalize(text)}},
+            ]
+            normalised = skeleton_term(text)
+            if normalised:
+                should.append({"match_phrase": {"words": normalised}})
+            must.append({"bool": {"should": should, "minimum_should_match": 1}})
+        if filters.source_id:
+            filter_.append({"term": {"source_id": filters.source_id}})
+        if urls is not None:
+            filter_.append({"terms": {"canonical_url": list(urls)}})
+        bounds: dict[str, str] = {}
+        if filters.since:
+            bounds["gte"] = _iso(filters.since)
+        if filters.until:
+            bounds["lte"] = _iso(filters.until)
+        if bounds:
+            filter_.append({"range": {"crawled_at": bounds}})
+        response = _guard(
+            "searching the corpus",
+            lambda: self._es.search(
+                index=self.index,
+                query={"bool": {"must": must or [{"match_all": {}}], "filter": filter_}},
+                sort=["_score", {"crawled_at": "desc"}],
+                from_=(page - 1) * per_page,
+                size=per_page,
+                source_excludes=["words", "runs"],
+                aggs={"source_id": {"terms": {"field": "source_id", "size": 50}}},
+                track_total_hits=True,
+            ),
+        )
+        counts = {
+            name: [(b["key"], b["doc_count"]) for b in agg["buckets"]]
+            for name, agg in response.get("aggregations", {}).items()
+        }
+        return CorpusPage(
+            posts=[CorpusDocument.to_domain(d["_source"]) for d in response["hits"]["hits"]],
+            total=int(response["hits"]["total"]["value"]),
+            page=page,
+            per_page=per_page,
+            counts=counts,
+        )
+
+    def older_than(self, moment: datetime) -> Iterator[tuple[str, str]]:
+        """(post id, canonical URL) of every post last crawled before ``moment``."""
+        search_after: list[Any] | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "index": self.index,
+                "query": {"range": {"crawled_at": {"lt": _iso(moment)}}},
+                "sort": [{"post_id": "asc"}],
+                "size": SCAN_PAGE,
+                "source_includes": ["post_id", "canonical_url"],
+            }
+            if search_after is not None:
+                kwargs["search_after"] = search_after
+            response = _guard("listing old corpus posts", lambda kw=kwargs: self._es.search(**kw))  # type: ignore[misc]
+            page = response["hits"]["hits"]
+            for doc in page:
+                yield doc["_source"]["post_id"], doc["_source"]["canonical_url"]
+            if len(page) < SCAN_PAGE:
+                return
+            search_after = page[-1]["sort"]
+
+    def delete(self, post_ids: Iterable[str]) -> int:
+        ids = list(post_ids)
+        if not ids:
+            return 0
+        actions = [{"_op_type": "delete", "_index": self.index, "_id": i} for i in ids]
+        deleted, _errors = _guard(
+            "deleting corpus posts",
+            lambda: helpers.bulk(self._es, actions, refresh="wait_for", raise_on_error=False),
+        )
+        return int(deleted)
+
+    def delete_urls(self, canonical_urls: Iterable[str]) -> int:
+        return self.delete(corpus_id_for(u) for u in set(canonical_urls))
+
+    def delete_index(self) -> None:
+        def run() -> None:
+            self._es.indices.delete(index=self.index, ignore_unavailable=True)
+            if self._es.indices.exists_index_template(name=self._template):
+                self._es.indices.delete_index_template(name=self._template)
+
+        _guard("deleting the corpus index", run)
+
+
+class CorpusJournal(HitJournal):
+    """Corpus posts that could not reach Elasticsearch, replayed before the next write (the
+    hit journal's file locking and replay, with corpus documents)."""
+
+    def append(self, posts: Sequence[CorpusPost]) -> None:  # type: ignore[override]
+        if not posts:
+            return
+        with _locked(self.path), open(self.path, "a", encoding="utf-8") as out:
+            for post in posts:
+                out.write(json.dumps(CorpusDocument.from_domain(post), ensure_ascii=False) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+
+    def pending(self) -> list[CorpusPost]:  # type: ignore[override]
+        if not self.path.exists():
+            return []
+        with open(self.path, encoding="utf-8") as lines:
+            return [CorpusDocument.to_domain(json.loads(line)) for line in lines if line.strip()]
+
+    def replay(self, write: Callable[[list[CorpusPost]], object]) -> ReplayOutcome:  # type: ignore[override]
+        return super().replay(write)  # type: ignore[arg-type]
+
+
+class CorpusRetention:
+    """Which corpus posts a hit still relies on (posts behind a hit follow the hit)."""
+
+    def __init__(self, store: CorpusStore, hits_index: str) -> None:
+        self.store = store
+        self.hits_index = hits_index
+
+    def urls_with_hits(self, canonical_urls: Iterable[str], except_client: str = "") -> set[str]:
+        urls = sorted(set(canonical_urls))
+        found: set[str] = set()
+        for i in range(0, len(urls), 1000):
+            chunk = urls[i : i + 1000]
+            query: dict[str, Any] = {"bool": {"filter": [{"terms": {"canonical_url": chunk}}]}}
+            if except_client:
+                query["bool"]["must_not"] = [{"term": {"client_id": except_client}}]
+            size = len(chunk)
+            response = _guard(
+                "looking up hits of corpus posts",
+                lambda q=query, n=size: self.store._es.search(  # type: ignore[misc]
+                    index=self.hits_index,
+                    query=q,
+                    size=0,
+                    aggs={"urls": {"terms": {"field": "canonical_url", "size": n}}},
+                    ignore_unavailable=True,
+                ),
+            )
+            found |= {
+                b["key"]
+                for b in response.get("aggregations", {}).get("urls", {}).get("buckets", [])
+            }
+        return found
+
+    def purge(self, older_than: datetime) -> int:
+        """Delete posts last crawled before ``older_than`` that no hit relies on."""
+        deleted = 0
+        batch: list[tuple[str, str]] = []
+        for pair in self.store.older_than(older_than):
+            batch.append(pair)
+            if len(batch) >= SCAN_PAGE:
+                deleted += self._purge_batch(batch)
+                batch = []
+        return deleted + self._purge_batch(batch)
+
+    def _purge_batch(self, batch: list[tuple[str, str]]) -> int:
+        if not batch:
+            return 0
+        kept = self.urls_with_hits(url for _, url in batch)
+        return self.store.delete(post_id for post_id, url in batch if url not in kept)

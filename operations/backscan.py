@@ -1,0 +1,310 @@
+"""Back-scan: a client's names checked against every post already crawled (the corpus).
+
+Victims come to us once the harm is published. When a client is registered, or a name,
+alias, handle or context word changes, Elasticsearch proposes the corpus posts that may name
+them (hits.corpus.candidate_query, a superset), the crawl-time matcher decides (the same
+``watch_entry`` over the same watch list), and each match becomes a hit like a crawled one:
+alerts, cases and emails then follow from alerts.collect_new_hits, once per hit id.
+
+Scans are queued as BackScan rows (signals, on commit) and run by the monitor, never by the
+admin save or the import that queued them. Running one twice makes no second hit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+
+from alerts.services import hit_store
+from clients.models import Client, WatchTerm
+from clients.services import watch_target, watchlist
+from config.sources import Source, load_sources
+from crawlers.evidence import EvidenceWriter, capture_of
+from crawlers.fetch import Fetched, FetchPolicy, fetch
+from crawlers.items import EvidenceRef, ForumPost
+from crawlers.pipelines import hits_from_post, watch_entry
+from crawlers.registry import KNOWN_KINDS, SPIDERS
+from hits.corpus import CorpusPost, CorpusRetention, CorpusStore
+from hits.documents import Hit
+from hits.errors import HitStoreError
+from hits.store import HitStore
+from matching.names import NameMatcher
+from operations.models import BackScan
+
+logger = logging.getLogger(__name__)
+
+# Hits are written in batches of this many (one bulk request each).
+HIT_BATCH = 500
+
+# Set by the running scheduler: asks for an immediate crawl of these sources. Without one
+# (monitor --once), the cycle's own crawls, which run after the back-scans, are the first sight.
+first_sight_hook: Callable[[list[str]], None] | None = None
+
+
+def corpus_store() -> CorpusStore:
+    return CorpusStore(
+        settings.BODYGUARD_ELASTICSEARCH_URL,
+        settings.BODYGUARD_INDEX_PREFIX,
+        timeout_s=max(30, settings.BODYGUARD_ES_TIMEOUT_S),
+    )
+
+
+# Queueing -------------------------------------------------------------------------------
+
+
+def queue_backscan(client_id: int, reason: str) -> None:
+    """One queued scan per client: a second change before it runs joins the queued one."""
+
+    def queue() -> None:
+        if not Client.objects.filter(pk=client_id, active=True).exists():
+            return
+        queued = BackScan.objects.filter(client_id=client_id, status=BackScan.Status.QUEUED).first()
+        if queued is None:
+            BackScan.objects.create(client_id=client_id, reason=reason[:200])
+        elif reason not in queued.reason:
+            queued.reason = f"{queued.reason}; {reason}"[:200]
+            queued.save(update_fields=["reason"])
+
+    transaction.on_commit(queue)
+
+
+def _client_saved(
+    sender: Any, instance: Client, created: bool, raw: bool = False, **_: Any
+) -> None:
+    if raw:
+        return
+    queue_backscan(instance.pk, "registered" if created else "client changed")
+
+
+def _term_changed(sender: Any, instance: WatchTerm, raw: bool = False, **kwargs: Any) -> None:
+    if raw:
+        return
+    removed = "created" not in kwargs
+    what = instance.get_kind_display() if hasattr(instance, "get_kind_display") else instance.kind
+    queue_backscan(instance.client_id, f"{what} {'removed' if removed else 'added'}")
+
+
+def connect_signals() -> None:
+    post_save.connect(_client_saved, sender=Client, dispatch_uid="backscan-client")
+    post_save.connect(_term_changed, sender=WatchTerm, dispatch_uid="backscan-term-saved")
+    post_delete.connect(_term_changed, sender=WatchTerm, dispatch_uid="backscan-term-deleted")
+
+
+# Running --------------------------------------------------------------------------------
+
+
+@dataclass
+class BackScanOutcome:
+    client: str
+    posts_read: int = 0
+    posts_matched: int = 0
+    hits_created: int = 0
+    hits: list[Hit] = field(default_factory=list)
+    first_sight: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+def forum_post(post: CorpusPost) -> ForumPost:
+    """The corpus record as the crawl pipelines saw it."""
+    return ForumPost(
+        source_id=post.source_id,
+        url=post.url,
+        thread_url=post.thread_url,
+        thread_title=post.thread_title,
+        text=post.text,
+        author=post.author,
+        posted_at=post.posted_at,
+        image_urls=list(post.image_urls),
+        is_thread_start=post.is_thread_start,
+        author_ref=post.author_ref,
+        image_ids=list(post.image_ids),
+        fetched_url=post.fetched_url,
+    )
+
+
+def scan_corpus(
+    corpus: CorpusStore, matcher: NameMatcher, client: str, entries: list[Any]
+) -> tuple[int, list[tuple[CorpusPost, ForumPost]]]:
+    """Posts of the corpus the matcher finds ``client`` in: (posts read, matches)."""
+    read = 0
+    matched: list[tuple[CorpusPost, ForumPost]] = []
+    for post in corpus.candidates(entries):
+        read += 1
+        mentions = [m for m in matcher.scan(post.match_text) if m.client_id == client]
+        if mentions:
+            item = forum_post(post)
+            item.mentions = mentions
+            matched.append((post, item))
+    return read, matched
+
+
+def searching_sources(sources: dict[str, Source]) -> list[Source]:
+    """Enabled sources whose engine searches by name: they get a first-sight crawl."""
+    return [
+        s
+        for s in sources.values()
+        if s.enabled and s.kind in SPIDERS and SPIDERS[s.kind].searches(s)
+    ]
+
+
+def backscan_client(
+    client: Client,
+    *,
+    corpus: CorpusStore,
+    hits: HitStore,
+    sources: dict[str, Source],
+    evidence_dir: Path | None,
+    fresh_capture: bool = True,
+) -> BackScanOutcome:
+    outcome = BackScanOutcome(client=client.reference)
+    if not client.active:
+        return outcome
+    targets = watchlist()
+    # The crawl's matcher, over every client: a name shadowed at crawl time by another
+    # client's longer name is shadowed here too.
+    matcher = NameMatcher([watch_entry(t) for t in targets])
+    entry = watch_entry(watch_target(client))
+    outcome.posts_read, matched = scan_corpus(corpus, matcher, client.reference, [entry])
+    outcome.posts_matched = len(matched)
+    now = datetime.now(UTC)
+    writer = EvidenceWriter(evidence_dir, f"backscan-{client.reference}") if evidence_dir else None
+    found: list[Hit] = []
+    try:
+        for post, item in matched:
+            if writer is not None:
+                item.evidence = _evidence(writer, post, sources, fresh_capture)
+            found.extend(h for h in hits_from_post(item, now) if h.client_id == client.reference)
+    finally:
+        if writer is not None:
+            writer.close()
+    for i in range(0, len(found), HIT_BATCH):
+        results = hits.upsert(found[i : i + HIT_BATCH])
+        outcome.hits_created += sum(r.created for r in results)
+    outcome.hits = found
+    outcome.first_sight = [s.id for s in searching_sources(sources)]
+    return outcome
+
+
+def _evidence(
+    writer: EvidenceWriter, post: CorpusPost, sources: dict[str, Source], fresh: bool
+) -> EvidenceRef:
+    """The corpus record, marked as what the crawl read and when; and, if the page is still
+    online, a fresh capture through the guarded fetch (the hit then points to it)."""
+    crawled = post.crawled_at.isoformat(timespec="seconds").replace("+00:00", "Z")
+    record = {
+        "origin": "corpus",
+        "captured_at_crawl": crawled,
+        "source_id": post.source_id,
+        "url": post.url,
+        "thread_url": post.thread_url,
+        "thread_title": post.thread_title,
+        "author": post.author,
+        "author_ref": post.author_ref,
+        "posted_at": post.posted_at.isoformat() if post.posted_at else None,
+        "text": post.text,
+        "content_sha256": post.content_sha256,
+    }
+    ref = writer.write_resource(
+        post.url,
+        json.dumps(record, ensure_ascii=False, indent=1).encode(),
+        "application/json",
+        crawled,
+        {"origin": "corpus", "captured_at_crawl": crawled},
+    )
+    if not fresh:
+        return ref
+    source = sources.get(post.source_id)
+    result = fetch(post.fetched_url or post.url, FetchPolicy.for_source(source))
+    if isinstance(result, Fetched) and result.status == 200:
+        return writer.write(
+            capture_of(result),
+            {"origin": "backscan", "corpus_record": ref.record_id, "captured_at_crawl": crawled},
+        )
+    return ref
+
+
+def run_pending_backscans() -> list[BackScanOutcome]:
+    """Run every queued back-scan (the monitor's job); failures are queued again."""
+    outcomes: list[BackScanOutcome] = []
+    queued = list(BackScan.objects.filter(status=BackScan.Status.QUEUED).select_related("client"))
+    if not queued:
+        return outcomes
+    sources = load_sources(Path(settings.BODYGUARD_SOURCES_DIR), KNOWN_KINDS)
+    corpus, hits = corpus_store(), hit_store()
+    first_sight: set[str] = set()
+    try:
+        corpus.ensure_index()
+        hits.ensure_index()
+        for scan in queued:
+            scan.status, scan.started_at = BackScan.Status.RUNNING, datetime.now(UTC)
+            scan.save(update_fields=["status", "started_at"])
+            try:
+                outcome = backscan_client(
+                    scan.client,
+                    corpus=corpus,
+                    hits=hits,
+                    sources=sources,
+                    evidence_dir=Path(settings.BODYGUARD_EVIDENCE_DIR),
+                )
+            except HitStoreError as exc:
+                logger.error("back-scan of %s failed: %s", scan.client.reference, exc)
+                scan.status, scan.message = BackScan.Status.FAILED, str(exc)[:2000]
+                scan.finished_at = datetime.now(UTC)
+                scan.save()
+                queue_backscan(scan.client_id, "retry after failure")
+                outcomes.append(BackScanOutcome(client=scan.client.reference, error=str(exc)))
+                continue
+            scan.status, scan.finished_at = BackScan.Status.DONE, datetime.now(UTC)
+            scan.posts_read = outcome.posts_read
+            scan.posts_matched = outcome.posts_matched
+            scan.hits_created = outcome.hits_created
+            scan.first_sight_sources = outcome.first_sight
+            scan.save()
+            first_sight.update(outcome.first_sight)
+            outcomes.append(outcome)
+    finally:
+        corpus.close()
+        hits.close()
+    if first_sight and first_sight_hook is not None:
+        first_sight_hook(sorted(first_sight))
+    return outcomes
+
+
+# Retention and erasure ------------------------------------------------------------------
+
+
+def purge_corpus(days: int | None = None) -> int:
+    """Nightly: posts that produced no hit go after BODYGUARD_CORPUS_DAYS."""
+    keep = settings.BODYGUARD_CORPUS_DAYS if days is None else days
+    corpus = corpus_store()
+    try:
+        corpus.ensure_index()
+        retention = CorpusRetention(corpus, f"{settings.BODYGUARD_INDEX_PREFIX}-hits")
+        return retention.purge(datetime.now(UTC) - timedelta(days=keep))
+    finally:
+        corpus.close()
+
+
+def erase_client_corpus(reference: str, client_hits: list[Hit]) -> int:
+    """Erasure: the corpus posts behind the client's hits go, unless another client's hit
+    relies on them; nothing else in the corpus is about the client. Call before the hits
+    themselves are deleted; returns how many posts were deleted."""
+    urls = {h.canonical_url for h in client_hits}
+    if not urls:
+        return 0
+    corpus = corpus_store()
+    try:
+        retention = CorpusRetention(corpus, f"{settings.BODYGUARD_INDEX_PREFIX}-hits")
+        shared = retention.urls_with_hits(urls, except_client=reference)
+        return corpus.delete_urls(urls - shared)
+    finally:
+        corpus.close()

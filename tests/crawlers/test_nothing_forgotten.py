@@ -1,0 +1,93 @@
+"""What failed is read again; a source that reads pages and finds nothing is not "ok"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clients.services import import_client_file
+from crawlers.models import CrawlRun, SourceState
+from demo.discourse_server import DiscourseSite, serve
+from operations.scheduler import configured_sources, crawl_source, run_cycle
+from tests.conftest import DATA, real_discourse_site, write_source
+from tests.crawlers.static_site import Route, StaticSite, serve_site
+from tests.test_end_to_end import CLIENTS, POST_440
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+class FlakyForum(DiscourseSite):
+    """The real Discourse responses, except that the topic answers 503 while ``down``."""
+
+    down = True
+
+    def respond(self, path: str, query: dict[str, list[str]]) -> tuple[int, str, bytes]:
+        if self.down and path.startswith("/t/2108"):
+            return 503, "text/plain", b"Service Unavailable"
+        return super().respond(path, query)
+
+
+@pytest.fixture
+def flaky(isolated: Path, hit_store, mailbox, settings):
+    site = FlakyForum()
+    real = real_discourse_site()
+    site.topics, site.posts, site.raw = real.topics, real.posts, real.raw
+    server = serve(site)
+    base_url = f"http://127.0.0.1:{server.server_port}"
+    # Retries inside one run are the middleware's business; here each failure is final.
+    settings.BODYGUARD_CRAWL_SETTINGS = {**settings.BODYGUARD_CRAWL_SETTINGS, "RETRY_TIMES": "0"}
+    (isolated / "clients.yaml").write_text(CLIENTS, encoding="utf-8")
+    import_client_file(isolated / "clients.yaml")
+    write_source(isolated / "sources", "cf-forum", base_url)
+    yield site, base_url
+    server.shutdown()
+
+
+def test_a_page_that_failed_is_fetched_and_matched_on_the_next_run(flaky, hit_store):
+    site, base_url = flaky
+    first = run_cycle(list(configured_sources().values()))
+    assert hit_store.count() == 0
+    assert first.crawls[0].status == CrawlRun.Status.DEGRADED
+    assert first.crawls[0].failed_requests >= 2  # the topic, and the post its search found
+    state = SourceState.objects.get(source_id="cf-forum")
+    assert any(f["url"].startswith(f"{base_url}/t/2108") for f in state.failures.values())
+
+    site.down = False
+    site.requests.clear()
+    second = run_cycle(list(configured_sources().values()))
+
+    assert any(r.startswith("/t/2108") for r in site.requests)
+    assert [h.url for h in hit_store.latest(client_id="allan-bloom")] == [base_url + POST_440]
+    assert second.crawls[0].status == CrawlRun.Status.OK
+    assert SourceState.objects.get(source_id="cf-forum").failures == {}
+
+
+def test_a_source_whose_selectors_no_longer_match_is_degraded_and_staff_hear_of_it(
+    isolated: Path, settings: Any, mailbox
+):
+    # A phpBB source whose forum moved to XenForo: every page answers, no post is found.
+    page = (DATA / "forums" / "xenforo2_katzen-forum.net_thread.html").read_bytes()
+    site = StaticSite({"/viewtopic.php": Route(page)})
+    server = serve_site(site)
+    settings.BODYGUARD_STAFF_EMAILS = ["veille@sos.example"]
+    write_source(
+        isolated / "sources",
+        "redesigned",
+        f"http://127.0.0.1:{server.server_port}",
+        kind="phpbb",
+        options={"start_urls": ["/viewtopic.php?f=4&t=167"], "max_pages": 1},
+    )
+    source = configured_sources()["redesigned"]
+    try:
+        runs = [crawl_source(source) for _ in range(3)]
+    finally:
+        server.shutdown()
+
+    assert [r.status for r in runs] == [CrawlRun.Status.DEGRADED] * 3
+    assert "no post found" in runs[0].message
+    # Read again each time (never remembered as read), and staff told once, at the third.
+    assert len([r for r in site.requests if r.startswith("/viewtopic.php")]) == 3
+    [message] = mailbox.messages
+    assert message["To"] == "veille@sos.example" and "redesigned" in message["Subject"]
