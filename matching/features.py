@@ -1,0 +1,375 @@
+"""Local features (SIFT) of a photo and their geometric verification: the stage that does not
+depend on the picture's frame (crops, small rotations, screenshots, collages, captions, stickers).
+
+A photo is known by a few hundred SIFT keypoints (position + 128-byte descriptor). A crawled
+image matches a registered photo when enough of its keypoints agree with the photo's under one
+similarity transform (RANSAC), at a plausible scale, spread over a fair share of the photo.
+
+Nothing is written anywhere here; :func:`seal` and :func:`unseal` encrypt a photo's features for
+storage (AES-256-GCM), because keypoints with positions can be inverted into a rough picture.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import ClassVar
+
+import cv2
+import faiss
+import numpy as np
+import numpy.typing as npt
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from PIL import Image
+
+# -- extraction ---------------------------------------------------------------------------------
+
+# Registered photos are analysed at this longest side; crawled images too. OpenCV's SIFT doubles
+# its input before building the pyramid, so 320 px are searched at 640 px: keypoints as fine as
+# a 640 px analysis for a quarter of the time (115 ms -> 40 ms a photo, measured).
+REGISTER_SIDE = 320
+QUERY_SIDE = 320
+# Keypoints kept per registered photo (the strongest by SIFT response). Fewer keypoints means
+# less to protect and less memory; see the measured figures in docs/adr/0010.
+REGISTERED_FEATURES = 160
+# Keypoints extracted from a crawled image: more than registered, because the photo may be one
+# tile of a collage or a part of a screenshot.
+QUERY_FEATURES = 700
+
+_VERSION = 1
+_HEADER = struct.Struct(">4sBHHH")  # magic, version, width, height, count
+_MAGIC = b"BGLF"
+DESCRIPTOR_SIZE = 128
+
+
+@dataclass(frozen=True, eq=False)
+class LocalFeatures:
+    """Keypoint positions (pixels of the analysed image) and their SIFT descriptors."""
+
+    KIND: ClassVar[str] = "sift"
+    points: npt.NDArray[np.float32]  # (n, 2)
+    descriptors: npt.NDArray[np.uint8]  # (n, 128)
+    width: int
+    height: int
+
+    def __post_init__(self) -> None:
+        if self.points.ndim != 2 or self.points.shape[1] != 2:
+            raise ValueError(f"keypoint positions must be (n, 2), got {self.points.shape}")
+        if self.descriptors.shape != (len(self.points), DESCRIPTOR_SIZE):
+            raise ValueError(
+                f"descriptors must be ({len(self.points)}, {DESCRIPTOR_SIZE}), got {self.descriptors.shape}"
+            )
+        if not (0 < self.width < 65536 and 0 < self.height < 65536):
+            raise ValueError(f"image size {self.width}x{self.height} is out of range")
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, LocalFeatures)
+            and (self.width, self.height) == (other.width, other.height)
+            and np.array_equal(self.points, other.points)
+            and np.array_equal(self.descriptors, other.descriptors)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.width, self.height, self.descriptors.tobytes()))
+
+    def to_bytes(self) -> bytes:
+        header = _HEADER.pack(_MAGIC, _VERSION, self.width, self.height, len(self))
+        return (
+            header
+            + self.points.astype(">f4").tobytes()
+            + self.descriptors.astype(np.uint8).tobytes()
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LocalFeatures:
+        if not isinstance(data, (bytes, bytearray, memoryview)) or len(data) < _HEADER.size:
+            raise ValueError("local features: too short to hold a header")
+        magic, version, width, height, count = _HEADER.unpack_from(data)
+        if magic != _MAGIC:
+            raise ValueError("local features: not a Bodyguard feature record (bad magic)")
+        if version != _VERSION:
+            raise ValueError(f"local features: unknown version {version} (expected {_VERSION})")
+        expected = _HEADER.size + count * (8 + DESCRIPTOR_SIZE)
+        if len(data) != expected:
+            raise ValueError(
+                f"local features: {len(data)} bytes for {count} keypoints, expected {expected}"
+            )
+        offset = _HEADER.size
+        points = np.frombuffer(data, ">f4", count * 2, offset).astype(np.float32).reshape(-1, 2)
+        offset += count * 8
+        descriptors = np.frombuffer(data, np.uint8, count * DESCRIPTOR_SIZE, offset).reshape(
+            -1, DESCRIPTOR_SIZE
+        )
+        return cls(points, descriptors.copy(), width, height)
+
+
+_SIFT: cv2.SIFT | None = None
+
+
+def _sift() -> cv2.SIFT:
+    global _SIFT
+    if _SIFT is None:
+        _SIFT = cv2.SIFT_create()
+    return _SIFT
+
+
+def extract(image: Image.Image, limit: int, side: int) -> LocalFeatures:
+    """The ``limit`` strongest SIFT keypoints of ``image`` seen at ``side`` pixels at most."""
+    grey = image.convert("L")
+    scale = min(1.0, side / max(grey.size))
+    if scale < 1.0:
+        grey = grey.resize(
+            (max(1, round(grey.width * scale)), max(1, round(grey.height * scale))),
+            Image.Resampling.BILINEAR,
+        )
+    pixels = np.asarray(grey)
+    keypoints, descriptors = _sift().detectAndCompute(pixels, None)
+    if descriptors is None or not keypoints:
+        return LocalFeatures(
+            np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8), grey.width, grey.height
+        )
+    order = np.argsort([-k.response for k in keypoints], kind="stable")[:limit]
+    points = np.array([keypoints[i].pt for i in order], dtype=np.float32).reshape(-1, 2)
+    # SIFT descriptors are integers in 0-255 stored as floats: uint8 loses nothing.
+    desc = np.clip(descriptors[order], 0, 255).astype(np.uint8)
+    return LocalFeatures(points, desc, grey.width, grey.height)
+
+
+def registration_features(image: Image.Image) -> LocalFeatures:
+    return extract(image, REGISTERED_FEATURES, REGISTER_SIDE)
+
+
+def query_features(image: Image.Image) -> LocalFeatures:
+    return extract(image, QUERY_FEATURES, QUERY_SIDE)
+
+
+# -- encryption at rest -------------------------------------------------------------------------
+
+KEY_BYTES = 32
+_NONCE = 12
+_SEALED_MAGIC = b"BGS1"
+_AAD = b"bodyguard local features v1"
+
+
+class FeatureKeyError(ValueError):
+    """Sealed features cannot be opened: wrong key, or the record was altered."""
+
+
+def _aead(key: bytes) -> AESGCM:
+    if not isinstance(key, bytes) or len(key) != KEY_BYTES:
+        raise FeatureKeyError(f"the features key must be {KEY_BYTES} bytes")
+    return AESGCM(key)
+
+
+def seal(features: LocalFeatures, key: bytes) -> bytes:
+    nonce = os.urandom(_NONCE)
+    return _SEALED_MAGIC + nonce + _aead(key).encrypt(nonce, features.to_bytes(), _AAD)
+
+
+def unseal(blob: bytes, key: bytes) -> LocalFeatures:
+    blob = bytes(blob)
+    if not blob.startswith(_SEALED_MAGIC) or len(blob) < len(_SEALED_MAGIC) + _NONCE + 16:
+        raise FeatureKeyError("not sealed local features (bad header)")
+    nonce = blob[len(_SEALED_MAGIC) : len(_SEALED_MAGIC) + _NONCE]
+    try:
+        plain = _aead(key).decrypt(nonce, blob[len(_SEALED_MAGIC) + _NONCE :], _AAD)
+    except InvalidTag:
+        raise FeatureKeyError(
+            "registered photo features cannot be decrypted: BODYGUARD_FEATURES_KEY is not the key they were sealed with (or the record was altered)"
+        ) from None
+    return LocalFeatures.from_bytes(plain)
+
+
+# -- matching -----------------------------------------------------------------------------------
+
+# Thresholds measured by `make eval` (shared/realdata/photos: 46 distinct photos, 8 drawn
+# alteration families x 3 draws, near-duplicates made by others; negatives: every alteration
+# queried against an index that does not hold its photo, Meta's PDQ test photos, all distinct
+# photos against each other). Figures are in docs/adr/0010-local-features.md.
+#
+# Neighbours looked up per query descriptor in the index of all registered descriptors.
+NEIGHBOURS = 4
+# Lowe's ratio between a descriptor's nearest neighbour in a photo and its nearest neighbour in
+# any other photo (squared distances compare with RATIO**2). 0.8 is Lowe's own figure.
+RATIO = 0.8
+# Photos verified per query, by number of query descriptors voting for them.
+SHORTLIST = 6
+# A photo needs this many votes before it is worth a RANSAC.
+MIN_VOTES = 5
+# RANSAC reprojection tolerance, pixels of the analysed query image.
+RANSAC_PX = 6.0
+# Inliers of the similarity: different photos reach at most 7 (measured), copies 12 and more.
+MIN_INLIERS = 12
+STRONG_INLIERS = 25
+# Scale of the registered photo inside the query: a collage tile of a 9-tile grid is about 1/3,
+# an upscaled thumbnail about 3; beyond these a similarity is a coincidence.
+MIN_SCALE, MAX_SCALE = 0.12, 6.0
+# Share of the registered photo's area that the inliers' convex hull must cover: chance
+# alignments cluster in a small patch (different photos measured below 0.05).
+MIN_COVERAGE = 0.08
+# Indexes up to this many descriptors are searched exactly; larger ones go through an inverted
+# file (IVF) with this many lists probed.
+EXACT_MAX = 400_000
+NPROBE = 6
+
+
+class FeatureTier(StrEnum):
+    STRONG = "strong"
+    CANDIDATE = "candidate"
+
+
+@dataclass(frozen=True)
+class FeatureMatch:
+    photo: str | None
+    inliers: int = 0
+    coverage: float = 0.0
+    scale: float = 0.0
+    tier: FeatureTier | None = None
+
+
+NO_FEATURE_MATCH = FeatureMatch(None)
+
+
+@dataclass(frozen=True)
+class Verification:
+    inliers: int
+    coverage: float
+    scale: float
+
+    @property
+    def tier(self) -> FeatureTier | None:
+        if (
+            self.inliers < MIN_INLIERS
+            or self.coverage < MIN_COVERAGE
+            or not MIN_SCALE <= self.scale <= MAX_SCALE
+        ):
+            return None
+        return FeatureTier.STRONG if self.inliers >= STRONG_INLIERS else FeatureTier.CANDIDATE
+
+
+_NO_VERIFICATION = Verification(0, 0.0, 0.0)
+
+
+def verify(query: LocalFeatures, registered: LocalFeatures) -> Verification:
+    """Correspondences by Lowe's ratio test, then RANSAC on a similarity (rotation, uniform
+    scale, translation): how many keypoints agree, at which scale, over which share of the photo."""
+    if len(query) < 2 or len(registered) < MIN_INLIERS:
+        return _NO_VERIFICATION
+    q = query.descriptors.astype(np.float32)
+    r = registered.descriptors.astype(np.float32)
+    # Squared distances query x registered; the two nearest registered per query descriptor.
+    d = (q * q).sum(1)[:, None] - 2 * q @ r.T + (r * r).sum(1)[None, :]
+    two = np.argpartition(d, 1, axis=1)[:, :2]
+    d2 = np.take_along_axis(d, two, axis=1)
+    swap = d2[:, 0] > d2[:, 1]
+    best = np.where(swap, two[:, 1], two[:, 0])
+    first = np.minimum(d2[:, 0], d2[:, 1])
+    second = np.maximum(d2[:, 0], d2[:, 1])
+    keep = first < (RATIO**2) * second
+    if keep.sum() < MIN_INLIERS:
+        return _NO_VERIFICATION
+    # One registered keypoint answers at most one query keypoint (the closest).
+    qi = np.nonzero(keep)[0]
+    ri = best[keep]
+    order = np.argsort(first[keep])
+    _, unique = np.unique(ri[order], return_index=True)
+    qi, ri = qi[order][unique], ri[order][unique]
+    if len(qi) < MIN_INLIERS:
+        return _NO_VERIFICATION
+    src = registered.points[ri]
+    dst = query.points[qi]
+    matrix, mask = cv2.estimateAffinePartial2D(
+        src,
+        dst,
+        method=cv2.RANSAC,
+        ransacReprojThreshold=RANSAC_PX,
+        maxIters=2000,
+        confidence=0.995,
+    )
+    if matrix is None or mask is None:
+        return _NO_VERIFICATION
+    inlier = mask.reshape(-1).astype(bool)
+    count = int(inlier.sum())
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    # The analysed sizes differ (REGISTER_SIDE vs QUERY_SIDE): scale relative to the photos.
+    if count < 3:
+        return Verification(count, 0.0, scale)
+    hull = cv2.convexHull(src[inlier].reshape(-1, 1, 2))
+    coverage = float(cv2.contourArea(hull)) / float(registered.width * registered.height)
+    return Verification(count, coverage, scale)
+
+
+class FeatureIndex:
+    """The local features of every registered photo, searchable by descriptor."""
+
+    def __init__(self) -> None:
+        self._labels: list[str] = []
+        self._features: list[LocalFeatures] = []
+        self._index: faiss.Index | None = None
+        self._row_photo = np.zeros(0, dtype=np.int32)
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    @property
+    def descriptors(self) -> int:
+        return sum(len(f) for f in self._features)
+
+    def add(self, label: str, features: LocalFeatures) -> None:
+        self._labels.append(label)
+        self._features.append(features)
+        self._index = None
+
+    def _build(self) -> faiss.Index:
+        if self._index is not None:
+            return self._index
+        rows = [np.full(len(f), i, dtype=np.int32) for i, f in enumerate(self._features)]
+        self._row_photo = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int32)
+        vectors = (
+            np.concatenate([f.descriptors for f in self._features]).astype(np.float32)
+            if self._features
+            else np.zeros((0, DESCRIPTOR_SIZE), np.float32)
+        )
+        if len(vectors) <= EXACT_MAX:
+            index: faiss.Index = faiss.IndexFlatL2(DESCRIPTOR_SIZE)
+        else:
+            lists = int(4 * np.sqrt(len(vectors)))
+            quantizer = faiss.IndexFlatL2(DESCRIPTOR_SIZE)
+            index = faiss.IndexIVFScalarQuantizer(
+                quantizer, DESCRIPTOR_SIZE, lists, faiss.ScalarQuantizer.QT_8bit_direct
+            )
+            sample = vectors[np.random.default_rng(0).choice(len(vectors), lists * 40)]
+            index.train(sample)
+            index.nprobe = NPROBE
+        index.add(vectors)
+        self._index = index
+        return index
+
+    def best_match(self, query: LocalFeatures) -> FeatureMatch:
+        if not self._features or len(query) < MIN_INLIERS:
+            return NO_FEATURE_MATCH
+        index = self._build()
+        k = min(NEIGHBOURS, index.ntotal)
+        distances, rows = index.search(query.descriptors.astype(np.float32), k)
+        photos = np.where(rows >= 0, self._row_photo[np.maximum(rows, 0)], -1)
+        nearest = photos[:, 0]
+        # The nearest neighbour from another photo than the nearest one (or none among k).
+        other = photos != nearest[:, None]
+        other_distance = np.where(other, distances, np.inf).min(axis=1)
+        keep = (nearest >= 0) & (distances[:, 0] < (RATIO**2) * other_distance)
+        votes = np.bincount(nearest[keep], minlength=len(self._features))
+        shortlist = [int(p) for p in np.argsort(-votes)[:SHORTLIST] if votes[p] >= MIN_VOTES]
+        best = NO_FEATURE_MATCH
+        for photo in shortlist:
+            v = verify(query, self._features[photo])
+            tier = v.tier
+            if tier is not None and v.inliers > best.inliers:
+                best = FeatureMatch(self._labels[photo], v.inliers, v.coverage, v.scale, tier)
+        return best
