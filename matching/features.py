@@ -34,7 +34,7 @@ REGISTER_SIDE = 320
 QUERY_SIDE = 320
 # Keypoints kept per registered photo (the strongest by SIFT response). Fewer keypoints means
 # less to protect and less memory; see the measured figures in docs/adr/0010.
-REGISTERED_FEATURES = 160
+REGISTERED_FEATURES = 96
 # Keypoints extracted from a crawled image: more than registered, because the photo may be one
 # tile of a collage or a part of a screenshot.
 QUERY_FEATURES = 700
@@ -200,7 +200,7 @@ NEIGHBOURS = 4
 # any other photo (squared distances compare with RATIO**2). 0.8 is Lowe's own figure.
 RATIO = 0.8
 # Photos verified per query, by number of query descriptors voting for them.
-SHORTLIST = 6
+SHORTLIST = 3
 # A photo needs this many votes before it is worth a RANSAC.
 MIN_VOTES = 5
 # RANSAC reprojection tolerance, pixels of the analysed query image.
@@ -214,10 +214,15 @@ MIN_SCALE, MAX_SCALE = 0.12, 6.0
 # Share of the registered photo's area that the inliers' convex hull must cover: chance
 # alignments cluster in a small patch (different photos measured below 0.05).
 MIN_COVERAGE = 0.08
-# Indexes up to this many descriptors are searched exactly; larger ones go through an inverted
-# file (IVF) with this many lists probed.
+# Indexes up to this many descriptors are searched exactly. Larger ones go through faiss: PCA to
+# PCA_DIMS, an inverted multi-index of 2 x 2**IMI_BITS centroids (cheap to train and to fill,
+# unlike one k-means of as many lists), 8-bit codes, NPROBE cells visited per descriptor.
 EXACT_MAX = 400_000
-NPROBE = 6
+PCA_DIMS = 32
+IMI_BITS = 10
+NPROBE = 64
+TRAIN_SAMPLE = 300_000
+_ADD_CHUNK = 500_000
 
 
 class FeatureTier(StrEnum):
@@ -290,7 +295,7 @@ def verify(query: LocalFeatures, registered: LocalFeatures) -> Verification:
         dst,
         method=cv2.RANSAC,
         ransacReprojThreshold=RANSAC_PX,
-        maxIters=2000,
+        maxIters=1000,
         confidence=0.995,
     )
     if matrix is None or mask is None:
@@ -307,68 +312,137 @@ def verify(query: LocalFeatures, registered: LocalFeatures) -> Verification:
 
 
 class FeatureIndex:
-    """The local features of every registered photo, searchable by descriptor."""
+    """The local features of every registered photo, searchable by descriptor.
+
+    Descriptors are kept once, as uint8, in one array (with their positions and the photo each
+    belongs to); the search index over them is rebuilt on the first query after an addition.
+    """
 
     def __init__(self) -> None:
         self._labels: list[str] = []
-        self._features: list[LocalFeatures] = []
+        self._pending: list[LocalFeatures] = []
+        self._descriptors = np.zeros((0, DESCRIPTOR_SIZE), np.uint8)
+        self._points = np.zeros((0, 2), np.float32)
+        self._starts = np.zeros(1, np.int64)  # photo i owns rows starts[i]:starts[i+1]
+        self._sizes = np.zeros((0, 2), np.int32)
+        self._row_photo = np.zeros(0, np.int32)
         self._index: faiss.Index | None = None
-        self._row_photo = np.zeros(0, dtype=np.int32)
 
     def __len__(self) -> int:
         return len(self._labels)
 
     @property
     def descriptors(self) -> int:
-        return sum(len(f) for f in self._features)
+        return len(self._descriptors) + sum(len(f) for f in self._pending)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held for the registered photos (arrays and search index)."""
+        arrays = (
+            self._descriptors.nbytes
+            + self._points.nbytes
+            + self._row_photo.nbytes
+            + self._starts.nbytes
+        )
+        if isinstance(self._index, faiss.IndexPreTransform):
+            ivf = faiss.extract_index_ivf(self._index)
+            arrays += ivf.ntotal * (ivf.code_size + 8)
+        elif self._index is not None:
+            arrays += self._index.ntotal * DESCRIPTOR_SIZE * 4
+        return arrays
 
     def add(self, label: str, features: LocalFeatures) -> None:
         self._labels.append(label)
-        self._features.append(features)
+        self._pending.append(features)
         self._index = None
 
+    def add_arrays(
+        self,
+        labels: list[str],
+        counts: npt.NDArray[np.int64],
+        points: npt.NDArray[np.float32],
+        descriptors: npt.NDArray[np.uint8],
+        sizes: npt.NDArray[np.int32],
+    ) -> None:
+        """Bulk registration (benchmarks, loading from storage): photo i owns ``counts[i]`` rows."""
+        self._flush()
+        self._append(labels, counts, points, descriptors, sizes)
+
+    def _append(
+        self,
+        labels: list[str],
+        counts: npt.NDArray[np.int64],
+        points: npt.NDArray[np.float32],
+        descriptors: npt.NDArray[np.uint8],
+        sizes: npt.NDArray[np.int32],
+    ) -> None:
+        first = len(self._labels)
+        self._labels.extend(labels)
+        base = self._starts[-1]
+        self._starts = np.concatenate([self._starts, base + np.cumsum(counts)])
+        photo_ids = np.repeat(np.arange(first, first + len(counts), dtype=np.int32), counts)
+        self._row_photo = np.concatenate([self._row_photo, photo_ids])
+        self._descriptors = np.concatenate([self._descriptors, descriptors.astype(np.uint8)])
+        self._points = np.concatenate([self._points, points.astype(np.float32)])
+        self._sizes = np.concatenate([self._sizes, sizes.astype(np.int32).reshape(-1, 2)])
+        self._index = None
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        labels = self._labels[len(self._labels) - len(pending) :]
+        del self._labels[len(self._labels) - len(pending) :]
+        self._append(
+            labels,
+            np.array([len(f) for f in pending], dtype=np.int64),
+            np.concatenate([f.points for f in pending]),
+            np.concatenate([f.descriptors for f in pending]),
+            np.array([(f.width, f.height) for f in pending], dtype=np.int32),
+        )
+
+    def features_of(self, photo: int) -> LocalFeatures:
+        self._flush()
+        a, b = int(self._starts[photo]), int(self._starts[photo + 1])
+        w, h = (int(v) for v in self._sizes[photo])
+        return LocalFeatures(self._points[a:b], self._descriptors[a:b], w, h)
+
     def _build(self) -> faiss.Index:
+        self._flush()
         if self._index is not None:
             return self._index
-        rows = [np.full(len(f), i, dtype=np.int32) for i, f in enumerate(self._features)]
-        self._row_photo = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int32)
-        vectors = (
-            np.concatenate([f.descriptors for f in self._features]).astype(np.float32)
-            if self._features
-            else np.zeros((0, DESCRIPTOR_SIZE), np.float32)
-        )
-        if len(vectors) <= EXACT_MAX:
-            index: faiss.Index = faiss.IndexFlatL2(DESCRIPTOR_SIZE)
+        n = len(self._descriptors)
+        index: faiss.Index
+        if n <= EXACT_MAX:
+            index = faiss.IndexFlatL2(DESCRIPTOR_SIZE)
         else:
-            lists = int(4 * np.sqrt(len(vectors)))
-            quantizer = faiss.IndexFlatL2(DESCRIPTOR_SIZE)
-            index = faiss.IndexIVFScalarQuantizer(
-                quantizer, DESCRIPTOR_SIZE, lists, faiss.ScalarQuantizer.QT_8bit_direct
-            )
-            sample = vectors[np.random.default_rng(0).choice(len(vectors), lists * 40)]
-            index.train(sample)
-            index.nprobe = NPROBE
-        index.add(vectors)
+            index = faiss.index_factory(DESCRIPTOR_SIZE, f"PCA{PCA_DIMS},IMI2x{IMI_BITS},SQ8")
+            rng = np.random.default_rng(0)
+            sample = self._descriptors[rng.choice(n, min(n, TRAIN_SAMPLE), replace=False)]
+            index.train(sample.astype(np.float32))
+            faiss.extract_index_ivf(index).nprobe = NPROBE
+        for lo in range(0, n, _ADD_CHUNK):
+            index.add(self._descriptors[lo : lo + _ADD_CHUNK].astype(np.float32))
         self._index = index
         return index
 
     def best_match(self, query: LocalFeatures) -> FeatureMatch:
-        if not self._features or len(query) < MIN_INLIERS:
-            return NO_FEATURE_MATCH
         index = self._build()
+        if not self._labels or len(query) < MIN_INLIERS:
+            return NO_FEATURE_MATCH
         k = min(NEIGHBOURS, index.ntotal)
         distances, rows = index.search(query.descriptors.astype(np.float32), k)
         photos = np.where(rows >= 0, self._row_photo[np.maximum(rows, 0)], -1)
         nearest = photos[:, 0]
         # The nearest neighbour from another photo than the nearest one (or none among k).
         other = photos != nearest[:, None]
-        other_distance = np.where(other, distances, np.inf).min(axis=1)
+        other_distance = np.where(other & (rows >= 0), distances, np.inf).min(axis=1)
         keep = (nearest >= 0) & (distances[:, 0] < (RATIO**2) * other_distance)
-        votes = np.bincount(nearest[keep], minlength=len(self._features))
+        votes = np.bincount(nearest[keep], minlength=len(self._labels))
         shortlist = [int(p) for p in np.argsort(-votes)[:SHORTLIST] if votes[p] >= MIN_VOTES]
         best = NO_FEATURE_MATCH
         for photo in shortlist:
-            v = verify(query, self._features[photo])
+            v = verify(query, self.features_of(photo))
             tier = v.tier
             if tier is not None and v.inliers > best.inliers:
                 best = FeatureMatch(self._labels[photo], v.inliers, v.coverage, v.scale, tier)
