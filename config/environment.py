@@ -5,6 +5,7 @@ No other module reads ``os.environ``: they import :data:`ENV` (or receive the va
 
 from __future__ import annotations
 
+import base64
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,9 @@ class Environment:
     recheck_hours: int
     notice_reminder_days: int
     escalation_days: int
+    # Key sealing registered photos' local features (base64 of 32 bytes); empty in development,
+    # where a key is generated into var/ (clients.keys).
+    features_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,26 @@ class Notifier:
     address: str
     email: str
     representative: str
+
+
+def _features_key(env: dict[str, str]) -> str:
+    raw = env.get("BODYGUARD_FEATURES_KEY", "").strip()
+    if not raw:
+        if env.get("BODYGUARD_ENV", "dev") == "production":
+            raise ConfigurationError(
+                "BODYGUARD_FEATURES_KEY must be set in production (base64 of 32 random bytes: "
+                "python -c 'import os,base64; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')"
+            )
+        return ""
+    try:
+        key = base64.urlsafe_b64decode(raw.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        key = b""
+    if len(key) != 32:
+        raise ConfigurationError(
+            "BODYGUARD_FEATURES_KEY must be the base64 (URL-safe) of exactly 32 bytes"
+        )
+    return raw
 
 
 def load(environ: dict[str, str] | None = None) -> Environment:
@@ -144,6 +168,7 @@ def load(environ: dict[str, str] | None = None) -> Environment:
         recheck_hours=_positive(env, "BODYGUARD_RECHECK_HOURS", 6),
         notice_reminder_days=_positive(env, "BODYGUARD_NOTICE_REMINDER_DAYS", 7),
         escalation_days=_positive(env, "BODYGUARD_ESCALATION_DAYS", 7),
+        features_key=_features_key(env),
     )
 
 

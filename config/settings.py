@@ -157,3 +157,5 @@ BODYGUARD_ESCALATION_DAYS = ENV.escalation_days
 # Optional screenshot of every new hit's page (headless Chromium; images are not loaded).
 BODYGUARD_SCREENSHOTS = ENV.screenshots
 BODYGUARD_CHROMIUM = ENV.chromium
+# Seals registered photos' local features at rest (clients.keys; a dev key lives in var/).
+BODYGUARD_FEATURES_KEY = ENV.features_key

@@ -11,12 +11,14 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.statscollectors import StatsCollector
 
+from clients.keys import features_key
 from crawlers.items import ForumPost, ImageMatch
 from hits.errors import HitStoreError
 from hits.images import CrawledImage, ImageStore
+from matching.features import FeatureIndex, query_features, unseal
 from matching.hashes import PdqHash
-from matching.images import fingerprint
-from matching.photos import PhotoIndex
+from matching.images import decode, fingerprint_image
+from matching.photos import PhotoIndex, match_photo
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +40,7 @@ class ImagePipeline:
         self.max_bytes = settings.getint("BODYGUARD_MAX_IMAGE_BYTES")
         self.store = store
         self.index = PhotoIndex()
+        self.features = FeatureIndex()
         self.fetched = 0
         self.pending: list[CrawledImage] = []
         self.seen: set[str] = set()
@@ -62,6 +65,11 @@ class ImagePipeline:
                 self.index.add(
                     f"{target.client_ref}{_SEP}{label}", [PdqHash.from_hex(h) for h in hashes]
                 )
+            # A wrong key raises FeatureKeyError here: the crawl stops with that message rather
+            # than silently matching nothing.
+            for label, sealed in getattr(target, "photo_features", ()):
+                key = features_key()
+                self.features.add(f"{target.client_ref}{_SEP}{label}", unseal(sealed, key))
         if self.store is not None:
             try:
                 self.store.ensure_index()
@@ -99,7 +107,10 @@ class ImagePipeline:
             if data is None:
                 continue
             try:
-                fp = fingerprint(data)
+                image = decode(data)
+                fp = fingerprint_image(image)
+                local = query_features(image) if len(self.features) else None
+                del image
             except ValueError as exc:
                 self.stats.inc_value("bodyguard/images_refused")
                 logger.info("image %s refused: %s", url, exc)
@@ -107,11 +118,20 @@ class ImagePipeline:
             finally:
                 del data
             self.stats.inc_value("bodyguard/images")
-            match = self.index.best_match(fp)
-            if match.photo is not None and match.tier is not None and match.distance is not None:
+            match = match_photo(self.index, self.features, fp, local)
+            if match.photo is not None and match.tier is not None:
                 client_id, label = match.photo.split(_SEP, 1)
                 item.image_matches.append(
-                    ImageMatch(client_id, label, url, match.distance, str(match.tier))
+                    ImageMatch(
+                        client_id,
+                        label,
+                        url,
+                        match.distance,
+                        str(match.tier),
+                        str(match.stage),
+                        match.inliers,
+                        match.why,
+                    )
                 )
                 self.stats.inc_value("bodyguard/image_matches")
             self.pending.append(
