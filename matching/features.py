@@ -116,7 +116,7 @@ _SIFT: cv2.SIFT | None = None
 def _sift() -> cv2.SIFT:
     global _SIFT
     if _SIFT is None:
-        _SIFT = cv2.SIFT_create()
+        _SIFT = cv2.SIFT.create()
     return _SIFT
 
 
