@@ -35,9 +35,18 @@ QUERY_SIDE = 320
 # Keypoints kept per registered photo (the strongest by SIFT response). Fewer keypoints means
 # less to protect and less memory; see the measured figures in docs/adr/0010.
 REGISTERED_FEATURES = 96
+# Of which this many come from the photo seen at SMALL_REGISTER_SIDE (see registration_features).
+SMALL_REGISTERED_FEATURES = 40
+SMALL_REGISTER_SIDE = 128
 # Keypoints extracted from a crawled image: more than registered, because the photo may be one
 # tile of a collage or a part of a screenshot.
 QUERY_FEATURES = 700
+# Crawled images larger than LARGE_QUERY pixels a side are analysed at LARGE_QUERY_SIDE with more
+# keypoints: a 3x3 collage tile seen at 320 px is ~100 px, too small for SIFT (collage recall
+# 56% -> see docs/adr/0010 for the figure with this setting).
+LARGE_QUERY = 700
+LARGE_QUERY_SIDE = 512
+LARGE_QUERY_FEATURES = 1200
 
 _VERSION = 1
 _HEADER = struct.Struct(">4sBHHH")  # magic, version, width, height, count
@@ -143,10 +152,24 @@ def extract(image: Image.Image, limit: int, side: int) -> LocalFeatures:
 
 
 def registration_features(image: Image.Image) -> LocalFeatures:
-    return extract(image, REGISTERED_FEATURES, REGISTER_SIDE)
+    """Keypoints at two scales: the strongest at REGISTER_SIDE are mostly fine details that
+    vanish when the photo is shrunk into a collage tile or a thumbnail, so the photo is also
+    analysed at SMALL_REGISTER_SIDE (positions brought back to the REGISTER_SIDE frame)."""
+    large = extract(image, REGISTERED_FEATURES - SMALL_REGISTERED_FEATURES, REGISTER_SIDE)
+    small = extract(image, SMALL_REGISTERED_FEATURES, SMALL_REGISTER_SIDE)
+    ratio = large.width / small.width
+    return LocalFeatures(
+        np.concatenate([large.points, small.points * ratio]).astype(np.float32),
+        np.concatenate([large.descriptors, small.descriptors]),
+        large.width,
+        large.height,
+    )
 
 
 def query_features(image: Image.Image) -> LocalFeatures:
+    if max(image.size) > LARGE_QUERY:
+        # A large image may hold the photo as a small part (collage tile, screenshot).
+        return extract(image, LARGE_QUERY_FEATURES, LARGE_QUERY_SIDE)
     return extract(image, QUERY_FEATURES, QUERY_SIDE)
 
 
@@ -196,16 +219,17 @@ def unseal(blob: bytes, key: bytes) -> LocalFeatures:
 #
 # Only the strongest query descriptors are looked up in the index (search time grows with
 # them: 700 -> 19 ms, 300 -> 8 ms against 20,000 photos); verification uses all of them.
-SEARCHED_FEATURES = 300
+SEARCHED_FEATURES = 500
+# ...chosen evenly over a grid of this many cells a side (see _spread).
+SPREAD_GRID = 6
 # Neighbours looked up per query descriptor in the index of all registered descriptors.
-NEIGHBOURS = 4
-# Lowe's ratio between a descriptor's nearest neighbour in a photo and its nearest neighbour in
-# any other photo (squared distances compare with RATIO**2). 0.8 is Lowe's own figure.
+NEIGHBOURS = 5
+# Lowe's ratio (squared distances compare with RATIO**2). 0.8 is Lowe's own figure.
 RATIO = 0.8
 # Photos verified per query, by number of query descriptors voting for them.
-SHORTLIST = 3
+SHORTLIST = 5
 # A photo needs this many votes before it is worth a RANSAC.
-MIN_VOTES = 5
+MIN_VOTES = 3
 # RANSAC reprojection tolerance, pixels of the analysed query image.
 RANSAC_PX = 6.0
 # Inliers of the similarity: different photos reach at most 7 (measured), copies 12 and more.
@@ -314,6 +338,28 @@ def verify(query: LocalFeatures, registered: LocalFeatures) -> Verification:
     hull = cv2.convexHull(src[inlier].reshape(-1, 1, 2))
     coverage = float(cv2.contourArea(hull)) / float(registered.width * registered.height)
     return Verification(count, coverage, scale)
+
+
+def _spread(query: LocalFeatures, limit: int) -> npt.NDArray[np.intp]:
+    """The strongest ``limit`` keypoints, taken evenly from a SPREAD_GRID x SPREAD_GRID grid:
+    when the photo is one tile of a collage, the strongest keypoints of the whole image may all
+    lie in the other tiles (the photo's own tile then gets no votes)."""
+    if len(query) <= limit:
+        return np.arange(len(query))
+    cell_x = np.minimum(
+        (query.points[:, 0] * SPREAD_GRID / query.width).astype(int), SPREAD_GRID - 1
+    )
+    cell_y = np.minimum(
+        (query.points[:, 1] * SPREAD_GRID / query.height).astype(int), SPREAD_GRID - 1
+    )
+    cell = cell_y * SPREAD_GRID + cell_x
+    # Keypoints are sorted by response: rank each within its cell, then take low ranks first.
+    rank = np.zeros(len(query), dtype=np.int64)
+    seen: dict[int, int] = {}
+    for i, c in enumerate(cell.tolist()):
+        rank[i] = seen.get(c, 0)
+        seen[c] = rank[i] + 1
+    return np.sort(np.lexsort((np.arange(len(query)), rank))[:limit])
 
 
 class FeatureIndex:
@@ -436,15 +482,24 @@ class FeatureIndex:
         if not self._labels or len(query) < MIN_INLIERS:
             return NO_FEATURE_MATCH
         k = min(NEIGHBOURS, index.ntotal)
-        searched = query.descriptors[:SEARCHED_FEATURES].astype(np.float32)
+        chosen = _spread(query, SEARCHED_FEATURES)
+        searched = query.descriptors[chosen].astype(np.float32)
         distances, rows = index.search(searched, k)
         photos = np.where(rows >= 0, self._row_photo[np.maximum(rows, 0)], -1)
-        nearest = photos[:, 0]
-        # The nearest neighbour from another photo than the nearest one (or none among k).
-        other = photos != nearest[:, None]
-        other_distance = np.where(other & (rows >= 0), distances, np.inf).min(axis=1)
-        keep = (nearest >= 0) & (distances[:, 0] < (RATIO**2) * other_distance)
-        votes = np.bincount(nearest[keep], minlength=len(self._labels))
+        # Lowe's ratio against the farthest of the k neighbours: a descriptor seen in a photo
+        # lies far closer than the crowd. Every photo within that ratio gets the vote, so the
+        # same picture registered twice (two clients, or twice by mistake) matches both.
+        # (A ratio against the nearest neighbour of *another* photo silenced every duplicate:
+        # 45 of 1,717 positives lost in `make eval`.)
+        close = (rows >= 0) & (distances < (RATIO**2) * distances[:, -1:])
+        pairs = np.unique(
+            np.stack([np.nonzero(close)[0], photos[close]], axis=1), axis=0
+        )  # one vote per (query descriptor, photo)
+        votes = (
+            np.bincount(pairs[:, 1], minlength=len(self._labels))
+            if len(pairs)
+            else np.zeros(len(self._labels), dtype=np.int64)
+        )
         shortlist = [int(p) for p in np.argsort(-votes)[:SHORTLIST] if votes[p] >= MIN_VOTES]
         best = NO_FEATURE_MATCH
         for photo in shortlist:
