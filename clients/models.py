@@ -86,6 +86,9 @@ class ClientPhoto(models.Model):
         help_text=_("PDQ hashes of the photo's registration variants (hex).")
     )
     quality = models.PositiveSmallIntegerField(default=0)
+    # SIFT keypoints and descriptors of the photo, sealed with BODYGUARD_FEATURES_KEY
+    # (AES-256-GCM): they could be inverted into a rough picture, so never kept in clear.
+    sealed_features = models.BinaryField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

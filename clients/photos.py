@@ -7,11 +7,13 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from clients.keys import features_key
 from clients.models import Client, ClientPhoto
 from hits.errors import HitStoreError
 from hits.images import ImageStore
 from hits.retro import RetroMatch, retro_match
 from hits.store import HitStore
+from matching.features import registration_features, seal
 from matching.hashes import PdqHash
 from matching.images import decode, hashes_of, registration_hashes, retro_query_hashes
 
@@ -39,11 +41,17 @@ def register_photo(client: Client, label: str, data: bytes) -> Registration:
     # Looked up among crawled images now, not kept: the photo is never seen again after this.
     retro_only = retro_query_hashes(image)
     _, quality, _ = hashes_of(image)
+    # Sealed before anything is stored: the clear features only ever live in this frame.
+    sealed = seal(registration_features(image), features_key())
     del image, data
     photo, _ = ClientPhoto.objects.update_or_create(
         client=client,
         label=label,
-        defaults={"pdq_hashes": [h.hex() for h in variants], "quality": quality},
+        defaults={
+            "pdq_hashes": [h.hex() for h in variants],
+            "quality": quality,
+            "sealed_features": sealed,
+        },
     )
     try:
         retro = run_retro_match(photo, retro_only)

@@ -84,6 +84,8 @@ class WatchTarget:
     excluded_context: tuple[str, ...] = ()
     # (label, PDQ hashes in hex) of each registered photo: hashes only, never images.
     photos: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # (label, sealed local features) of the photos that have them: opened only by the crawl.
+    photo_features: tuple[tuple[str, bytes], ...] = ()
 
     @property
     def terms(self) -> tuple[str, ...]:
@@ -257,6 +259,9 @@ def watch_target(client: Client) -> WatchTarget:
         required_context=of(WatchTerm.Kind.REQUIRED_CONTEXT),
         excluded_context=of(WatchTerm.Kind.EXCLUDED_CONTEXT),
         photos=tuple((p.label, tuple(p.pdq_hashes)) for p in client.photos.all()),
+        photo_features=tuple(
+            (p.label, bytes(p.sealed_features)) for p in client.photos.all() if p.sealed_features
+        ),
     )
 
 

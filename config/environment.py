@@ -5,6 +5,7 @@ No other module reads ``os.environ``: they import :data:`ENV` (or receive the va
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ipaddress
 import os
@@ -81,6 +82,9 @@ class Environment:
     recheck_hours: int
     notice_reminder_days: int
     escalation_days: int
+    # Key sealing registered photos' local features (base64 of 32 bytes); empty in development,
+    # where a key is generated into var/ (clients.keys).
+    features_key: str = ""
     # "host:port" of the DNS server every outbound connection's name is resolved through.
     dns_server: str = ""
     # Seconds between a re-check that finds content gone and the fetch that must confirm it.
@@ -178,6 +182,26 @@ def install_secret_key(var_dir: Path) -> str:
     return key
 
 
+def _features_key(env: dict[str, str]) -> str:
+    raw = env.get("BODYGUARD_FEATURES_KEY", "").strip()
+    if not raw:
+        if env.get("BODYGUARD_ENV", "dev") == "production":
+            raise ConfigurationError(
+                "BODYGUARD_FEATURES_KEY must be set in production (base64 of 32 random bytes: "
+                "python -c 'import os,base64; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')"
+            )
+        return ""
+    try:
+        key = base64.urlsafe_b64decode(raw.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        key = b""
+    if len(key) != 32:
+        raise ConfigurationError(
+            "BODYGUARD_FEATURES_KEY must be the base64 (URL-safe) of exactly 32 bytes"
+        )
+    return raw
+
+
 def load(environ: dict[str, str] | None = None) -> Environment:
     env = dict(os.environ if environ is None else environ)
     var_dir = Path(env.get("BODYGUARD_VAR_DIR") or BASE_DIR / "var")
@@ -240,6 +264,7 @@ def load(environ: dict[str, str] | None = None) -> Environment:
         trusted_proxies=_networks(env, "BODYGUARD_TRUSTED_PROXIES"),
         csrf_trusted_origins=_origins(env, env.get("BODYGUARD_SITE_URL", "http://127.0.0.1:8000")),
         dns_server=_host_port(env, "BODYGUARD_DNS_SERVER"),
+        features_key=_features_key(env),
     )
 
 

@@ -175,3 +175,5 @@ BODYGUARD_RECHECK_CONFIRM_DELAY_S = ENV.recheck_confirm_delay_s
 BODYGUARD_SCREENSHOTS = ENV.screenshots
 BODYGUARD_CHROMIUM = ENV.chromium
 BODYGUARD_DNS_SERVER = ENV.dns_server
+# Seals registered photos' local features at rest (clients.keys; a dev key lives in var/).
+BODYGUARD_FEATURES_KEY = ENV.features_key

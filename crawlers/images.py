@@ -7,6 +7,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy import Request
@@ -14,12 +15,14 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.statscollectors import StatsCollector
 
+from clients.keys import features_key
 from crawlers.items import ForumPost, ImageMatch
 from hits.errors import HitStoreError
 from hits.images import CrawledImage, ImageStore
+from matching.features import FeatureIndex, query_features, unseal
 from matching.hashes import PdqHash
-from matching.images import CrawledPrint, crawled_fingerprint
-from matching.photos import PhotoIndex
+from matching.images import CrawledPrint, crawled_variants, decode, fingerprint_image
+from matching.photos import PhotoIndex, match_photo
 
 logger = logging.getLogger(__name__)
 
@@ -91,10 +94,12 @@ class ImagePipeline:
         self.max_bytes = settings.getint("BODYGUARD_MAX_IMAGE_BYTES")
         self.store = store
         self.index = PhotoIndex()
+        self.features = FeatureIndex()
         self.fetched = 0
         self.pending: list[CrawledImage] = []
         # URL -> its fingerprint (None: not an image, refused or failed), for the whole crawl.
         self.prints: dict[str, CrawledPrint | None] = {}
+        self.local: dict[str, Any] = {}
         self._in_flight: dict[str, asyncio.Future[CrawledPrint | None]] = {}
 
     @classmethod
@@ -117,6 +122,11 @@ class ImagePipeline:
                 self.index.add(
                     f"{target.client_ref}{_SEP}{label}", [PdqHash.from_hex(h) for h in hashes]
                 )
+            # A wrong key raises FeatureKeyError here: the crawl stops with that message rather
+            # than silently matching nothing.
+            for label, sealed in getattr(target, "photo_features", ()):
+                key = features_key()
+                self.features.add(f"{target.client_ref}{_SEP}{label}", unseal(sealed, key))
         if self.store is not None:
             try:
                 self.store.ensure_index()
@@ -155,11 +165,20 @@ class ImagePipeline:
             if crawled is None:
                 continue
             fp = crawled.fingerprint
-            match = self.index.best_match(fp)
-            if match.photo is not None and match.tier is not None and match.distance is not None:
+            match = match_photo(self.index, self.features, fp, self.local.get(url))
+            if match.photo is not None and match.tier is not None:
                 client_id, label = match.photo.split(_SEP, 1)
                 item.image_matches.append(
-                    ImageMatch(client_id, label, url, match.distance, str(match.tier))
+                    ImageMatch(
+                        client_id,
+                        label,
+                        url,
+                        match.distance,
+                        str(match.tier),
+                        str(match.stage),
+                        match.inliers,
+                        match.why,
+                    )
                 )
                 self.stats.inc_value("bodyguard/image_matches")
             image = CrawledImage(
@@ -204,7 +223,12 @@ class ImagePipeline:
             self.crawl_budget.charge(size)
             if data is not None:
                 try:
-                    crawled = crawled_fingerprint(data)
+                    image = decode(data)
+                    fp = fingerprint_image(image)
+                    crawled = CrawledPrint(fp, crawled_variants(image, fp))
+                    # Local features only while some registered photo has them to compare.
+                    self.local[url] = query_features(image) if len(self.features) else None
+                    del image
                     self.stats.inc_value("bodyguard/images")
                 except ValueError as exc:
                     self.stats.inc_value("bodyguard/images_refused")

@@ -22,8 +22,18 @@ class ImageMatch:
     client_id: str
     photo_label: str
     image_url: str
-    distance: int
+    distance: int | None  # PDQ distance; None when local features matched
     tier: str
+    method: str = "pdq"  # "pdq" or "features"
+    inliers: int | None = None  # local features: keypoints agreeing under one similarity
+    why: str = ""
+
+    @property
+    def score(self) -> float:
+        """1 for an identical image; PDQ by distance, local features by agreeing keypoints."""
+        if self.distance is not None:
+            return round(1 - self.distance / 64, 3)
+        return round(min(1.0, 0.5 + (self.inliers or 0) / 200), 3)
 
 
 @dataclass

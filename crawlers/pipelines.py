@@ -141,7 +141,7 @@ def _evidence(post: ForumPost) -> dict[str, Any]:
 def _image_hits(post: ForumPost, seen_at: datetime) -> list[Hit]:
     best: dict[str, ImageMatch] = {}
     for match in post.image_matches:
-        if match.client_id not in best or match.distance < best[match.client_id].distance:
+        if match.client_id not in best or match.score > best[match.client_id].score:
             best[match.client_id] = match
     return [
         Hit(
@@ -156,13 +156,15 @@ def _image_hits(post: ForumPost, seen_at: datetime) -> list[Hit]:
             excerpt=post.text[:EXCERPT_MAX],
             author=post.author,
             posted_at=post.posted_at,
-            score=round(1 - match.distance / 64, 3),
+            score=match.score,
             content_sha256=post.content_sha256,
             thread_url=post.thread_url,
             image_url=match.image_url,
             photo_label=match.photo_label,
             photo_distance=match.distance,
             photo_tier=match.tier,
+            photo_method=match.method,
+            photo_why=match.why,
             **_evidence(post),
         )
         for match in best.values()

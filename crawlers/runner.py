@@ -92,6 +92,12 @@ def crawl_environment() -> dict[str, str]:
             "BODYGUARD_VAR_DIR": str(settings.BODYGUARD_VAR_DIR),
             "BODYGUARD_EVIDENCE_DIR": str(settings.BODYGUARD_EVIDENCE_DIR),
             "PYTHONUNBUFFERED": "1",
+            # The key that opens registered photos' features (else the dev key in var/).
+            **(
+                {"BODYGUARD_FEATURES_KEY": settings.BODYGUARD_FEATURES_KEY}
+                if getattr(settings, "BODYGUARD_FEATURES_KEY", "")
+                else {}
+            ),
         }
     )
 

@@ -94,6 +94,9 @@ class Hit:
     photo_label: str = ""
     photo_distance: int | None = None
     photo_tier: str = ""
+    # How the image matched ("pdq" or "features") and the reviewer's explanation of it.
+    photo_method: str = ""
+    photo_why: str = ""
     # Where the page as seen was archived (WARC file relative to the evidence store, record id).
     evidence_warc: str = ""
     evidence_record_id: str = ""
@@ -178,6 +181,8 @@ class HitDocument:
             "photo_label": {"type": "keyword"},
             "photo_distance": {"type": "short"},
             "photo_tier": {"type": "keyword"},
+            "photo_method": {"type": "keyword"},
+            "photo_why": {"type": "text", "index": False},
             "evidence_warc": {"type": "keyword"},
             "evidence_record_id": {"type": "keyword"},
             "evidence_sha256": {"type": "keyword"},
@@ -222,6 +227,8 @@ class HitDocument:
             "photo_label": hit.photo_label,
             "photo_distance": hit.photo_distance,
             "photo_tier": hit.photo_tier,
+            "photo_method": hit.photo_method,
+            "photo_why": hit.photo_why,
             "evidence_warc": hit.evidence_warc,
             "evidence_record_id": hit.evidence_record_id,
             "evidence_sha256": hit.evidence_sha256,
@@ -259,6 +266,8 @@ class HitDocument:
             photo_label=source.get("photo_label") or "",
             photo_distance=source.get("photo_distance"),
             photo_tier=source.get("photo_tier") or "",
+            photo_method=source.get("photo_method") or "",
+            photo_why=source.get("photo_why") or "",
             evidence_warc=source.get("evidence_warc") or "",
             evidence_record_id=source.get("evidence_record_id") or "",
             evidence_sha256=source.get("evidence_sha256") or "",

@@ -26,6 +26,8 @@ MAX_PIXELS = 80_000_000
 DECODE_SIZE = (1024, 1024)
 # PDQ itself downsamples; feeding it at most this many pixels a side keeps it fast.
 HASH_INPUT_MAX = 512
+# pHash (kept for the record) is computed from at most this many pixels a side.
+PHASH_INPUT = 128
 # Borders (letterboxing, screenshot frames) thinner than this share of a side are left alone.
 MIN_BORDER = 0.02
 # A row or column whose grey levels vary less than this (standard deviation, 0-255) is flat:
@@ -96,7 +98,11 @@ def _hash_input(image: Image.Image) -> Image.Image:
 def hashes_of(image: Image.Image) -> tuple[PdqHash, int, PHash256]:
     small = _hash_input(image)
     bits, quality = pdqhash.compute(np.asarray(small))
-    phash = imagehash.phash(small, hash_size=16)
+    # pHash resizes to 64x64 with Lanczos itself; from 512 px that costs 22 ms, three times
+    # PDQ. A bilinear step to PHASH_INPUT first brings it under 1 ms.
+    grey = small.convert("L")
+    grey.thumbnail((PHASH_INPUT, PHASH_INPUT), Image.Resampling.BILINEAR)
+    phash = imagehash.phash(grey, hash_size=16)
     return PdqHash.from_bits(bits), int(quality), PHash256.from_bits(phash.hash)
 
 

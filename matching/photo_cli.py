@@ -8,8 +8,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from matching.images import fingerprint
-from matching.photos import PhotoIndex
+from matching.features import FeatureIndex, query_features, registration_features
+from matching.images import decode, fingerprint_image, registration_hashes
+from matching.photos import PhotoIndex, match_photo
 
 
 def _files(paths: Sequence[str | Path]) -> Iterator[Path]:
@@ -25,16 +26,19 @@ def match_photos(registered: Path, candidates: Sequence[str], out: TextIO) -> in
     if not registered.is_dir():
         print(f"error: {registered} is not a directory of registered photos", file=sys.stderr)
         return 2
-    index = PhotoIndex()
+    index, features = PhotoIndex(), FeatureIndex()
     for path in _files([registered]):
         try:
-            index.add_photo(str(path), path.read_bytes())
+            image = decode(path.read_bytes())
+            index.add(str(path), registration_hashes(image))
+            features.add(str(path), registration_features(image))
         except (OSError, ValueError) as exc:
             print(f"warning: registered photo {path} skipped: {exc}", file=sys.stderr)
     status = 0
     for path in _files(candidates):
         try:
-            match = index.best_match(fingerprint(path.read_bytes()))
+            image = decode(path.read_bytes())
+            match = match_photo(index, features, fingerprint_image(image), query_features(image))
         except (OSError, ValueError) as exc:
             print(json.dumps({"candidate": str(path), "error": str(exc)}), file=out)
             status = 1
@@ -44,6 +48,8 @@ def match_photos(registered: Path, candidates: Sequence[str], out: TextIO) -> in
             "match": match.photo,
             "distance": match.distance,
             "tier": str(match.tier) if match.tier else None,
+            "method": str(match.stage) if match.photo else None,
+            "why": match.why or None,
         }
         print(json.dumps(record), file=out)
     return status

@@ -16,6 +16,7 @@ from enum import StrEnum
 
 import numpy as np
 
+from matching.features import FeatureIndex, FeatureTier, LocalFeatures
 from matching.hashes import PdqHash
 from matching.images import Fingerprint, decode, registration_hashes
 
@@ -41,14 +42,53 @@ class Tier(StrEnum):
     CANDIDATE = "candidate"
 
 
+class Stage(StrEnum):
+    PDQ = "pdq"
+    FEATURES = "features"
+
+
 @dataclass(frozen=True)
 class PhotoMatch:
     photo: str | None
     distance: int | None
     tier: Tier | None
+    stage: Stage = Stage.PDQ
+    # Local-feature evidence: keypoints that agree under one similarity, and the share of the
+    # registered photo they span.
+    inliers: int | None = None
+    coverage: float | None = None
+
+    @property
+    def why(self) -> str:
+        """How it matched, for reviewers: never anything of the image itself."""
+        if self.photo is None:
+            return ""
+        if self.stage is Stage.FEATURES:
+            return (
+                f"local features: {self.inliers} keypoints agree under one similarity, "
+                f"spanning {100 * (self.coverage or 0):.0f}% of the photo"
+            )
+        return f"PDQ distance {self.distance}"
 
 
 NO_MATCH = PhotoMatch(None, None, None)
+
+
+def match_photo(
+    hashes: PhotoIndex,
+    features: FeatureIndex | None,
+    fp: Fingerprint,
+    query: LocalFeatures | None,
+) -> PhotoMatch:
+    """PDQ first (the hash the field exchanges), then local features for what PDQ misses."""
+    match = hashes.best_match(fp)
+    if match.photo is not None or features is None or query is None:
+        return match
+    found = features.best_match(query)
+    if found.photo is None or found.tier is None:
+        return NO_MATCH
+    tier = Tier.STRONG if found.tier is FeatureTier.STRONG else Tier.CANDIDATE
+    return PhotoMatch(found.photo, None, tier, Stage.FEATURES, found.inliers, found.coverage)
 
 
 def tier_for(distance: int, quality: int = 100) -> Tier | None:

@@ -219,6 +219,28 @@ def _second_thread(no: int) -> bytes:
 def test_an_image_cross_posted_in_two_threads_is_a_hit_on_each_page(board, hit_store):
     site, _ = board
     site.routes["/po/thread/574933.json"] = Route(_second_thread(574933), JSON)
+
+
+def _rotated_in_frame(name: str) -> bytes:
+    """The photo rotated by 6 degrees, cropped off-centre, then shown inside a dark app frame with
+    a title bar and a caption line: what PDQ cannot see through."""
+    image = Image.open(PHOTOS / name).convert("RGB").rotate(6, resample=Image.Resampling.BICUBIC)
+    w, h = image.size
+    image = image.crop((int(w * 0.14), int(h * 0.08), int(w * 0.93), int(h * 0.9)))
+    frame = Image.new("RGB", (image.width + 90, image.height + 260), (24, 24, 28))
+    frame.paste(image, (30, 170))
+    out = io.BytesIO()
+    frame.save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
+def test_an_altered_copy_inside_a_screenshot_frame_is_found_by_local_features(
+    board, hit_store, mailbox
+):
+    site, _ = board
+    site.routes["/img/po/1546293948883.png"] = Route(
+        _rotated_in_frame("opencv_baboon.jpg"), "image/jpeg"
+    )
     client = _client("jeanne")
     register_photo(client, "photo 1", (PHOTOS / "opencv_baboon.jpg").read_bytes())
 
@@ -348,3 +370,29 @@ def test_a_faded_copy_is_a_candidate_not_a_strong_match_in_retro_match_as_at_cra
 
     assert crawled.photo_distance is not None and crawled.photo_distance <= 24
     assert (crawled.photo_tier, retro.photo_tier) == ("candidate", "candidate")
+
+    run = CrawlRun.objects.get()
+    assert run.status == CrawlRun.Status.OK, run.message
+    [hit] = hit_store.latest(client_id="jeanne")
+    assert hit.match_kind == MatchKind.IMAGE
+    assert hit.image_url.endswith("/img/po/1546293948883.png")
+    assert hit.photo_label == "photo 1" and hit.photo_method == "features"
+    assert hit.photo_distance is None and "keypoints agree" in hit.photo_why
+    assert hit.photo_tier in ("strong", "candidate")
+
+
+def test_a_wrong_features_key_stops_the_crawl_with_a_clear_error(board, hit_store, settings):
+    import base64
+    import os
+
+    settings.BODYGUARD_FEATURES_KEY = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    register_photo(_client("jeanne"), "photo 1", (PHOTOS / "opencv_baboon.jpg").read_bytes())
+    settings.BODYGUARD_FEATURES_KEY = base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+    run_cycle(list(configured_sources().values()))
+
+    run = CrawlRun.objects.get()
+    assert run.status != CrawlRun.Status.OK
+    log = Path(run.log_file).read_text(encoding="utf-8")
+    assert "BODYGUARD_FEATURES_KEY" in log + run.message
+    assert hit_store.count() == 0

@@ -82,6 +82,8 @@ def test_photos_match_reports_each_candidate_and_goes_on_after_a_bad_one(tmp_pat
         "match": str(registered / "opencv_baboon.jpg"),
         "distance": 0,
         "tier": "strong",
+        "method": "pdq",
+        "why": "PDQ distance 0",
     }
     assert rows[1]["candidate"] == str(bad) and "truncated" in rows[1]["error"]
     assert rows[2] == {
@@ -89,4 +91,6 @@ def test_photos_match_reports_each_candidate_and_goes_on_after_a_bad_one(tmp_pat
         "match": None,
         "distance": None,
         "tier": None,
+        "method": None,
+        "why": None,
     }
