@@ -299,10 +299,19 @@ def erase_client_corpus(reference: str, client_hits: list[Hit]) -> int:
     relies on them; nothing else in the corpus is about the client. Call before the hits
     themselves are deleted; returns how many posts were deleted."""
     urls = {h.canonical_url for h in client_hits}
-    if not urls:
-        return 0
     corpus = corpus_store()
     try:
+        # Posts that name the client without having become a hit (refused by Elasticsearch,
+        # dismissed and purged, allow-listed) are about her too.
+        client = Client.objects.filter(reference=reference).first()
+        if client is not None:
+            corpus.ensure_index()  # a deployment that never crawled has none yet
+            matcher = NameMatcher([watch_entry(t) for t in watchlist()])
+            entry = watch_entry(watch_target(client))
+            _, matched = scan_corpus(corpus, matcher, reference, [entry])
+            urls |= {post.canonical_url for post, _ in matched if post.canonical_url}
+        if not urls:
+            return 0
         retention = CorpusRetention(corpus, f"{settings.BODYGUARD_INDEX_PREFIX}-hits")
         shared = retention.urls_with_hits(urls, except_client=reference)
         return corpus.delete_urls(urls - shared)

@@ -94,7 +94,7 @@ def _run(schema_editor: Any, statements: dict[str, list[str]]) -> None:
     if vendor not in statements:
         raise RuntimeError(f"no append-only trigger for the {vendor} database")
     for sql in statements[vendor]:
-        schema_editor.execute(sql)
+        schema_editor.execute(sql, None)  # no parameters: "%" is SQL here, not a placeholder
 
 
 def create_triggers(apps: Any, schema_editor: Any) -> None:

@@ -8,7 +8,6 @@ import html
 import io
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -377,7 +376,11 @@ def replace_atomically(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so that every reader sees the old file or the new one,
     whole, even if we die halfway: a temporary file in the same directory, flushed to disk,
     renamed over the old one, and the directory entry flushed too."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # One temporary name per file: a crash leaves at most one stale copy, removed here.
+    temporary = str(path.with_name(f".{path.name}.erasing"))
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temporary)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as stream:
             stream.write(data)

@@ -69,9 +69,7 @@ def test_an_erased_clients_redaction_goes_through_and_is_marked(logged):
     )
 
 
-@pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="runs when DATABASE_URL is PostgreSQL"
-)
+@pytest.mark.postgresql
 def test_postgresql_has_the_trigger():
     with connection.cursor() as cursor:
         cursor.execute(
@@ -80,7 +78,7 @@ def test_postgresql_has_the_trigger():
         assert "takedowns_auditevent_append_only" in {row[0] for row in cursor.fetchall()}
 
 
-@pytest.mark.skipif(connection.vendor != "sqlite", reason="runs when the database is SQLite")
+@pytest.mark.sqlite
 def test_sqlite_has_the_triggers():
     with connection.cursor() as cursor:
         cursor.execute(
