@@ -106,8 +106,10 @@ def test_the_case_exports_to_a_zip_whose_manifest_verifies(captured, tmp_path, s
 def test_the_case_page_has_an_export_button(captured, admin_client):
     case = Case.objects.get()
     page = admin_client.get(f"/admin/takedowns/case/{case.pk}/change/").content.decode()
-    assert "Exporter le dossier (ZIP)" in page
-    response = admin_client.get(f"/admin/takedowns/case/{case.pk}/export/")
+    export = f"/admin/takedowns/case/{case.pk}/export/"
+    assert f'formaction="{export}"' in page and 'formmethod="post"' in page
+    assert admin_client.get(export).status_code == 405  # an export is an action: POST only
+    response = admin_client.post(export)
     assert response.status_code == 200 and response["Content-Type"] == "application/zip"
     assert zipfile.ZipFile(io.BytesIO(response.content)).read("manifest.json")
 
