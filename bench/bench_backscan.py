@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 POSTS = int(os.environ.get("BENCH_CORPUS", "1000000"))
 SEED = 11
 # Generator version: bump when the way posts are made changes (a new cached index is built).
-GENERATOR = 3
+GENERATOR = 4
 # Share of posts that name the bench client in one of its forms, and that name someone else
 # with the same first or last name (candidates the matcher must turn down).
 PLANTED_SHARE = 0.001
@@ -40,6 +40,9 @@ FORMS = (
     "Jeanne Dupont", "jeanne dupont", "DUPONT Jeanne", "J. Dupont", "J3anne Dup0nt", "D*pont Jeanne",
     "Jeanne D*pont", "Jeane Dupont", "Jeanne Dupnot", "J e a n n e D u p o n t", "jeanne_dupont",
     "Jeanne-Marie Dupont", "Jeanne Dupont-Moreau", "@jeannedu75", "la dupont", "JEANNE DUPONT",
+    # Several masked letters, hashtags and handles glued to other words (issue 9's families).
+    "J*a*ne D*p*nt", "Jea… Dup…t", "#JusticePourJeanneDupont", "@DupontJeanne13", "jdupont4",
+    "dupontmoreaujeanne", "Jeanne Dupont\u200bMoreau",
 )  # fmt: skip
 
 

@@ -223,6 +223,9 @@ def _record(
     else:
         run.status = CrawlRun.Status.OK
         run.message = f"finish reason: {stats.get('finish_reason', 'unknown')}{retry_note}"
+    gone = int(stats.get("bodyguard/pages_gone", 0))
+    if gone:
+        run.message += f"\n{gone} page(s) gone (404/410), read again on the next run"
     pages_failed = int(stats.get("bodyguard/pages_failed", 0))
     if pages_failed:
         listed = "; ".join(stats.get("bodyguard/page_failures") or [])

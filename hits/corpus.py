@@ -8,7 +8,10 @@ makes it (accents, case, look-alikes, leetspeak, separators undone) split on its
 ``runs`` the spaced-out letter runs the skeleton joined. The matcher only ever matches whole
 words of that text (or inside a run), so term queries on those words, with one edit of fuzziness
 for typos and masked letters, return a superset of what the matcher will find: Elasticsearch
-proposes, :mod:`matching` decides.
+proposes, :mod:`matching` decides. Words with several masked letters ("H*l*ne", "L…vre") are
+more than one edit away from the name: ``masked`` keeps their mask patterns as the matcher reads
+them (``matching.normalize.masked_words``), and a regular expression per name word asks for the
+patterns made only of that word's letters and masks.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,12 +33,16 @@ from hits.journal import HitJournal, ReplayOutcome, _locked
 from hits.store import _guard
 from hits.urls import canonicalize
 from matching.names import WatchEntry
-from matching.normalize import skeleton, skeleton_term
+from matching.normalize import masked_words, skeleton, skeleton_term
 
 # Words of the corpus one edit away from a name's last word that a fuzzy query may expand to.
 # Elasticsearch's default (50) could leave some out on a large corpus: a million real posts
 # have at most a few dozen such words for a real surname, so 1024 is a wide margin.
 FUZZY_EXPANSIONS = 1024
+# Name words shorter than this are not looked up among masked words: a mask pattern of one or
+# two letters fits far too many words, and the matcher needs MASKED_MIN_VISIBLE (2) letters
+# shown in a masked word anyway.
+MASKED_TOKEN_MIN = 3
 # Posts read per page of a scan (candidates, retention): large pages, few round trips.
 SCAN_PAGE = 2000
 
@@ -93,7 +101,8 @@ class CorpusPost:
 
 
 def searchable_words(text: str) -> tuple[str, tuple[str, ...]]:
-    """The skeleton's words (space-separated) and the spaced-out runs it joined."""
+    """The skeleton's words (space-separated), then the parts of glued words, and the
+    spaced-out runs the skeleton joined."""
     norm = skeleton(text)
     runs: list[str] = []
     if norm.joins:
@@ -103,7 +112,64 @@ def searchable_words(text: str) -> tuple[str, tuple[str, ...]]:
             if any(start < j < end for j in norm.joins):
                 runs.append(word)
             start = end + 1
-    return norm.text, tuple(runs)
+    parts = glued_parts(text)
+    return (f"{norm.text} {' '.join(parts)}" if parts else norm.text), tuple(runs)
+
+
+_RAW_WORD = re.compile(r"[^\W_]+")
+
+
+def glued_parts(text: str) -> list[str]:
+    """The parts of words glued at a change of case or between letters and digits, as the
+    skeleton writes them: "#SoutienLopezEric" gives "soutien iopez eric", "h.guibert4"
+    "guibert". The matcher reads names inside hashtags and handles at those boundaries; the
+    skeleton alone turns the digits of "guibert4" into letters ("guiberta")."""
+    parts: dict[str, None] = {}
+    for m in _RAW_WORD.finditer(text):
+        word = m.group()
+        cuts = [
+            i
+            for i in range(1, len(word))
+            if word[i - 1].isdigit() != word[i].isdigit()
+            or (word[i - 1].islower() and word[i].isupper())
+        ]
+        if not cuts:
+            continue
+        for a, b in zip([0, *cuts], [*cuts, len(word)], strict=True):
+            piece = word[a:b]
+            if len(piece) >= 2 and not piece.isdigit():
+                parts.update(dict.fromkeys(skeleton_term(piece).split()))
+    return list(parts)
+
+
+def glued_forms(tokens: Sequence[str]) -> list[str]:
+    """The one-word forms of a name of several words: words glued in the order written or
+    starting with any other word ("fournierzoe", "bessonteixeirajeanraymond"), every run of
+    two or more of them ("vasseurroy"), and initials glued to the family words ("zfournier")."""
+    n = len(tokens)
+    forms: dict[str, None] = {}
+    for k in range(n):
+        order = [*tokens[k:], *tokens[:k]]
+        for a in range(n):
+            for b in range(a + 2, n + 1):
+                forms["".join(order[a:b])] = None
+    for k in range(1, n):
+        given, family = tokens[:k], "".join(tokens[k:])
+        for initials in (given[0][0], "".join(t[0] for t in given)):
+            forms[initials + family] = None
+    return list(forms)
+
+
+def masked_patterns(text: str) -> tuple[str, ...]:
+    """The mask patterns ("h*i*ne", "h+ne") of the words of ``text`` written with masks."""
+    return tuple(
+        dict.fromkeys(
+            word.pattern
+            for group in masked_words(text)
+            for word in group
+            if word.masked and word.visible >= 2
+        )
+    )
 
 
 class CorpusDocument:
@@ -132,6 +198,8 @@ class CorpusDocument:
             # Name search: the matcher's skeleton of title + text, one term per word.
             "words": {"type": "text", "analyzer": "whitespace", "norms": False},
             "runs": {"type": "keyword", "ignore_above": 512},
+            # Mask patterns of the words written with several masked letters ("h*i*ne").
+            "masked": {"type": "keyword", "ignore_above": 256},
             "image_urls": {"type": "keyword", "ignore_above": 4096},
             "image_ids": {"type": "keyword"},
             "content_sha256": {"type": "keyword"},
@@ -173,6 +241,7 @@ class CorpusDocument:
             "text": post.text,
             "words": words,
             "runs": list(runs),
+            "masked": list(masked_patterns(post.match_text)),
             "image_urls": list(post.image_urls),
             "image_ids": list(post.image_ids),
             "content_sha256": post.content_sha256,
@@ -224,10 +293,9 @@ def candidate_query(entries: Sequence[WatchEntry]) -> dict[str, Any] | None:
             if len(tokens) < 2:
                 should.append(word(tokens[0]))
                 continue
-            first, *middle, last = tokens
+            last = tokens[-1]
             should.append(word(last))
-            for joined in ("".join(tokens), "".join([last, first, *middle]), first[0] + last):
-                should.append(word(joined))
+            should.extend(word(joined) for joined in glued_forms(tokens))
             # A typo or a mask in the last word: it is still one whole word, one edit away
             # (a spaced-out run is a word too), and another word of the name is as written.
             near_last = {
@@ -242,6 +310,8 @@ def candidate_query(entries: Sequence[WatchEntry]) -> dict[str, Any] | None:
             }
             anchors = [word(t) for t in tokens[:-1]]
             should.append({"bool": {"filter": [near_last, {"bool": {"should": anchors}}]}})
+            # Several letters masked in any word of the name, one or both ("H*l*ne L*f*vre").
+            should.extend(_masked_like(t) for t in tokens if len(t) >= MASKED_TOKEN_MIN)
         for alias in entry.aliases:
             tokens = skeleton_term(alias).split()
             if not tokens:
@@ -252,6 +322,20 @@ def candidate_query(entries: Sequence[WatchEntry]) -> dict[str, Any] | None:
     if not should:
         return None
     return {"bool": {"should": should, "minimum_should_match": 1}}
+
+
+def _masked_like(token: str) -> dict[str, Any]:
+    """Mask patterns that may stand for ``token``: made of its letters, masks ("*") and runs
+    ("+"), starting with its first letter or a mask, no longer than it plus a trailing dot's
+    letter. A superset of what ``matching.names`` accepts (it checks every letter's place)."""
+    letters = "".join(sorted(set(token)))
+    allowed = "[" + "".join(_regexp_char(c) for c in letters) + "\\*\\+]"
+    first = "[" + _regexp_char(token[0]) + "\\*\\+]"
+    return {"regexp": {"masked": {"value": f"{first}{allowed}{{0,{len(token)}}}"}}}
+
+
+def _regexp_char(char: str) -> str:
+    return char if char.isalnum() and char.isascii() else "\\" + char
 
 
 def _in_run(token: str) -> dict[str, Any]:
@@ -311,6 +395,11 @@ class CorpusStore:
                 except Exception as exc:  # another process created it meanwhile
                     if "resource_already_exists_exception" not in str(exc):
                         raise
+            else:
+                # An index made before a field was added gains it (the mapping is strict).
+                self._es.indices.put_mapping(
+                    index=self.index, properties=CorpusDocument.MAPPING["properties"]
+                )
 
         _guard("corpus index set-up", install)
 
@@ -374,7 +463,7 @@ class CorpusStore:
         self, query: dict[str, Any], source_includes: list[str] | None = None
     ) -> Iterator[CorpusPost]:
         search_after: list[Any] | None = None
-        excludes = ["words", "runs"]
+        excludes = ["words", "runs", "masked"]
         while True:
             kwargs: dict[str, Any] = {
                 "index": self.index,
@@ -402,7 +491,7 @@ class CorpusStore:
                 index=self.index,
                 query=query,
                 size=size,
-                source_excludes=["words", "runs"],
+                source_excludes=["words", "runs", "masked"],
                 **extra,
             ),
         )
@@ -470,7 +559,7 @@ class CorpusStore:
                 sort=["_score", {"crawled_at": "desc"}],
                 from_=(page - 1) * per_page,
                 size=per_page,
-                source_excludes=["words", "runs"],
+                source_excludes=["words", "runs", "masked"],
                 aggs={"source_id": {"terms": {"field": "source_id", "size": 50}}},
                 track_total_hits=True,
             ),

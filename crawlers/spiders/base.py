@@ -14,6 +14,7 @@ import scrapy
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.http import Response
+from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from clients.services import WatchTarget, watchlist
@@ -31,6 +32,8 @@ _AMBIGUOUS_URL_CHARS = re.compile(r"[\\\x00-\x1f\x7f]")
 RETRY_BACKOFF_FIRST = timedelta(minutes=30)
 RETRY_BACKOFF_MAX = timedelta(days=1)
 STATE_META = "bodyguard_state"
+# Answers that say a page is gone for good, not that the site failed us.
+GONE_STATUSES = (404, 410)
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -151,7 +154,7 @@ class SourceSpider(scrapy.Spider):
         unit = parent or key
         if parent is None:
             self._open[key] = [version, 1]
-        else:
+        elif parent in self._open:  # else the unit already failed or went: it stays unread
             self._open[parent][1] += 1
 
         def on_response(response: Response, **kwargs: Any) -> Iterator[Any]:
@@ -163,7 +166,14 @@ class SourceSpider(scrapy.Spider):
             self._done(unit)
 
         def on_failure(failure: Failure) -> Any:
-            self._failed(unit, request.url, failure)
+            error = failure.value
+            if isinstance(error, HttpError) and error.response.status in GONE_STATUSES:
+                # Gone (a pruned thread, a deleted topic): not a failure to retry with backoff,
+                # but not remembered as read either, so a page that comes back is read and a
+                # source answering 404 everywhere still shows as degraded (no post found).
+                self._gone(unit)
+            else:
+                self._failed(unit, request.url, failure)
             return errback(failure) if errback else None
 
         meta = {**request.meta, STATE_META: unit}
@@ -178,6 +188,11 @@ class SourceSpider(scrapy.Spider):
             del self._open[unit]
             self.seen_now[unit] = opened[0]
             self.failures.pop(unit, None)
+
+    def _gone(self, unit: str) -> None:
+        self._open.pop(unit, None)
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value("bodyguard/pages_gone")
 
     def _failed(self, unit: str, url: str, failure: Failure) -> None:
         self._open.pop(unit, None)

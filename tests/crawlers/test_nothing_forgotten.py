@@ -91,3 +91,59 @@ def test_a_source_whose_selectors_no_longer_match_is_degraded_and_staff_hear_of_
     assert len([r for r in site.requests if r.startswith("/viewtopic.php")]) == 3
     [message] = mailbox.messages
     assert message["To"] == "veille@sos.example" and "redesigned" in message["Subject"]
+
+
+class GoneForum(DiscourseSite):
+    """The real Discourse responses, except that topics under ``gone`` answer 404."""
+
+    gone: tuple[str, ...] = ("/t/2108",)
+
+    def respond(self, path: str, query: dict[str, list[str]]) -> tuple[int, str, bytes]:
+        if path.startswith(self.gone):
+            return 404, "text/plain", b"Not Found"
+        return super().respond(path, query)
+
+
+@pytest.fixture
+def gone_forum(isolated: Path, hit_store, mailbox, settings):
+    site = GoneForum()
+    real = real_discourse_site()
+    site.topics, site.posts, site.raw = real.topics, real.posts, real.raw
+    server = serve(site)
+    settings.BODYGUARD_STAFF_EMAILS = ["veille@sos.example"]
+    (isolated / "clients.yaml").write_text(CLIENTS, encoding="utf-8")
+    import_client_file(isolated / "clients.yaml")
+    write_source(isolated / "sources", "cf-forum", f"http://127.0.0.1:{server.server_port}")
+    yield site, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_a_thread_that_answers_404_is_no_failure_and_is_read_when_it_comes_back(
+    gone_forum, hit_store, mailbox
+):
+    site, base_url = gone_forum
+    first = run_cycle(list(configured_sources().values()))
+    # A deleted thread is the web, not a broken source: no retry backoff, not degraded.
+    assert first.crawls[0].status == CrawlRun.Status.OK
+    assert first.crawls[0].failed_requests == 0
+    assert "gone (404/410)" in first.crawls[0].message
+    assert SourceState.objects.get(source_id="cf-forum").failures == {}
+    assert hit_store.count() == 0
+
+    site.gone = ()
+    site.requests.clear()
+    run_cycle(list(configured_sources().values()))
+    # Not remembered as read: the thread is fetched again and its post matched.
+    assert any(r.startswith("/t/2108") for r in site.requests)
+    assert [h.url for h in hit_store.latest(client_id="allan-bloom")] == [base_url + POST_440]
+
+
+def test_a_forum_whose_threads_all_answer_404_is_degraded_at_every_run(gone_forum, mailbox):
+    site, _ = gone_forum
+    site.gone = ("/t/",)
+    source = configured_sources()["cf-forum"]
+    runs = [crawl_source(source) for _ in range(3)]
+    assert [r.status for r in runs] == [CrawlRun.Status.DEGRADED] * 3
+    assert "no post found" in runs[2].message
+    [message] = [m for m in mailbox.messages if m["To"] == "veille@sos.example"]
+    assert "cf-forum" in message["Subject"]
