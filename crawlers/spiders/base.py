@@ -121,21 +121,44 @@ class SourceSpider(scrapy.Spider):
     def is_new(self, key: str, version: object, term: str = "") -> bool:
         """Whether ``key`` changed since it was last read in full (and is not backing off)."""
         key = self._key(key, term)
-        failed = self.failures.get(key)
         stats = self.crawler.stats
         assert stats is not None
-        if failed:
-            due = datetime.fromisoformat(failed["failed_at"]) + retry_delay(failed["attempts"])
-            if datetime.now(UTC) < due:
-                stats.inc_value("bodyguard/retry_backoff")
-                self.failures_now[key] = failed
-                return False
-            stats.inc_value("bodyguard/retried")
-            return True
+        if key in self.failures:
+            return not self.backing_off(key)
         if self.seen.get(key) == str(version):
             stats.inc_value("bodyguard/state_unchanged")
             return False
         return True
+
+    def backing_off(self, key: str) -> bool:
+        """Whether ``key`` (already scoped to its term) failed lately and must wait; a failure
+        whose wait is over counts as retried."""
+        failed = self.failures.get(key)
+        if not failed:
+            return False
+        stats = self.crawler.stats
+        assert stats is not None
+        due = datetime.fromisoformat(failed["failed_at"]) + retry_delay(failed["attempts"])
+        if datetime.now(UTC) < due:
+            stats.inc_value("bodyguard/retry_backoff")
+            self.failures_now[key] = failed
+            return True
+        stats.inc_value("bodyguard/retried")
+        return False
+
+    def page_failed(self, failure: Failure, key: str) -> None:
+        """Errback of a page fetched without a known version (HTML forums): a failure is retried
+        on the next runs with backoff, a page gone is neither retried nor remembered."""
+        error = failure.value
+        if isinstance(error, HttpError) and error.response.status in GONE_STATUSES:
+            self._gone(key)
+        else:
+            url = failure.request.url if hasattr(failure, "request") else ""
+            self._failed(key, url, failure)
+
+    def forget_failure(self, key: str) -> None:
+        self.failures_now.pop(key, None)
+        self.failures.pop(key, None)
 
     def mark_read(self, key: str, version: object, term: str = "") -> None:
         """Remember ``key`` as read at ``version`` (call once its content was parsed)."""

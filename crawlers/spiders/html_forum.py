@@ -7,6 +7,7 @@ posts found are emitted, thread links and the next page are followed, within ``m
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, fields
@@ -18,6 +19,7 @@ from parsel import Selector
 from scrapy import Request
 from scrapy.http import Response, TextResponse
 from scrapy.utils.response import get_base_url
+from twisted.python.failure import Failure
 
 from config.sources import Source
 from crawlers.dates import DEFAULT_ZONE, parse_post_time
@@ -92,14 +94,27 @@ class HtmlForumSpider(SourceSpider):
         search = self.option("search_path", self.SEARCH_PATH)
         if search:
             for term in self.search_terms():
-                yield Request(
-                    self.api_url(search.format(q=quote_plus(f'"{term}"'))),
-                    callback=self.parse_page,
-                    cb_kwargs={"depth": 0, "term": term},
-                )
+                url = self.api_url(search.format(q=quote_plus(f'"{term}"')))
+                yield from self._page_request(url, 0, term)
         for path in self.option("start_urls", []):
             url = path if "://" in path else self.api_url(path)
-            yield Request(url, callback=self.parse_page, cb_kwargs={"depth": 0})
+            yield from self._page_request(url, 0)
+
+    def _page_request(self, url: str, depth: int, term: str = "") -> Iterator[Request]:
+        """The request for a page, unless it failed lately and waits its backoff; a failure is
+        recorded against it (its version is only known once read: its digest)."""
+        key = self._key(f"page:{url}", term)
+        if self.backing_off(key):
+            return
+        yield Request(
+            url,
+            callback=self.parse_page,
+            errback=functools.partial(self._page_errback, key=key),
+            cb_kwargs={"depth": depth, "term": term},
+        )
+
+    def _page_errback(self, failure: Failure, key: str) -> None:
+        self.page_failed(failure, key)
 
     def parse_page(
         self, response: Response, depth: int, term: str = ""
@@ -107,6 +122,10 @@ class HtmlForumSpider(SourceSpider):
         if not isinstance(response, TextResponse):
             return
         digest = hashlib.sha256(response.body).hexdigest()[:16]
+        # Fetched: a failure recorded against the address asked for (before any redirect) is over.
+        asked = (response.meta.get("redirect_urls") or [response.url])[0]
+        if asked != response.url:
+            self.forget_failure(self._key(f"page:{asked}", term))
         # Pages reached from a name's search are remembered for that name: a new name walks
         # the threads its search finds even when they have not changed.
         if not self.is_new(f"page:{response.url}", digest, term=term):
@@ -132,9 +151,7 @@ class HtmlForumSpider(SourceSpider):
             return
         links += response.css(sel.next_page).getall()[:1]
         for link in dict.fromkeys(links):
-            yield response.follow(
-                link, callback=self.parse_page, cb_kwargs={"depth": depth + 1, "term": term}
-            )
+            yield from self._page_request(response.urljoin(link), depth + 1, term)
 
     def _post(
         self, response: TextResponse, post: Selector, sel: ForumSelectors, title: str

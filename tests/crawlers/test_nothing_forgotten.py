@@ -147,3 +147,52 @@ def test_a_forum_whose_threads_all_answer_404_is_degraded_at_every_run(gone_foru
     assert "no post found" in runs[2].message
     [message] = [m for m in mailbox.messages if m["To"] == "veille@sos.example"]
     assert "cf-forum" in message["Subject"]
+
+
+def test_a_forum_page_that_fails_is_retried_next_run_then_backs_off(
+    isolated: Path, settings: Any, mailbox
+):
+    # phpBB, vBulletin, XenForo, Invision and generic sources: pages known only once read.
+    page = (DATA / "forums" / "phpbb3_foren.myoos.de_viewtopic.html").read_bytes()
+    down = Route(b"Service Unavailable", "text/plain", 503)
+    site = StaticSite(
+        {
+            "/viewtopic.php?t=1": [down, down, Route(page, "text/html; charset=utf-8")],
+            "/viewtopic.php?t=2": Route(page, "text/html; charset=utf-8"),
+        }
+    )
+    server = serve_site(site)
+    settings.BODYGUARD_CRAWL_SETTINGS = {**settings.BODYGUARD_CRAWL_SETTINGS, "RETRY_TIMES": "0"}
+    write_source(
+        isolated / "sources",
+        "myoos",
+        f"http://127.0.0.1:{server.server_port}",
+        kind="phpbb",
+        options={"start_urls": ["/viewtopic.php?t=1", "/viewtopic.php?t=2"], "max_pages": 0},
+    )
+    source = configured_sources()["myoos"]
+
+    def asked() -> int:
+        return site.requests.count("/viewtopic.php?t=1")
+
+    try:
+        first = crawl_source(source)
+        assert first.failed_requests == 1 and "retried on the next run" in first.message
+        [failure] = SourceState.objects.get(source_id="myoos").failures.values()
+        assert failure["url"].endswith("/viewtopic.php?t=1") and failure["attempts"] == 1
+
+        second = crawl_source(source)  # tried again at once: still down
+        assert asked() == 2 and second.failed_requests == 1
+        crawl_source(source)  # second failure: it waits (30 minutes) instead of being hammered
+        assert asked() == 2
+        state = SourceState.objects.get(source_id="myoos")
+        [key] = state.failures
+        assert state.failures[key]["attempts"] == 2
+        state.failures[key]["failed_at"] = "2000-01-01T00:00:00+00:00"  # the wait is over
+        state.save()
+
+        last = crawl_source(source)
+        assert asked() == 3 and last.failed_requests == 0
+        assert SourceState.objects.get(source_id="myoos").failures == {}
+    finally:
+        server.shutdown()
