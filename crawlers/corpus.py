@@ -10,6 +10,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.statscollectors import StatsCollector
 
+from crawlers.evidence import Redactor, source_credentials
 from crawlers.items import ForumPost
 from hits.corpus import CorpusJournal, CorpusPost, CorpusStore
 from hits.errors import HitStoreError, HitStoreUnavailable
@@ -17,7 +18,12 @@ from hits.errors import HitStoreError, HitStoreUnavailable
 logger = logging.getLogger(__name__)
 
 
-def corpus_post(item: ForumPost, crawled_at: datetime) -> CorpusPost:
+def corpus_post(
+    item: ForumPost, crawled_at: datetime, redactor: Redactor | None = None
+) -> CorpusPost:
+    """The corpus record of a post; the address it was read from without credentials (a
+    search API's ``?key=``), as in evidence."""
+    fetched_url = (redactor or Redactor()).url(item.fetched_url, set()) if item.fetched_url else ""
     return CorpusPost(
         source_id=item.source_id,
         url=item.url,
@@ -32,7 +38,7 @@ def corpus_post(item: ForumPost, crawled_at: datetime) -> CorpusPost:
         image_urls=tuple(item.image_urls),
         image_ids=tuple(item.image_ids),
         content_sha256=item.content_sha256,
-        fetched_url=item.fetched_url,
+        fetched_url=fetched_url,
     )
 
 
@@ -49,6 +55,8 @@ class CorpusPipeline:
         self.batch_size = batch
         self.pending: list[CorpusPost] = []
         self.store_up = True
+        self.crawler: Crawler | None = None
+        self.redactor = Redactor()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> CorpusPipeline:
@@ -62,9 +70,13 @@ class CorpusPipeline:
         )
         journal = CorpusJournal(Path(settings.get("BODYGUARD_JOURNAL_DIR")), store.index)
         assert crawler.stats is not None
-        return cls(store, journal, crawler.stats, settings.getint("BODYGUARD_CORPUS_BATCH"))
+        pipeline = cls(store, journal, crawler.stats, settings.getint("BODYGUARD_CORPUS_BATCH"))
+        pipeline.crawler = crawler
+        return pipeline
 
     def open_spider(self) -> None:
+        spider = self.crawler.spider if self.crawler is not None else None
+        self.redactor = Redactor(tuple(source_credentials(spider)))
         try:
             self.store.ensure_index()
             outcome = self.journal.replay(self._write)
@@ -75,7 +87,7 @@ class CorpusPipeline:
             self.stats.set_value("bodyguard/corpus_replayed", outcome.replayed)
 
     def process_item(self, item: ForumPost) -> ForumPost:
-        self.pending.append(corpus_post(item, datetime.now(UTC)))
+        self.pending.append(corpus_post(item, datetime.now(UTC), self.redactor))
         if len(self.pending) >= self.batch_size:
             self._flush(refresh=False)
         return item

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -44,6 +45,13 @@ logger = logging.getLogger(__name__)
 
 # Hits are written in batches of this many (one bulk request each).
 HIT_BATCH = 500
+# Seconds a back-scan spends, in all, on fresh captures of the pages it found (each fetch has
+# the guarded fetch's own deadline within it): a back-scan finding hundreds of old posts on
+# slow sites must not hold the monitor for hours. Past it, the hits keep the corpus record as
+# evidence and the next re-check captures the page.
+FRESH_CAPTURE_BUDGET_S = 120.0
+# Each fresh capture's own limit: the page as the crawl read it, once more.
+FRESH_CAPTURE_DEADLINE_S = 20.0
 
 # Set by the running scheduler: asks for an immediate crawl of these sources. Without one
 # (monitor --once), the cycle's own crawls, which run after the back-scans, are the first sight.
@@ -178,10 +186,12 @@ def backscan_client(
     now = datetime.now(UTC)
     writer = EvidenceWriter(evidence_dir, f"backscan-{client.reference}") if evidence_dir else None
     found: list[Hit] = []
+    budget_ends = time.monotonic() + FRESH_CAPTURE_BUDGET_S
     try:
         for post, item in matched:
             if writer is not None:
-                item.evidence = _evidence(writer, post, sources, fresh_capture)
+                left = budget_ends - time.monotonic() if fresh_capture else 0.0
+                item.evidence = _evidence(writer, post, sources, left)
             found.extend(h for h in hits_from_post(item, now) if h.client_id == client.reference)
     finally:
         if writer is not None:
@@ -195,10 +205,12 @@ def backscan_client(
 
 
 def _evidence(
-    writer: EvidenceWriter, post: CorpusPost, sources: dict[str, Source], fresh: bool
+    writer: EvidenceWriter, post: CorpusPost, sources: dict[str, Source], budget_s: float
 ) -> EvidenceRef:
     """The corpus record, marked as what the crawl read and when; and, if the page is still
-    online, a fresh capture through the guarded fetch (the hit then points to it)."""
+    online, a fresh capture of it through the guarded fetch (the hit then points to it),
+    within ``budget_s`` seconds. The page is the post's public address, never the address the
+    crawl read it from (an API's, which may need a credential)."""
     crawled = post.crawled_at.isoformat(timespec="seconds").replace("+00:00", "Z")
     record = {
         "origin": "corpus",
@@ -220,10 +232,15 @@ def _evidence(
         crawled,
         {"origin": "corpus", "captured_at_crawl": crawled},
     )
-    if not fresh:
+    if budget_s < 1:
         return ref
     source = sources.get(post.source_id)
-    result = fetch(post.fetched_url or post.url, FetchPolicy.for_source(source))
+    policy = FetchPolicy.for_source(
+        source,
+        deadline_s=min(FRESH_CAPTURE_DEADLINE_S, budget_s),
+        timeout_s=min(FRESH_CAPTURE_DEADLINE_S, budget_s),
+    )
+    result = fetch(post.url.split("#", 1)[0], policy)
     if isinstance(result, Fetched) and result.status == 200:
         return writer.write(
             capture_of(result),

@@ -13,6 +13,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from crawlers.models import CrawlRun
+from hits.corpus import CorpusFilters, CorpusStore
 from crawlers.runner import run_crawl
 from operations.scheduler import configured_sources, process_alerts
 from takedowns.evidence import export_case
@@ -76,6 +77,12 @@ def test_api_keys_never_reach_evidence_or_case_packs(
         archive = zipfile.ZipFile(io.BytesIO(pack))
         blobs += [_plain(archive.read(n)) for n in archive.namelist()]
     blobs.append(Path(CrawlRun.objects.get(pk=outcome.run_id).log_file).read_bytes())
+    corpus = CorpusStore(settings.BODYGUARD_ELASTICSEARCH_URL, settings.BODYGUARD_INDEX_PREFIX)
+    posts = corpus.search(CorpusFilters(), per_page=200).posts
+    corpus.delete_index()
+    corpus.close()
+    assert posts and all(p.fetched_url for p in posts)
+    blobs += [json.dumps(p.__dict__, default=str).encode() for p in posts]
     for blob in blobs:
         assert KEY.encode() not in blob
         assert CX.encode() not in blob or kind != "google_cse"

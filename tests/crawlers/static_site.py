@@ -8,6 +8,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
+class ClosingServer(ThreadingHTTPServer):
+    """Stops listening when shut down: a page fetched after the site went away is refused at
+    once, as from a real server that is gone, instead of waiting in the accept queue."""
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        self.server_close()
+
+
 @dataclass
 class Route:
     body: bytes
@@ -49,7 +58,7 @@ def serve_site(site: StaticSite, host: str = "127.0.0.1", port: int = 0) -> Thre
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    server = ClosingServer((host, port), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
