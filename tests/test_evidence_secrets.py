@@ -13,8 +13,8 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from crawlers.models import CrawlRun
-from hits.corpus import CorpusFilters, CorpusStore
 from crawlers.runner import run_crawl
+from hits.corpus import CorpusFilters, CorpusStore
 from operations.scheduler import configured_sources, process_alerts
 from takedowns.evidence import export_case
 from takedowns.models import Case
