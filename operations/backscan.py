@@ -259,8 +259,14 @@ def run_pending_backscans() -> list[BackScanOutcome]:
     corpus, hits = corpus_store(), hit_store()
     first_sight: set[str] = set()
     try:
-        corpus.ensure_index()
-        hits.ensure_index()
+        try:
+            corpus.ensure_index()
+            hits.ensure_index()
+        except HitStoreError as exc:
+            # Elasticsearch down: the scans stay queued for the next cycle, and the cycle's
+            # crawls go on (their hits wait in the journal).
+            logger.error("back-scans wait for Elasticsearch: %s", exc)
+            return [BackScanOutcome(client=s.client.reference, error=str(exc)) for s in queued]
         for scan in queued:
             scan.status, scan.started_at = BackScan.Status.RUNNING, datetime.now(UTC)
             scan.save(update_fields=["status", "started_at"])

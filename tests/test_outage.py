@@ -9,6 +9,7 @@ from clients.services import import_client_file
 from crawlers.models import CrawlRun
 from demo.smtp_sink import free_port
 from hits.journal import HitJournal
+from operations.models import BackScan
 from operations.scheduler import configured_sources, run_cycle
 from tests.conftest import write_source
 from tests.test_end_to_end import CLIENTS, POST_440
@@ -36,6 +37,8 @@ def test_hits_found_while_elasticsearch_is_down_are_written_on_the_next_run(
     journal = HitJournal(settings.BODYGUARD_JOURNAL_DIR, hit_store.index)
     assert [h.url for h in journal.pending()] == [base_url + POST_440]
     assert mailbox.messages == []
+    # The client's back-scan waits for Elasticsearch; it did not stop the crawls.
+    assert BackScan.objects.get().status == BackScan.Status.QUEUED
 
     settings.BODYGUARD_ELASTICSEARCH_URL = real_url
     up = run_cycle(list(configured_sources().values()))
@@ -46,3 +49,4 @@ def test_hits_found_while_elasticsearch_is_down_are_written_on_the_next_run(
     assert journal.pending() == []
     assert Alert.objects.count() == 1
     assert len(mailbox.messages) == 1
+    assert BackScan.objects.get(status=BackScan.Status.DONE)
