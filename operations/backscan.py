@@ -53,6 +53,11 @@ FRESH_CAPTURE_BUDGET_S = 120.0
 # Each fresh capture's own limit: the page as the crawl read it, once more.
 FRESH_CAPTURE_DEADLINE_S = 20.0
 
+# A scan still "running" after this long was interrupted (the monitor stopped or crashed
+# mid-scan): it is queued again. Scans take seconds (make bench: under 5 s at 1,000,000 posts),
+# fresh captures at most FRESH_CAPTURE_BUDGET_S more.
+STALE_RUNNING = timedelta(hours=1)
+
 # Set by the running scheduler: asks for an immediate crawl of these sources. Without one
 # (monitor --once), the cycle's own crawls, which run after the back-scans, are the first sight.
 first_sight_hook: Callable[[list[str]], None] | None = None
@@ -252,6 +257,11 @@ def _evidence(
 def run_pending_backscans() -> list[BackScanOutcome]:
     """Run every queued back-scan (the monitor's job); failures are queued again."""
     outcomes: list[BackScanOutcome] = []
+    stale = datetime.now(UTC) - STALE_RUNNING
+    for scan in BackScan.objects.filter(status=BackScan.Status.RUNNING, started_at__lt=stale):
+        scan.status, scan.message = BackScan.Status.FAILED, "interrupted; queued again"
+        scan.save(update_fields=["status", "message"])
+        queue_backscan(scan.client_id, "retry after an interrupted scan")
     queued = list(BackScan.objects.filter(status=BackScan.Status.QUEUED).select_related("client"))
     if not queued:
         return outcomes

@@ -3,9 +3,12 @@ a real Discourse-shaped server, real Elasticsearch, real SMTP."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.db import transaction
+from django.utils import timezone
 
 from alerts.models import Alert
 from clients.models import Client, WatchTerm
@@ -126,3 +129,18 @@ def test_a_new_alias_of_a_client_finds_old_posts(crawled, hit_store, mailbox):
     # A second alert email for the new hit, and the case grows (one case per client).
     assert len(mailbox.messages) == 2
     assert Case.objects.filter(client=client).count() == 1
+
+
+def test_a_back_scan_interrupted_mid_way_is_run_again(crawled, hit_store, mailbox, isolated):
+    (isolated / "b.yaml").write_text(CLIENT_B, encoding="utf-8")
+    with transaction.atomic():  # the import's on-commit queueing runs at the block's end
+        import_client_file(isolated / "b.yaml")
+    # The monitor died during the scan: the row says running, and nothing else will run it.
+    BackScan.objects.filter(client__reference="easter-bunny").update(
+        status=BackScan.Status.RUNNING, started_at=timezone.now() - timedelta(hours=2)
+    )
+    process_alerts()
+    assert BackScan.objects.filter(
+        client__reference="easter-bunny", status=BackScan.Status.DONE
+    ).exists()
+    assert len(hit_store.latest(client_id="easter-bunny")) == 1
