@@ -33,7 +33,8 @@ pg-stop:
 demo: install elasticsearch
 	$(PY) -m demo
 
-# The whole suite on PostgreSQL (production), then the tests about SQLite (the embedded default).
+# The whole suite on PostgreSQL (production), then on SQLite (the embedded default) the tests about
+# SQLite and those about what each database enforces itself (triggers, locks).
 test: install elasticsearch browser postgres lint-ruff
 	$(MAKE) --no-print-directory test-postgres test-sqlite
 
@@ -41,7 +42,7 @@ test-postgres:
 	DATABASE_URL="$$(scripts/postgres.sh url)" $(PY) -m pytest
 
 test-sqlite:
-	DATABASE_URL= $(PY) -m pytest -m sqlite
+	DATABASE_URL= $(PY) -m pytest -m "sqlite or both_engines"
 
 # Debian's Chromium for the browser tests: Playwright drives it and downloads no browser.
 browser:

@@ -44,6 +44,16 @@ class ClientAdmin(admin.ModelAdmin):
     inlines = [WatchTermInline, ClientPhotoInline]
     actions = ["erase_selected"]
 
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return self.readonly_fields
+        # Hits, alerts, cases and evidence are stored under the reference: changing it would
+        # orphan them (and erasure would no longer find them).
+        return (*self.readonly_fields, "reference")
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return self.prepopulated_fields if obj is None else {}
+
     def has_delete_permission(self, request, obj=None):
         # A plain delete would bypass erasure (hits in Elasticsearch, evidence, audit log,
         # legal holds): the erasure action is the only way a client goes.

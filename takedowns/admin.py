@@ -10,10 +10,29 @@ from takedowns.models import AuditEvent, Case, CaseHit, EvidenceAccess
 
 
 class CaseHitInline(admin.TabularInline):
+    """What a case holds, shown only: review decisions, re-check results and delisting are
+    recorded by the workbench (takedowns.services), with the audit log and Elasticsearch kept
+    in step."""
+
     model = CaseHit
     extra = 0
-    readonly_fields = ("hit_id", "url", "added_at")
+    fields = readonly_fields = (
+        "hit_id",
+        "url",
+        "review_status",
+        "source_status",
+        "source_checked_at",
+        "removed_at",
+        "delisting",
+        "added_at",
+    )
     can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Case)
@@ -22,9 +41,13 @@ class CaseAdmin(admin.ModelAdmin):
     list_filter = ("state", "host")
     search_fields = ("client__display_name", "client__reference", "host", "hits__url")
     inlines = [CaseHitInline]
-    # State, legal hold and version change only through takedowns.services (transitions,
-    # audit log, optimistic lock): the workbench's case page has the buttons for them.
+    # The admin only shows cases. Who a case is about, where, its state, legal hold and
+    # version change only through takedowns.services (transitions, audit log, optimistic
+    # lock): the workbench's case page has the buttons for them. Cases are opened from the
+    # review queue and go only through a client's erasure, which honours legal holds.
     readonly_fields = (
+        "client",
+        "host",
         "state",
         "legal_hold",
         "version",
@@ -34,6 +57,17 @@ class CaseAdmin(admin.ModelAdmin):
         "client_reference",
         "evidence_pack",
     )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # A plain delete would take the case's transitions, notices, re-checks and chain of
+        # custody with it, legal hold or not: erasure of the client is the only way a case goes.
+        return False
 
     @admin.display(description=_("Evidence pack"))
     def evidence_pack(self, obj: Case) -> str:

@@ -110,3 +110,38 @@ def test_even_a_superuser_cannot_delete_a_client_except_by_erasure(client):
         {"action": "delete_selected", "_selected_action": [jeanne.pk], "post": "yes"},
     )
     assert Client.objects.filter(pk=jeanne.pk).exists()
+
+
+def test_a_clients_reference_cannot_be_changed_after_registration(staff_client):
+    # Hits, alerts, cases and evidence are stored under the reference.
+    jeanne = Client.objects.create(
+        reference="jeanne", display_name="Jeanne Dupont", email="jeanne@example.org"
+    )
+    url = f"/admin/clients/client/{jeanne.pk}/change/"
+    page = staff_client.get(url).content.decode()
+    assert 'name="reference"' not in page and '<div class="readonly">jeanne</div>' in page
+    response = staff_client.post(
+        url,
+        {
+            "reference": "someone-else",
+            "display_name": "Jeanne Martin",
+            "email": "jeanne@example.org",
+            "language": "fr",
+            "alert_preference": "immediate",
+            "alert_detail": "summary",
+            "active": "on",
+            "terms-TOTAL_FORMS": "0",
+            "terms-INITIAL_FORMS": "0",
+            "terms-MIN_NUM_FORMS": "0",
+            "terms-MAX_NUM_FORMS": "1000",
+            "photos-TOTAL_FORMS": "0",
+            "photos-INITIAL_FORMS": "0",
+            "photos-MIN_NUM_FORMS": "0",
+            "photos-MAX_NUM_FORMS": "1000",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    jeanne.refresh_from_db()
+    # The rest of the record stays editable; the reference does not move.
+    assert (jeanne.reference, jeanne.display_name) == ("jeanne", "Jeanne Martin")
+    assert not Client.objects.filter(reference="someone-else").exists()

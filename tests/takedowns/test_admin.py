@@ -1,14 +1,16 @@
-"""The admin cannot move a case past the rules: state, legal hold and version go through the
-services (transitions, audit log, lock), and exporting evidence is a POST."""
+"""The admin cannot move a case past the rules: it only shows cases. Who a case is about, its
+host, state, legal hold and version go through the services (transitions, audit log, lock),
+cases go only through erasure, and exporting evidence is a POST."""
 
 from __future__ import annotations
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import User
 from django.test import Client as HttpClient
 
 from clients.models import Client
-from takedowns.models import AuditEvent, Case
+from takedowns.models import AuditEvent, Case, CaseHit
 from tests.takedowns.workbench import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -45,9 +47,68 @@ def test_a_reviewer_cannot_reopen_a_case_or_touch_its_legal_hold_in_the_admin(cl
     response = client.post(
         url, _change_form(closed_case, state="new", legal_hold="on", version="0")
     )
-    assert response.status_code == 302
+    assert response.status_code == 403
     closed_case.refresh_from_db()
     assert (closed_case.state, closed_case.legal_hold, closed_case.version) == ("closed", False, 3)
+
+
+@pytest.mark.parametrize("role", ["reviewer", "superuser"])
+def test_nobody_moves_a_case_to_another_client_or_host_in_the_admin(client, closed_case, role):
+    other = Client.objects.create(reference="other", display_name="Someone Else", email="o@x.org")
+    hit = CaseHit.objects.create(
+        case=closed_case, hit_id="a" * 40, url="https://forum.example.org/t/1", review_status="new"
+    )
+    if role == "superuser":
+        client.force_login(User.objects.create_superuser("boss", password=PASSWORD))
+    else:
+        client.force_login(make_user("rev", "reviewer"))
+    url = f"/admin/takedowns/case/{closed_case.pk}/change/"
+    page = client.get(url).content.decode()
+    assert 'name="client"' not in page and 'name="host"' not in page
+    assert 'name="hits-0-review_status"' not in page and 'name="hits-0-delisting"' not in page
+    form = _change_form(closed_case, client=str(other.pk), host="elsewhere.example.net")
+    form.update(
+        {
+            "hits-TOTAL_FORMS": "1",
+            "hits-INITIAL_FORMS": "1",
+            "hits-0-id": str(hit.pk),
+            "hits-0-case": str(closed_case.pk),
+            "hits-0-review_status": "dismissed",
+            "hits-0-source_status": "gone",
+            "hits-0-delisting": "delisted",
+        }
+    )
+    client.post(url, form)
+    closed_case.refresh_from_db()
+    assert (closed_case.client.reference, closed_case.host) == ("rms", "forum.example.org")
+    hit.refresh_from_db()
+    assert (hit.review_status, hit.source_status, hit.delisting) == (
+        "new",
+        "unknown",
+        "not_requested",
+    )
+    assert not LogEntry.objects.exists()  # no change went through the admin, even "no change"
+    # Nor is a case opened there, away from the queue and its audit trail.
+    assert client.get("/admin/takedowns/case/add/").status_code == 403
+    client.post(
+        "/admin/takedowns/case/add/", {"client": str(other.pk), "host": "x.example", "state": "new"}
+    )
+    assert not Case.objects.filter(client=other).exists()
+
+
+def test_even_a_superuser_cannot_delete_a_case_in_the_admin(client, closed_case):
+    Case.objects.filter(pk=closed_case.pk).update(legal_hold=True)  # a complaint is under way
+    client.force_login(User.objects.create_superuser("boss", password=PASSWORD))
+    delete = f"/admin/takedowns/case/{closed_case.pk}/delete/"
+    assert client.get(delete).status_code == 403
+    assert client.post(delete, {"post": "yes"}).status_code == 403
+    changelist = client.get("/admin/takedowns/case/").content.decode()
+    assert 'value="delete_selected"' not in changelist
+    client.post(
+        "/admin/takedowns/case/",
+        {"action": "delete_selected", "_selected_action": [closed_case.pk], "post": "yes"},
+    )
+    assert Case.objects.filter(pk=closed_case.pk, legal_hold=True).exists()
 
 
 def test_an_administrator_sets_a_legal_hold_on_the_workbench_with_a_reason(client, closed_case):
