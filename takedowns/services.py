@@ -281,7 +281,8 @@ def record_reopened(store: HitStore) -> list[str]:
 @transaction.atomic
 def _reopen_case_hit(hit: Hit) -> None:
     case_hit = (
-        CaseHit.objects.select_for_update()
+        # The row only: PostgreSQL cannot lock the nullable side of the join to the client.
+        CaseHit.objects.select_for_update(of=("self",))
         .filter(hit_id=hit.hit_id, review_status=str(ReviewStatus.DISMISSED))
         .select_related("case", "case__client")
         .first()
