@@ -141,7 +141,10 @@ def build_corpus(es_url: str, texts: list[str]) -> tuple[Any, float | None]:
     if es.indices.exists(index=store.index):
         meta = es.indices.get_mapping(index=store.index)[store.index]["mappings"].get("_meta", {})
         if meta.get("complete") and store.count() == POSTS:
-            print(f"  corpus index {store.index} reused ({POSTS:,} posts, cache key {key})")
+            print(
+                f"  corpus index {store.index} reused ({POSTS:,} posts, cache key {key}); "
+                f"when built: {meta.get('posts_per_s', '?')} posts/s"
+            )
             return store, None
         es.indices.delete(index=store.index)
     store.ensure_index()
