@@ -27,7 +27,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
-from hits.documents import _iso, _parse_time
+from hits.documents import Hit, HitDocument, ReviewStatus, _iso, _parse_time
 from hits.errors import HitStoreError
 from hits.journal import HitJournal, ReplayOutcome, _locked
 from hits.store import _guard
@@ -342,9 +342,52 @@ def _in_run(token: str) -> dict[str, Any]:
     return {"wildcard": {"runs": {"value": f"*{token}*"}}}
 
 
+# Elasticsearch's index.max_result_window: the reviewers' search pages stop there.
+SEARCH_WINDOW = 10_000
+# Terms per terms query, under Elasticsearch's index.max_terms_count (65,536).
+MAX_TERMS = 50_000
+# Distinct URLs read per request when listing a client's hits.
+URLS_PAGE = 5000
+# Score of an exact author, account or URL match: BM25 scores of words in a text stay far below.
+EXACT_BOOST = 100.0
+
+
+def _published_between(since: datetime | None, until: datetime | None) -> dict[str, Any]:
+    """Posts published in [since, until), or read then when the site gives no date."""
+    bounds: dict[str, str] = {}
+    if since:
+        bounds["gte"] = _iso(since)
+    if until:
+        bounds["lt"] = _iso(until)
+    return {
+        "bool": {
+            "should": [
+                {"range": {"posted_at": bounds}},
+                {
+                    "bool": {
+                        "must_not": [{"exists": {"field": "posted_at"}}],
+                        "filter": [{"range": {"crawled_at": bounds}}],
+                    }
+                },
+            ],
+            "minimum_should_match": 1,
+        }
+    }
+
+
+def _exact(query: dict[str, Any]) -> dict[str, Any]:
+    """A match on who wrote a post or where it is: above any match in its words."""
+    return {"constant_score": {"filter": query, "boost": EXACT_BOOST}}
+
+
 @dataclass(frozen=True)
 class CorpusFilters:
-    """Reviewers' corpus search: the review queue's filters, over posts."""
+    """Reviewers' corpus search: the review queue's filters, over posts.
+
+    ``client_id`` keeps the posts that client has a hit on. The dates bound when a post was
+    published, or when it was read for a site that does not say; ``until`` is exclusive (the
+    queue passes the start of the day after its "to" day).
+    """
 
     text: str = ""
     source_id: str = ""
@@ -371,6 +414,8 @@ class CorpusStore:
         self.url = url
         self.index = f"{index_prefix}-corpus"
         self._template = f"{index_prefix}-corpus"
+        # Read for what the posts mean to clients (which hits they carry): hits.store's index.
+        self.hits_index = f"{index_prefix}-hits"
         self._es = Elasticsearch(
             url, request_timeout=timeout_s, max_retries=1, retry_on_timeout=False
         )
@@ -497,22 +542,149 @@ class CorpusStore:
         )
         return [CorpusDocument.to_domain(d["_source"]) for d in response["hits"]["hits"]]
 
-    def by_account(self, source_id: str, account: str, limit: int = 1000) -> list[CorpusPost]:
-        """Every post of one account on one source, oldest first."""
+    def _account_query(self, source_id: str, account: str, any_source: bool) -> dict[str, Any]:
+        filters: list[dict[str, Any]] = [{"term": {"account": account}}]
+        if not any_source:
+            filters.append({"term": {"source_id": source_id}})
+        return {"bool": {"filter": filters}}
+
+    def by_account(
+        self, source_id: str, account: str, limit: int = 1000, *, any_source: bool = False
+    ) -> list[CorpusPost]:
+        """The posts of one account (its profile URL or account id, see
+        :attr:`CorpusPost.account`) on one source, or on every source with ``any_source`` (a
+        profile URL names one account wherever it is read); newest first, at most ``limit``."""
         return self._search(
-            {
-                "bool": {
-                    "filter": [{"term": {"source_id": source_id}}, {"term": {"account": account}}]
-                }
-            },
+            self._account_query(source_id, account, any_source),
             size=limit,
-            sort=[{"posted_at": {"order": "asc", "missing": "_last"}}, {"post_id": "asc"}],
+            sort=[
+                {"posted_at": {"order": "desc", "missing": "_last"}},
+                {"crawled_at": "desc"},
+                {"post_id": "asc"},
+            ],
+            ignore_unavailable=True,
         )
+
+    def count_by_account(self, source_id: str, account: str, *, any_source: bool = False) -> int:
+        query = self._account_query(source_id, account, any_source)
+        response = _guard(
+            "counting an account's posts",
+            lambda: self._es.count(index=self.index, query=query, ignore_unavailable=True),
+        )
+        return int(response["count"])
+
+    def accounts_named(self, source_id: str, author: str, limit: int = 20) -> list[str]:
+        """The accounts that post on a source under this name (usually one)."""
+        response = _guard(
+            "looking up an author's accounts",
+            lambda: self._es.search(
+                index=self.index,
+                size=0,
+                query={
+                    "bool": {
+                        "filter": [
+                            {"term": {"source_id": source_id}},
+                            {"term": {"author": author}},
+                        ]
+                    }
+                },
+                aggs={"accounts": {"terms": {"field": "account", "size": limit}}},
+                ignore_unavailable=True,
+            ),
+        )
+        buckets = response.get("aggregations", {}).get("accounts", {}).get("buckets", [])
+        return [str(b["key"]) for b in buckets]
 
     def in_threads(self, threads: Sequence[str], limit: int = 2000) -> list[CorpusPost]:
         if not threads:
             return []
         return self._search({"terms": {"thread": list(threads)}}, size=limit)
+
+    def posts_at(self, canonical_urls: Iterable[str]) -> list[CorpusPost]:
+        """The posts read at these (canonical) URLs, those still in the corpus."""
+        urls = sorted(set(canonical_urls))
+        posts: list[CorpusPost] = []
+        for i in range(0, len(urls), SCAN_PAGE):
+            chunk = urls[i : i + SCAN_PAGE]
+            posts += self._search(
+                {"terms": {"canonical_url": chunk}}, size=len(chunk), ignore_unavailable=True
+            )
+        return posts
+
+    def mentions(
+        self,
+        *,
+        canonical_urls: Iterable[str] = (),
+        threads: Iterable[str] = (),
+        client_ids: Iterable[str] = (),
+        dismissed: bool = True,
+    ) -> list[Hit]:
+        """The hits (hits.store's index) on these posts, or in these threads, for these
+        clients: who a post names or shows, and since when. ``dismissed=False`` leaves out the
+        false positives (a post about someone else of the same name)."""
+        urls = sorted(set(canonical_urls))
+        filters: list[dict[str, Any]] = []
+        if threads:
+            filters.append({"terms": {"thread": sorted(set(threads))}})
+        if client_ids:
+            filters.append({"terms": {"client_id": sorted(set(client_ids))}})
+        if not urls and not filters:
+            return []
+        must_not = [] if dismissed else [{"term": {"review_status": str(ReviewStatus.DISMISSED)}}]
+        chunks = [urls[i : i + SCAN_PAGE] for i in range(0, len(urls), SCAN_PAGE)] or [[]]
+        found: list[Hit] = []
+        for chunk in chunks:
+            chunk_filters = [*filters, {"terms": {"canonical_url": chunk}}] if chunk else filters
+            found += self._hits({"bool": {"filter": chunk_filters, "must_not": must_not}})
+        return found
+
+    def _hits(self, query: dict[str, Any]) -> Iterator[Hit]:
+        search_after: list[Any] | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "index": self.hits_index,
+                "query": query,
+                "sort": [{"first_seen": "asc"}, {"hit_id": "asc"}],
+                "size": SCAN_PAGE,
+                "ignore_unavailable": True,
+            }
+            if search_after is not None:
+                kwargs["search_after"] = search_after
+            response = _guard("reading hits", lambda kw=kwargs: self._es.search(**kw))  # type: ignore[misc]
+            page = response["hits"]["hits"]
+            for doc in page:
+                yield HitDocument.to_domain(doc["_source"])
+            if len(page) < SCAN_PAGE:
+                return
+            search_after = page[-1]["sort"]
+
+    def urls_of_client(self, client_id: str) -> list[str]:
+        """The canonical URL of every hit of a client (the corpus search's client filter)."""
+        urls: list[str] = []
+        after: dict[str, Any] | None = None
+        while True:
+            composite: dict[str, Any] = {
+                "size": URLS_PAGE,
+                "sources": [{"url": {"terms": {"field": "canonical_url"}}}],
+            }
+            if after is not None:
+                composite["after"] = after
+            response = _guard(
+                "listing a client's hits",
+                lambda c=composite: self._es.search(  # type: ignore[misc]
+                    index=self.hits_index,
+                    size=0,
+                    query={"term": {"client_id": client_id}},
+                    aggs={"urls": {"composite": c}},
+                    ignore_unavailable=True,
+                ),
+            )
+            agg = response.get("aggregations", {}).get("urls", {})
+            buckets = agg.get("buckets", [])
+            urls += [str(b["key"]["url"]) for b in buckets]
+            after = agg.get("after_key")
+            if not buckets or after is None:
+                return urls
 
     def search(
         self,
@@ -521,8 +693,11 @@ class CorpusStore:
         page: int = 1,
         per_page: int = 25,
     ) -> CorpusPage:
-        """Reviewers' search: words or a phrase of the text (accents and case ignored), a
-        pseudonym (as the matcher would normalise it) or a URL; newest first."""
+        """Reviewers' search: words or a phrase of the text or title (accents and case
+        ignored), a pseudonym (an author's name, an account, or the name as the matcher would
+        normalise it in the text) or a URL (of a post, a thread, a profile, or written in a
+        post); best first, then newest. ``urls`` restricts it to those canonical URLs. Pages
+        past Elasticsearch's result window are not served: the last one reachable is."""
         must: list[dict[str, Any]] = []
         filter_: list[dict[str, Any]] = []
         text = filters.text.strip()
@@ -531,37 +706,66 @@ class CorpusStore:
                 {"match_phrase": {"text": {"query": text, "boost": 3}}},
                 {"match_phrase": {"thread_title": text}},
                 {"match": {"text": {"query": text, "operator": "and"}}},
-                {"term": {"author": text}},
-                {"term": {"canonical_url": canonicalize(text)}},
-                {"term": {"url": text}},
-                {"term": {"thread": canonicalize(text)}},
+                # The account's own posts before those quoting its name; a post's own URL
+                # before the posts that link to it.
+                _exact({"term": {"author": {"value": text, "case_insensitive": True}}}),
+                _exact({"term": {"account": text}}),
+                _exact({"term": {"url": text}}),
             ]
+            try:
+                as_url = canonicalize(text)
+            except ValueError:  # not a URL at all ("http://x:y"): searched as words only
+                as_url = ""
+            if as_url:
+                should += [
+                    _exact({"term": {"canonical_url": as_url}}),
+                    {"term": {"thread": as_url}},
+                    _exact({"term": {"account": as_url}}),
+                ]
             normalised = skeleton_term(text)
             if normalised:
                 should.append({"match_phrase": {"words": normalised}})
             must.append({"bool": {"should": should, "minimum_should_match": 1}})
         if filters.source_id:
             filter_.append({"term": {"source_id": filters.source_id}})
+        if filters.client_id:
+            of_client = self.urls_of_client(filters.client_id)
+            urls = of_client if urls is None else sorted(set(urls) & set(of_client))
         if urls is not None:
-            filter_.append({"terms": {"canonical_url": list(urls)}})
-        bounds: dict[str, str] = {}
-        if filters.since:
-            bounds["gte"] = _iso(filters.since)
-        if filters.until:
-            bounds["lte"] = _iso(filters.until)
-        if bounds:
-            filter_.append({"range": {"crawled_at": bounds}})
+            listed = sorted(set(urls))
+            filter_.append(
+                {
+                    "bool": {
+                        "should": [
+                            {"terms": {"canonical_url": listed[i : i + MAX_TERMS]}}
+                            for i in range(0, len(listed), MAX_TERMS)
+                        ]
+                        # No URL: nothing can match (an empty should would match everything).
+                        or [{"terms": {"canonical_url": []}}],
+                        "minimum_should_match": 1,
+                    }
+                }
+            )
+        if filters.since or filters.until:
+            filter_.append(_published_between(filters.since, filters.until))
+        page = max(1, min(page, SEARCH_WINDOW // per_page))
         response = _guard(
             "searching the corpus",
             lambda: self._es.search(
                 index=self.index,
                 query={"bool": {"must": must or [{"match_all": {}}], "filter": filter_}},
-                sort=["_score", {"crawled_at": "desc"}],
+                sort=[
+                    "_score",
+                    {"posted_at": {"order": "desc", "missing": "_last"}},
+                    {"crawled_at": "desc"},
+                    {"post_id": "asc"},
+                ],
                 from_=(page - 1) * per_page,
                 size=per_page,
                 source_excludes=["words", "runs", "masked"],
                 aggs={"source_id": {"terms": {"field": "source_id", "size": 50}}},
                 track_total_hits=True,
+                ignore_unavailable=True,
             ),
         )
         counts = {

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from takedowns import case_views, views
+from takedowns import case_views, investigate, views
 
 app_name = "takedowns"
 urlpatterns = [
@@ -12,6 +12,8 @@ urlpatterns = [
     path("hit/<str:hit_id>/decide/", views.decide_view, name="decide"),
     path("hit/<str:hit_id>/allowlist/", views.allowlist_view, name="allowlist"),
     path("client/<slug:reference>/", views.client_page, name="client"),
+    path("author/", investigate.author_page, name="author"),
+    path("search/", investigate.corpus_search, name="corpus_search"),
     path("cases/", case_views.cases, name="cases"),
     path("case/<int:case_id>/", case_views.case_page, name="case"),
     path("case/<int:case_id>/state/", case_views.transition, name="transition"),

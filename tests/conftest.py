@@ -35,7 +35,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     other = {"sqlite": "postgresql", "postgresql": "sqlite"}.get(vendor)
     if other is None:
         return
-    kept, dropped = [], []
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
     for item in items:
         (dropped if item.get_closest_marker(other) else kept).append(item)
     if dropped:

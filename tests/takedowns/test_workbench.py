@@ -9,6 +9,7 @@ import re
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlencode
 
 import numpy as np
 import pytest
@@ -83,18 +84,20 @@ def _review_urls(seeded) -> list[tuple[str, str]]:
         "notice_id": notice.pk,
         "case_hit_id": seeded.case.hits.first().pk,
     }
+    # Views that read what to show from the query string.
+    queries = {
+        "author": "?" + urlencode({"source": "myoos", "account": seeded.name_hit.author}),
+        "corpus_search": "?" + urlencode({"q": "Stallman", "client": "rms"}),
+    }
     urls = []
     for pattern in takedowns.urls.urlpatterns:
         assert isinstance(pattern, URLPattern)
         names = list(pattern.pattern.converters)
         missing = [n for n in names if n not in values]
         assert not missing, f"{pattern.name}: give the test a value for {missing}"
-        urls.append(
-            (
-                pattern.name,
-                reverse(f"takedowns:{pattern.name}", kwargs={n: values[n] for n in names}),
-            )
-        )
+        name = str(pattern.name)
+        url = reverse(f"takedowns:{name}", kwargs={n: values[n] for n in names})
+        urls.append((name, url + queries.get(name, "")))
     return urls
 
 
