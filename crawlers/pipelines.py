@@ -259,6 +259,13 @@ class IndexHitsPipeline:
 
     def close_spider(self) -> None:
         self._flush(refresh=True)
+        if self.store_up and self.stats.get_value("bodyguard/hits"):
+            # Hits written one by one (item errors, small batches) did not wait to be
+            # searchable: the alerts step that follows the crawl must see every one.
+            try:
+                self.store.refresh()
+            except HitStoreError as exc:
+                logger.error("hits written but not refreshed: %s", exc)
         self.store.close()
 
     def _flush(self, refresh: bool = False) -> None:

@@ -181,6 +181,10 @@ class HitStore:
 
         _guard("index set-up", install)
 
+    def refresh(self) -> None:
+        """Make every hit written so far searchable (after writes made without waiting)."""
+        _guard("refreshing hits", lambda: self._es.indices.refresh(index=self.index))
+
     def upsert(self, hits: Iterable[Hit], *, refresh: bool = True) -> list[WriteResult]:
         """Write hits in one bulk request. New ones are created, known ones have last_seen moved.
 

@@ -400,3 +400,46 @@ def test_a_wrong_features_key_stops_the_crawl_with_a_clear_error(board, hit_stor
     log = Path(run.log_file).read_text(encoding="utf-8")
     assert "BODYGUARD_FEATURES_KEY" in log + run.message
     assert hit_store.count() == 0
+
+
+def test_hits_survive_an_image_index_that_refuses_every_fingerprint(board, hit_store, settings):
+    # An image index with a field of another type (made by someone else, or an old mapping):
+    # every fingerprint document is refused.
+    images = ImageStore.connect(
+        settings.BODYGUARD_ELASTICSEARCH_URL, settings.BODYGUARD_INDEX_PREFIX
+    )
+    images._es.indices.create(
+        index=images.index, mappings={"properties": {"quality": {"type": "boolean"}}}
+    )
+    client = _client("jeanne")
+    client.terms.create(kind="alias", value="papercraft")
+    register_photo(client, "photo 1", (PHOTOS / "opencv_baboon.jpg").read_bytes())
+    try:
+        run_cycle(list(configured_sources().values()))
+        hits = hit_store.latest(client_id="jeanne")
+        # The post naming her and the post showing her photo are both hits.
+        assert {h.match_kind for h in hits} == {MatchKind.NAME, MatchKind.IMAGE}
+        assert "https://boards.4chan.org/po/thread/570368#p570370" in {h.url for h in hits}
+    finally:
+        images._es.indices.delete(index=images.index)
+        images.close()
+
+
+def test_a_stage_failing_on_a_post_loses_none_of_its_name_hits(board, hit_store, settings):
+    from crawlers.settings import ITEM_PIPELINES
+
+    # Between the name matcher and the indexer, a stage that fails on every post.
+    failing = {**ITEM_PIPELINES, "tests.crawlers.faulty.FailingStage": 750}
+    settings.BODYGUARD_CRAWL_SETTINGS = {
+        **settings.BODYGUARD_CRAWL_SETTINGS,
+        "ITEM_PIPELINES": json.dumps(failing),
+    }
+    client = _client("jeanne")
+    client.terms.create(kind="alias", value="papercraft")
+
+    report = run_cycle(list(configured_sources().values()))
+
+    # Indexed, and seen by the alerts step that runs right after the crawl.
+    urls = {h.url for h in hit_store.latest(client_id="jeanne")}
+    assert "https://boards.4chan.org/po/thread/570368#p570370" in urls
+    assert report.alerts.collect is not None and report.alerts.collect.alerts_created == len(urls)
