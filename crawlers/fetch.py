@@ -4,16 +4,25 @@ The same rule as the crawl's address guard: private, loopback, link-local and cl
 addresses are refused after DNS resolution and on every redirect, unless the source allows
 them. The connection is made to the address that was checked (not to the name again), so a
 name that resolves elsewhere the second time cannot slip through. Nothing is written to disk.
+
+Requests look like a crawl's (crawlers.identity): same headers, values and order, including
+the compressed encodings Scrapy accepts, so bodies are decoded here as Scrapy decodes them. A
+compressed body is hostile input like any other: it is inflated in bounded steps and cut at
+the policy's size limit, so a few kilobytes that expand to gigabytes cost no more memory than
+a page of that limit.
 """
 
 from __future__ import annotations
 
 import contextlib
 import http.client
+import importlib
 import socket
 import ssl
 import threading
 import time
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +30,7 @@ from urllib.parse import urljoin, urlsplit
 
 from config.sources import Source
 from crawlers.guard import AddressRule, Pinned, default_port
-from crawlers.identity import ACCEPT, ACCEPT_LANGUAGE, USER_AGENT
+from crawlers.identity import ACCEPT, ACCEPT_ENCODING, USER_AGENT, request_headers
 
 __all__ = ["USER_AGENT", "FetchFailed", "FetchPolicy", "Fetched", "fetch", "resolve"]
 _REDIRECTS = {301, 302, 303, 307, 308}
@@ -70,7 +79,8 @@ class Fetched:
     headers: tuple[tuple[str, str], ...]
     request_headers: tuple[tuple[str, str], ...]
     body: bytes
-    # The body was longer than the policy's max_bytes and was cut there.
+    # The body (as served, or once decompressed) was longer than the policy's max_bytes and
+    # was cut there, or a compressed body ended before its stream did.
     truncated: bool
     server_ip: str
     fetched_at: datetime
@@ -181,14 +191,14 @@ def _fetch(url: str, policy: FetchPolicy, deadline: _Deadline) -> Fetched | Fetc
         deadline.watch(connection)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         # The crawl's identity: a site must not be able to answer re-checks differently.
-        request_headers = (
-            ("User-Agent", USER_AGENT),
-            ("Accept", policy.accept),
-            ("Accept-Language", ACCEPT_LANGUAGE),
-        )
+        sent = (*request_headers(policy.accept), ("Host", _host_header(parts.hostname, port)))
         fetched_at = datetime.now(UTC)
         try:
-            connection.request("GET", path, headers=dict(request_headers))
+            # http.client would put its own Host first and add "Accept-Encoding: identity".
+            connection.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
+            for name, value in sent:
+                connection.putheader(name, value)
+            connection.endheaders()
             response = connection.getresponse()
             headers = tuple((k, v) for k, v in response.getheaders())
             location = response.getheader("Location")
@@ -207,13 +217,18 @@ def _fetch(url: str, policy: FetchPolicy, deadline: _Deadline) -> Fetched | Fetc
             if deadline.expired:
                 # The socket was shut under a read: what came is only part of the page.
                 return _too_slow(url, policy, current)
+            decoded = _decode(body, headers, policy.max_bytes)
+            if isinstance(decoded, str):
+                return FetchFailed(url, f"{decoded} ({current})")
+            body, headers = decoded.body, decoded.headers
+            truncated = truncated or decoded.truncated
             return Fetched(
                 url=url,
                 final_url=current,
                 redirect_chain=tuple(chain),
                 status=response.status,
                 headers=headers,
-                request_headers=request_headers,
+                request_headers=tuple((k, v) for k, v in sent if k != "Host"),
                 body=body,
                 truncated=truncated,
                 server_ip=address,
@@ -227,6 +242,162 @@ def _fetch(url: str, policy: FetchPolicy, deadline: _Deadline) -> Fetched | Fetc
             deadline.cancel()
             connection.close()
     return FetchFailed(url, f"more than {policy.max_redirects} redirects from {url}")
+
+
+def _host_header(host: str, port: int) -> str:
+    """``Host`` as Twisted writes it for a crawl: the port only when it is not the default."""
+    if ":" in host:
+        host = f"[{host}]"
+    with contextlib.suppress(UnicodeError):
+        host.encode("ascii")
+        return host if port in (80, 443) else f"{host}:{port}"
+    ascii_host = host.encode("idna").decode("ascii")
+    return ascii_host if port in (80, 443) else f"{ascii_host}:{port}"
+
+
+# --- Content-Encoding ------------------------------------------------------------------------
+
+# Output is produced at most this much at a time, so that an encoding's ratio never decides
+# how much memory one step takes (Scrapy inflates in the same 64 KiB steps).
+_STEP = 64 * 1024
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    body: bytes
+    headers: tuple[tuple[str, str], ...]
+    truncated: bool
+
+
+# Each inflates ``data`` into at most ``limit`` bytes: (output, True when the output was cut
+# there or the stream ended early). They raise on data that is not of their encoding.
+_Inflate = Callable[[bytes, int], tuple[bytes, bool]]
+
+
+def _zlib_inflate(data: bytes, limit: int, wbits: int) -> tuple[bytes, bool]:
+    out = bytearray()
+    while True:
+        stream = zlib.decompressobj(wbits)
+        pending = data
+        while True:
+            chunk = stream.decompress(pending, min(_STEP, limit + 1 - len(out)))
+            out += chunk
+            if len(out) > limit:
+                return bytes(out[:limit]), True
+            pending = stream.unconsumed_tail
+            if stream.eof or not (pending or chunk):
+                break
+        if not stream.eof:
+            return bytes(out), True  # the body ended before the stream did
+        data = stream.unused_data
+        # gzip allows several members one after the other; anything else after the end is
+        # ignored, as Scrapy (and browsers) do.
+        if wbits != 31 or not data.startswith(b"\x1f\x8b"):
+            return bytes(out), False
+
+
+def _gunzip(data: bytes, limit: int) -> tuple[bytes, bool]:
+    return _zlib_inflate(data, limit, 31)
+
+
+def _inflate(data: bytes, limit: int) -> tuple[bytes, bool]:
+    try:
+        return _zlib_inflate(data, limit, zlib.MAX_WBITS)
+    except zlib.error:
+        # "deflate" as some Microsoft servers send it: raw, without the zlib wrapper.
+        return _zlib_inflate(data, limit, -zlib.MAX_WBITS)
+
+
+def _optional(*modules: str) -> Any:
+    for name in modules:
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
+
+
+_brotli = _optional("brotli", "brotlicffi")
+_zstd = _optional("compression.zstd", "backports.zstd")
+# What a decoder raises on data that is not of its encoding.
+_BAD_DATA: tuple[type[Exception], ...] = (zlib.error, OSError, EOFError, ValueError)
+_BAD_DATA += tuple(m.error for m in (_brotli,) if m is not None and hasattr(m, "error"))
+_BAD_DATA += tuple(m.ZstdError for m in (_zstd,) if m is not None)
+
+
+def _unbrotli(data: bytes, limit: int) -> tuple[bytes, bool]:
+    stream = _brotli.Decompressor()
+    out = bytearray(stream.process(data, output_buffer_limit=_STEP))
+    while len(out) <= limit and not stream.is_finished():
+        more = stream.process(b"", output_buffer_limit=_STEP)
+        if not more:
+            break
+        out += more
+    if len(out) > limit:
+        return bytes(out[:limit]), True
+    return bytes(out), not stream.is_finished()
+
+
+def _unzstd(data: bytes, limit: int) -> tuple[bytes, bool]:
+    out = bytearray()
+    while True:
+        stream = _zstd.ZstdDecompressor()
+        pending = data
+        while not stream.eof and len(out) <= limit:
+            chunk = stream.decompress(pending, max_length=min(_STEP, limit + 1 - len(out)))
+            pending = b""
+            out += chunk
+            if not chunk:
+                break
+        if len(out) > limit:
+            return bytes(out[:limit]), True
+        if not stream.eof:
+            return bytes(out), True
+        data = stream.unused_data
+        if not data:  # zstd allows several frames one after the other
+            return bytes(out), False
+
+
+_INFLATE: dict[str, _Inflate] = {"gzip": _gunzip, "x-gzip": _gunzip, "deflate": _inflate}
+if _brotli is not None:
+    _INFLATE["br"] = _unbrotli
+if _zstd is not None:
+    _INFLATE["zstd"] = _unzstd
+_missing = [e for e in ACCEPT_ENCODING.split(", ") if e not in _INFLATE]
+if _missing:  # a crawl accepts what a re-check could not read: the identities would differ
+    raise ImportError(
+        f"crawls accept {', '.join(_missing)} but crawlers.fetch cannot decode it: install "
+        "the module Scrapy uses for it (brotli for br, backports.zstd for zstd)"
+    )
+
+
+def _decode(body: bytes, headers: tuple[tuple[str, str], ...], limit: int) -> _Decoded | str:
+    """The body without its Content-Encoding (the header goes too, as Scrapy removes it), or
+    why it cannot be read. Encodings apply in the order listed, so they are undone from the
+    last; a body we cannot decode is never passed on as if it were the page."""
+    encodings = [
+        e.strip().lower()
+        for name, value in headers
+        if name.lower() == "content-encoding"
+        for e in value.split(",")
+        if e.strip() and e.strip().lower() != "identity"
+    ]
+    if not encodings:
+        return _Decoded(body, headers, False)
+    unknown = [e for e in encodings if e not in _INFLATE]
+    if unknown:
+        return f"cannot decode Content-Encoding {', '.join(unknown)}"
+    truncated = False
+    for encoding in reversed(encodings):
+        if not body:
+            break  # HEAD-like answers (204, 304) and bodies cut at Content-Length carry none
+        try:
+            body, cut = _INFLATE[encoding](body, limit)
+        except _BAD_DATA as exc:
+            return f"the body is not valid {encoding} ({type(exc).__name__}: {exc})"
+        truncated = truncated or cut
+    kept = tuple((k, v) for k, v in headers if k.lower() != "content-encoding")
+    return _Decoded(body, kept, truncated)
 
 
 def _too_slow(url: str, policy: FetchPolicy, current: str) -> FetchFailed:

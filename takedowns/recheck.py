@@ -10,18 +10,24 @@ tells a victim the harm is gone when it is not, so the rule is strict:
 - anything else that is not clearly present is ``unknown``: truncated answers, walls (anti-bot,
   login, 401/403/429), an image address answering something that is not an image, server
   errors, network failures, redirects to another page, a page that came back;
-- a case moves to ``removed`` only when every URL is confirmed gone. Each response is archived
-  as proof. Still online long after a notice raises a reminder, then an escalation.
+- a case moves to ``removed`` only when every URL is confirmed gone in the same run. URLs found
+  gone at an earlier run are fetched again too while their case is open: a page can come back
+  (restored from a backup, re-posted at the same address), and then it is online again and its
+  case cannot be closed on the strength of an old answer. Each response is archived as proof.
+  Still online long after a notice raises a reminder, then an escalation.
 """
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import lxml.etree
 from django.conf import settings
 from django.core.mail import send_mail
 
@@ -96,10 +102,20 @@ class RecheckReport:
     escalations: list[int] = field(default_factory=list)
 
 
+_TAG = re.compile(r"<[^>]*>")
+
+
 def _page_text(response: Fetched) -> str:
     text = response.body.decode("utf-8", errors="replace")
     if "html" in response.header("Content-Type").lower() or "<html" in text[:2000].lower():
-        return html_to_text(text)
+        try:
+            return html_to_text(text)
+        except (AssertionError, ValueError, lxml.etree.LxmlError):
+            # lxml gives up on some markup (a comment never closed, as a page cut at the size
+            # limit or a hostile one ends): read every character between the tags instead,
+            # comments and scripts included. More text than a browser shows can only find a
+            # name that is there, never hide one, and one page must not stop the whole run.
+            return html.unescape(_TAG.sub(" ", text))
     return text
 
 
@@ -269,12 +285,13 @@ def recheck_open_cases(
     case_hits = (
         CaseHit.objects.filter(case__state__in=RECHECK_STATES)
         .exclude(review_status__in=["dismissed", "allowlisted"])
-        .exclude(source_status=CaseHit.SourceStatus.GONE)
         .select_related("case", "case__client")
         .order_by("case_id", "pk")
     )
     evidence = EvidenceWriter(Path(settings.BODYGUARD_EVIDENCE_DIR), "recheck")
     touched: set[int] = set()
+    # Case-hits judged in this run: only their answers can close a case.
+    checked: set[int] = set()
     to_confirm: list[tuple[CaseHit, FetchPolicy, Verdict]] = []
     try:
         for case_hit in case_hits:
@@ -287,16 +304,18 @@ def recheck_open_cases(
                 to_confirm.append((case_hit, policy, verdict))
             else:
                 _record(case_hit, verdict, evidence, now, report)
+                checked.add(case_hit.pk)
         if to_confirm:
             # One wait for the whole run, then every apparent removal is fetched again.
             time.sleep(confirm_delay_s())
             for case_hit, policy, first in to_confirm:
                 second = judge(case_hit, policy)
                 _record(case_hit, confirm(first, second, datetime.now(UTC)), evidence, now, report)
+                checked.add(case_hit.pk)
     finally:
         evidence.close()
     for case in Case.objects.filter(pk__in=touched):
-        _move_case(case, now, report)
+        _move_case(case, now, report, checked)
     _tell_team(report)
     return report
 
@@ -332,6 +351,10 @@ def _record(
         if verdict.first is not None and verdict.first.response is not None
         else None
     )
+    detail = verdict.detail
+    if verdict.verdict == V.PRESENT and case_hit.source_status == CaseHit.SourceStatus.GONE:
+        since = f" on {case_hit.removed_at:%Y-%m-%d %H:%M} UTC" if case_hit.removed_at else ""
+        detail = f"back online after it was found gone{since}: {detail}"
     Recheck.objects.create(
         case_hit=case_hit,
         checked_at=now,
@@ -342,7 +365,7 @@ def _record(
         reason=verdict.reason,
         first_http_status=first_status,
         confirmed_at=verdict.confirmed_at,
-        detail=verdict.detail[:2000],
+        detail=detail[:2000],
         body_sha256=ref.payload_sha256 if ref else "",
         evidence_warc=ref.warc if ref else "",
         evidence_record_id=ref.record_id if ref else "",
@@ -360,17 +383,23 @@ def _record(
     case_hit.source_checked_at = now
     if status == CaseHit.SourceStatus.GONE and case_hit.removed_at is None:
         case_hit.removed_at = now
+    elif status == CaseHit.SourceStatus.PRESENT:
+        case_hit.removed_at = None  # it came back: it was not removed after all
     case_hit.save(update_fields=["source_status", "source_checked_at", "removed_at"])
 
 
-def _move_case(case: Case, now: datetime, report: RecheckReport) -> None:
+def _move_case(case: Case, now: datetime, report: RecheckReport, checked: set[int]) -> None:
     live = case.hits.exclude(review_status__in=["dismissed", "allowlisted"])
-    statuses = list(live.values_list("source_status", flat=True))
-    if not statuses:
+    found = list(live.values_list("pk", "source_status"))
+    if not found:
         return
-    if all(s == CaseHit.SourceStatus.GONE for s in statuses):
+    statuses = [s for _pk, s in found]
+    # Removed only on this run's answers: a URL gone at an earlier run may be back since.
+    if all(s == CaseHit.SourceStatus.GONE and pk in checked for pk, s in found):
         if Case.State.REMOVED in TRANSITIONS[case.state]:
-            proof = Recheck.objects.filter(case_hit__case=case, verdict=Recheck.Verdict.GONE)
+            proof = Recheck.objects.filter(
+                case_hit__case=case, verdict=Recheck.Verdict.GONE, checked_at=now
+            )
             details = "; ".join(f"{r.url}: {r.detail}" for r in proof.order_by("checked_at")[:10])
             result = change_state(
                 case.pk,

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import functools
+import gzip
 import socket
 import threading
 import time
+import tracemalloc
+import zlib
+from collections.abc import Callable, Iterator
 
+import brotli
 import pytest
 
 from crawlers.fetch import Fetched, FetchFailed, FetchPolicy, fetch
+from tests.conftest import DATA
 from tests.crawlers.dns_server import RebindingDns
 from tests.crawlers.static_site import Route, StaticSite, serve_site
+
+try:
+    from compression import zstd
+except ImportError:
+    from backports import zstd  # what Scrapy decodes zstd with before Python 3.14
+
+PAGE = (DATA / "forums" / "phpbb3_foren.myoos.de_viewtopic.html").read_bytes()
 
 
 @pytest.fixture
@@ -127,3 +141,124 @@ def test_the_fetch_connects_to_the_address_it_checked(server):
     # The second answer (127.0.0.1) is judged like any other, and refused.
     assert isinstance(second, FetchFailed) and second.refused
     assert inside.requests == []
+
+
+# --- compressed answers ---------------------------------------------------------------------
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    stream = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return stream.compress(data) + stream.flush()
+
+
+# Content-Encoding and how to produce it: every encoding a crawl accepts, the "deflate" some
+# servers send without its zlib wrapper, gzip in two members, and two encodings stacked.
+ENCODED: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
+    "gzip": ("gzip", gzip.compress),
+    "x-gzip": ("x-gzip", gzip.compress),
+    "deflate": ("deflate", zlib.compress),
+    "raw-deflate": ("deflate", _raw_deflate),
+    "br": ("br", brotli.compress),
+    "zstd": ("zstd", zstd.compress),
+    "gzip-members": ("gzip", lambda b: gzip.compress(b[:1000]) + gzip.compress(b[1000:])),
+    "gzip-then-br": ("gzip, br", lambda b: brotli.compress(gzip.compress(b))),
+}
+
+
+@pytest.fixture
+def compressed_site() -> Iterator[tuple[StaticSite, str]]:
+    site = StaticSite({})
+    running = serve_site(site)
+    yield site, f"127.0.0.1:{running.server_port}"
+    running.shutdown()
+
+
+@pytest.mark.parametrize("kind", list(ENCODED))
+def test_a_compressed_page_is_read_as_the_crawl_reads_it(compressed_site, kind):
+    site, netloc = compressed_site
+    encoding, encode = ENCODED[kind]
+    site.routes["/page"] = Route(encode(PAGE), "text/html", headers={"Content-Encoding": encoding})
+    got = fetch(f"http://{netloc}/page", FetchPolicy(private_allowlist=(netloc,)))
+    assert isinstance(got, Fetched), got
+    assert got.body == PAGE and not got.truncated
+    # As Scrapy does: the body handed on is decoded, so the header no longer describes it.
+    assert got.header("Content-Encoding") == ""
+
+
+def _bomb(encoding: str, size: int) -> bytes:
+    """``size`` zero bytes, compressed a megabyte at a time (never held whole here either)."""
+    block = bytes(1024 * 1024)
+    if encoding == "br":
+        brotli_stream = brotli.Compressor(quality=1)
+        return b"".join(brotli_stream.process(block) for _ in range(size // len(block))) + (
+            brotli_stream.finish()
+        )
+    if encoding == "zstd":
+        zstd_stream = zstd.ZstdCompressor()
+        out = b"".join(zstd_stream.compress(block) for _ in range(size // len(block)))
+        return out + zstd_stream.flush()
+    zlib_stream = zlib.compressobj(9, wbits=31 if encoding == "gzip" else zlib.MAX_WBITS)
+    out = b"".join(zlib_stream.compress(block) for _ in range(size // len(block)))
+    return out + zlib_stream.flush()
+
+
+@functools.cache
+def _cached_bomb(encoding: str) -> bytes:
+    return _bomb(encoding, BOMB_BYTES)
+
+
+LIMIT = 1024 * 1024
+BOMB_BYTES = 64 * LIMIT
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "zstd"])
+def test_a_decompression_bomb_is_cut_at_the_size_limit_without_inflating_it(
+    compressed_site, encoding
+):
+    site, netloc = compressed_site
+    bomb = _cached_bomb(encoding)
+    assert len(bomb) < LIMIT  # what comes over the wire is within the limit
+    site.routes["/bomb"] = Route(bomb, "text/html", headers={"Content-Encoding": encoding})
+    tracemalloc.start()
+    try:
+        got = fetch(
+            f"http://{netloc}/bomb", FetchPolicy(private_allowlist=(netloc,), max_bytes=LIMIT)
+        )
+        _now, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert isinstance(got, Fetched), got
+    assert got.truncated and len(got.body) == LIMIT
+    # 64 MB inside; reading it must not cost anything like that.
+    assert peak < 16 * LIMIT, f"{peak / LIMIT:.0f} MB allocated to read a page cut at 1 MB"
+
+
+def test_a_compressed_stream_that_ends_early_is_truncated_not_complete(compressed_site):
+    site, netloc = compressed_site
+    whole = gzip.compress(PAGE)
+    site.routes["/cut"] = Route(
+        whole[: len(whole) // 2], "text/html", headers={"Content-Encoding": "gzip"}
+    )
+    got = fetch(f"http://{netloc}/cut", FetchPolicy(private_allowlist=(netloc,)))
+    assert isinstance(got, Fetched) and got.truncated
+    assert got.body and PAGE.startswith(got.body)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body", "said"),
+    [
+        ("gzip", PAGE, "not valid gzip"),
+        ("br", b"\xff" * 64, "not valid br"),
+        ("zstd", b"not zstd at all", "not valid zstd"),
+        ("compress", PAGE, "cannot decode Content-Encoding compress"),
+    ],
+    ids=["gzip-declared-not-gzip", "br-garbage", "zstd-garbage", "unknown-encoding"],
+)
+def test_a_body_that_cannot_be_decoded_is_a_failure_never_a_page(
+    compressed_site, encoding, body, said
+):
+    site, netloc = compressed_site
+    site.routes["/odd"] = Route(body, "text/html", headers={"Content-Encoding": encoding})
+    got = fetch(f"http://{netloc}/odd", FetchPolicy(private_allowlist=(netloc,)))
+    assert isinstance(got, FetchFailed), got
+    assert said in got.reason

@@ -7,6 +7,7 @@ gone once and back a minute later, and the usual ambiguous answers.
 
 from __future__ import annotations
 
+import gzip
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -54,6 +55,7 @@ def _outcomes(seeded) -> dict[str, tuple[str, str, str]]:
     for kind, hit in (("name", seeded.name_hit), ("photo", seeded.photo_hit)):
         case_hit = CaseHit.objects.get(hit_id=hit.hit_id)
         last = case_hit.rechecks.order_by("-pk").first()
+        assert last is not None, f"the {kind} URL was not re-checked"
         out[kind] = (case_hit.source_status, last.verdict, last.reason)
     return out
 
@@ -65,22 +67,34 @@ def _state(seeded) -> str:
 # --- same identity as crawls ------------------------------------------------------------------
 
 
+# Headers that describe the connection, not the client: they may differ between HTTP stacks.
+CONNECTION_HEADERS = frozenset(
+    {"host", "connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade"}
+)
+Identity = tuple[tuple[str, str], ...]
+
+
 @dataclass
 class CloakingSite:
     """Serves the real phpBB topic to whoever crawled it, and 404 to any other client: what a
-    host does to have a case closed while the page stays online for everyone else."""
+    host does to have a case closed while the page stays online for everyone else. A client is
+    told apart by every request header it sends (names, values and order), as a host can."""
 
     learning: bool = True
-    identities: set[tuple[str, str]] = field(default_factory=set)
-    refused: list[tuple[str, str]] = field(default_factory=list)
+    identities: set[Identity] = field(default_factory=set)
+    refused: list[Identity] = field(default_factory=list)
+    # The headers of each request for the topic: while learning (the crawl), then after.
+    crawl_headers: list[Identity] = field(default_factory=list)
+    recheck_headers: list[Identity] = field(default_factory=list)
 
 
 def serve_cloaking(site: CloakingSite) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            identity = (
-                self.headers.get("User-Agent", ""),
-                self.headers.get("Accept-Language", ""),
+            identity = tuple(
+                (name, value)
+                for name, value in self.headers.items()
+                if name.lower() not in CONNECTION_HEADERS
             )
             body, kind, status = PHPBB_PAGE, "text/html; charset=utf-8", 200
             if self.path.startswith(IMAGE):
@@ -89,9 +103,12 @@ def serve_cloaking(site: CloakingSite) -> ThreadingHTTPServer:
                 body, kind, status = b"not found", "text/plain", 404
             elif site.learning:
                 site.identities.add(identity)
-            elif identity not in site.identities:
-                site.refused.append(identity)
-                body, kind, status = b"<h1>404 Not Found</h1>", "text/html", 404
+                site.crawl_headers.append(identity)
+            else:
+                site.recheck_headers.append(identity)
+                if identity not in site.identities:
+                    site.refused.append(identity)
+                    body, kind, status = b"<h1>404 Not Found</h1>", "text/html", 404
             self.send_response(status)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
@@ -107,7 +124,9 @@ def serve_cloaking(site: CloakingSite) -> ThreadingHTTPServer:
     return server
 
 
-def test_a_site_answering_404_only_to_rechecks_is_not_marked_removed(isolated, hit_store):
+def test_a_site_telling_rechecks_from_crawls_by_their_headers_cannot_have_a_case_removed(
+    isolated, hit_store
+):
     site = CloakingSite()
     server = serve_cloaking(site)
     base = f"http://127.0.0.1:{server.server_port}"
@@ -131,6 +150,11 @@ def test_a_site_answering_404_only_to_rechecks_is_not_marked_removed(isolated, h
     finally:
         server.shutdown()
 
+    assert site.crawl_headers and site.recheck_headers
+    # Every header a crawl sends, with its value, the re-check sends too, and nothing else.
+    assert {dict(h).get("Accept-Encoding") for h in site.crawl_headers} != {None}
+    for sent in site.recheck_headers:
+        assert sent == site.crawl_headers[0], (sent, site.crawl_headers[0])
     assert not site.refused, f"the re-check looked different from the crawl: {site.refused}"
     assert report.gone == 0 and not report.cases_removed
     assert _outcomes(seeded)["name"] == ("present", "present", "still_named")
@@ -150,6 +174,42 @@ def test_a_page_cut_at_the_size_limit_is_unknown_never_removed(forum):
     status, verdict, reason = _outcomes(seeded)["name"]
     assert (status, verdict, reason) == ("unknown", "unknown", "truncated")
     assert _state(seeded) == "confirmed"
+
+
+def test_a_page_served_compressed_is_read_and_still_names_the_client(forum):
+    """Crawls accept gzip, br...; so do re-checks, and a compressed page is read, not judged
+    as bytes that name nobody."""
+    site, _base, seeded = forum
+    site.routes["/viewtopic.php"] = Route(
+        gzip.compress(PHPBB_PAGE), "text/html; charset=utf-8", headers={"Content-Encoding": "gzip"}
+    )
+    report = recheck_open_cases()
+    assert report.gone == 0 and not report.cases_removed
+    assert _outcomes(seeded)["name"] == ("present", "present", "still_named")
+
+
+def test_a_compressed_page_inflating_past_the_size_limit_is_unknown_never_removed(forum):
+    site, _base, seeded = forum
+    # A few dozen KB on the wire, 11 MB of markup once inflated, then the name.
+    padded = PHPBB_PAGE.replace(b"<body", b"<!--" + b"x" * (11 * 1024 * 1024) + b"--><body", 1)
+    site.routes["/viewtopic.php"] = Route(
+        gzip.compress(padded), "text/html; charset=utf-8", headers={"Content-Encoding": "gzip"}
+    )
+    report = recheck_open_cases()
+    assert report.gone == 0 and not report.cases_removed
+    assert _outcomes(seeded)["name"] == ("unknown", "unknown", "truncated")
+    assert _state(seeded) == "confirmed"
+
+
+def test_a_page_our_html_parser_rejects_is_still_judged_and_the_run_goes_on(forum):
+    """A comment opened before the body and never closed makes lxml give up on the page."""
+    site, _base, seeded = forum
+    head, body = PHPBB_PAGE.split(b"<body", 1)
+    hostile = head + b"<!-- never closed <body" + body.replace(b"-->", b"")
+    site.routes["/viewtopic.php"] = Route(hostile, "text/html; charset=utf-8")
+    report = recheck_open_cases()
+    assert report.checked == 2 and report.gone == 0
+    assert _outcomes(seeded)["name"] == ("present", "present", "still_named")
 
 
 def test_an_image_address_answering_html_is_unknown_never_removed(forum):
@@ -224,6 +284,7 @@ def test_a_page_gone_once_and_back_on_the_second_fetch_stays_online(forum):
     assert outcomes["photo"] == ("present", "present", "came_back")
     assert _state(seeded) == "confirmed"
     first = Recheck.objects.filter(reason="came_back").first()
+    assert first is not None
     assert first.first_http_status == 410 and first.http_status == 200
 
 
@@ -238,6 +299,37 @@ def test_a_removal_is_confirmed_by_a_second_fetch_before_the_case_is_removed(for
     proof = Recheck.objects.filter(verdict="gone")
     assert proof.count() == 2
     assert all(r.confirmed_at is not None and r.first_http_status == 410 for r in proof)
+
+
+def test_a_url_back_online_after_it_was_gone_keeps_the_case_from_being_removed(forum):
+    """A goes (confirmed), then comes back while B goes: the case is not removed, A is online."""
+    site, base, seeded = forum
+    page_a, page_b = TOPIC, "/viewtopic.php?f=4&t=168"
+    CaseHit.objects.filter(hit_id=seeded.photo_hit.hit_id).update(url=f"{base}{page_b}#p454")
+    online = Route(PHPBB_PAGE, "text/html; charset=utf-8")
+    gone = Route(b"<h1>Gone</h1>", "text/html", 410)
+
+    site.routes[page_a], site.routes[page_b] = gone, online
+    first = recheck_open_cases()
+    assert first.gone == 1 and not first.cases_removed
+    assert _outcomes(seeded) == {
+        "name": ("gone", "gone", "gone_status"),
+        "photo": ("present", "present", "image_matches"),
+    }
+
+    site.routes[page_a], site.routes[page_b] = online, gone
+    before = list(site.requests)
+    second = recheck_open_cases()
+
+    assert not second.cases_removed
+    assert _state(seeded) == "confirmed"
+    assert page_a in site.requests[len(before) :], "the URL gone at the last run was not re-checked"
+    outcomes = _outcomes(seeded)
+    assert outcomes["name"] == ("present", "present", "still_named")
+    assert outcomes["photo"] == ("gone", "gone", "gone_status")
+    name = CaseHit.objects.get(hit_id=seeded.name_hit.hit_id)
+    assert name.removed_at is None
+    assert "back online" in name.rechecks.order_by("-pk")[0].detail
 
 
 def test_the_case_page_shows_each_urls_re_check_outcome(client, forum):
