@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from django.test import Client as HttpClient
@@ -17,7 +18,7 @@ from tests.takedowns.workbench import PASSWORD, make_user
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SITE = "https://veille.example.org"
-BROWSER = {
+BROWSER: dict[str, Any] = {
     "HTTP_HOST": "veille.example.org",
     "HTTP_ORIGIN": SITE,
     "HTTP_X_FORWARDED_PROTO": "https",

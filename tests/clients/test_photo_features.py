@@ -33,7 +33,7 @@ def test_registration_stores_sealed_features_and_a_dev_key_outside_the_repositor
 
     key_file = Path(settings.BODYGUARD_VAR_DIR) / DEV_KEY_FILE
     assert key_file.exists() and stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    stored = bytes(ClientPhoto.objects.get().sealed_features)
+    stored = bytes(ClientPhoto.objects.get().sealed_features or b"")
     clear = registration_features(decode(PHOTO.read_bytes()))
     for row in clear.descriptors[::5]:
         assert row[:16].tobytes() not in stored
@@ -43,7 +43,7 @@ def test_registration_stores_sealed_features_and_a_dev_key_outside_the_repositor
 def test_features_sealed_with_another_key_do_not_open(isolated: Path, settings):
     settings.BODYGUARD_FEATURES_KEY = base64.urlsafe_b64encode(os.urandom(32)).decode()
     register_photo(_client(), "photo 1", PHOTO.read_bytes())
-    stored = bytes(ClientPhoto.objects.get().sealed_features)
+    stored = bytes(ClientPhoto.objects.get().sealed_features or b"")
     settings.BODYGUARD_FEATURES_KEY = base64.urlsafe_b64encode(os.urandom(32)).decode()
     with pytest.raises(FeatureKeyError, match="BODYGUARD_FEATURES_KEY"):
         unseal(stored, features_key())

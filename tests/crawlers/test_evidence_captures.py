@@ -30,7 +30,7 @@ def test_every_hit_gets_evidence_when_many_pages_are_in_flight(tmp_path: Path):
     )
     recorder = CaptureRecorder.from_crawler(crawler)
     pipeline = EvidencePipeline.from_crawler(crawler)
-    crawler.stats.open_spider()  # type: ignore[union-attr]
+    crawler.stats.open_spider()
     # Every page is read (and its post tagged) before the first post reaches the pipeline.
     tagged = []
     for n in range(PAGES):
@@ -44,5 +44,5 @@ def test_every_hit_gets_evidence_when_many_pages_are_in_flight(tmp_path: Path):
     pipeline.close_spider()
 
     assert all(item.evidence is not None for item in tagged)
-    assert crawler.stats.get_value("bodyguard/hits_without_evidence") is None  # type: ignore[union-attr]
+    assert crawler.stats.get_value("bodyguard/hits_without_evidence") is None
     assert recorder.captures == {}  # released once their posts were done

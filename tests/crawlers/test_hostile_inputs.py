@@ -74,7 +74,7 @@ def test_hostile_pages_are_recorded_and_the_crawl_goes_on(isolated, settings, hi
         ],
     )
 
-    base = f"http://127.0.0.1:{site.port}"
+    base = f"http://127.0.0.1:{site.port}"  # type: ignore[attr-defined]
     assert run.status == CrawlRun.Status.OK
     # Each hostile page is in the run's record, with why it was not read.
     assert run.errors == 1  # the oversized page, refused past DOWNLOAD_MAXSIZE

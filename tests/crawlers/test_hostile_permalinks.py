@@ -55,9 +55,9 @@ def test_phpbb_posts_never_take_a_permalink_off_their_forum(tmp_path):
         f"http://{netloc}/viewtopic.php?p=453&sid=c613f07a94d24ae130f878df2f758925#p453"
     )
     for i in range(1, len(starts)):
-        page = f"http://{netloc}/viewtopic.php?t={i}"
+        page_url = f"http://{netloc}/viewtopic.php?t={i}"
         # The page itself, or the post's anchor on it ("#p453", the preset's second choice).
-        assert by_page[page].split("#")[0] == page, HOSTILE[i - 1]
+        assert by_page[page_url].split("#")[0] == page_url, HOSTILE[i - 1]
 
 
 def test_discourse_post_urls_cannot_move_the_host(tmp_path):
