@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import re
 
+import lxml.etree
 import lxml.html
 
 _BLOCK_TAGS = {
@@ -14,10 +16,23 @@ _SPACES = re.compile(r"[ \t\r\f\v]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 
 
+_TAG = re.compile(r"<[^>]*>")
+_INVISIBLE_ELEMENTS = re.compile(
+    r"<(script|style|noscript)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL
+)
+
+
 def html_to_text(fragment: str) -> str:
     if not fragment or not fragment.strip():
         return ""
-    root = lxml.html.fragment_fromstring(fragment, create_parent="div")
+    try:
+        root = lxml.html.fragment_fromstring(fragment, create_parent="div")
+    except (AssertionError, ValueError, lxml.etree.LxmlError):
+        # Markup lxml gives up on ("</body><body>" in a post makes it assert): a hostile post
+        # must not hide its text, so read the text between the tags.
+        text = html.unescape(_TAG.sub("\n", _INVISIBLE_ELEMENTS.sub("", fragment)))
+        lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+        return _BLANK_LINES.sub("\n\n", "\n".join(line for line in lines if line)).strip()
     for bad in root.xpath("//script|//style|//noscript"):
         bad.drop_tree()
     for element in root.iter():

@@ -443,3 +443,18 @@ def test_a_stage_failing_on_a_post_loses_none_of_its_name_hits(board, hit_store,
     urls = {h.url for h in hit_store.latest(client_id="jeanne")}
     assert "https://boards.4chan.org/po/thread/570368#p570370" in urls
     assert report.alerts.collect is not None and report.alerts.collect.alerts_created == len(urls)
+
+
+def test_a_post_whose_markup_breaks_the_html_parser_is_still_read(board, hit_store):
+    site, _ = board
+    thread = json.loads(
+        (DATA / "fourchan" / "4chan-API_docs_threads_example0.json").read_text(encoding="utf-8")
+    )
+    thread["posts"][1]["com"] = "<b>Jeanne</b></body><body>tout le monde connaît Personne Inconnue"
+    site.routes["/po/thread/570368.json"] = Route(json.dumps(thread).encode(), JSON)
+    _client("jeanne")
+
+    run_cycle(list(configured_sources().values()))
+
+    urls = {h.url for h in hit_store.latest(client_id="jeanne")}
+    assert urls == {"https://boards.4chan.org/po/thread/570368#p570370"}
