@@ -144,3 +144,20 @@ def test_a_back_scan_interrupted_mid_way_is_run_again(crawled, hit_store, mailbo
         client__reference="easter-bunny", status=BackScan.Status.DONE
     ).exists()
     assert len(hit_store.latest(client_id="easter-bunny")) == 1
+
+
+def test_a_back_scan_verifying_in_worker_processes_finds_the_same(
+    crawled, hit_store, mailbox, isolated, monkeypatch
+):
+    import operations.backscan as backscan
+
+    # Every candidate in its own batch, verified by two worker processes.
+    monkeypatch.setattr(backscan, "VERIFY_BATCH", 1)
+    monkeypatch.setattr(backscan, "VERIFY_WORKERS", 2)
+    (isolated / "b.yaml").write_text(CLIENT_B, encoding="utf-8")
+    import_client_file(isolated / "b.yaml")
+    process_alerts()
+    scan = BackScan.objects.get(client__reference="easter-bunny")
+    assert scan.status == BackScan.Status.DONE and scan.posts_read >= 1
+    assert scan.hits_created == 1
+    assert len(hit_store.latest(client_id="easter-bunny")) == 1
