@@ -93,7 +93,9 @@ def test_hostile_slugs_queries_and_search_result_hosts_never_reach_the_email(set
     # The search result, and the forum's search page (nothing in its address leads to a post
     # without the words searched for): the team gives their addresses on request.
     assert "2 autres pages" in body
-    assert "répondez à ce message et notre équipe vous en donnera l'adresse" in body
+    assert "ne peuvent pas être indiquées ici sans reprendre des mots de leur adresse" in body
+    assert "répondez à ce message et notre équipe vous donnera le lien" in body
+    assert "ne surveillons pas" not in body  # they are on sites we do watch
 
 
 # Words a harasser writes so that a filter looking for words misses them: leetspeak, initials,
