@@ -13,6 +13,7 @@ from urllib.parse import urlencode, urljoin
 import scrapy
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
@@ -150,10 +151,15 @@ class SourceSpider(scrapy.Spider):
         """Errback of a page fetched without a known version (HTML forums): a failure is retried
         on the next runs with backoff, a page gone is neither retried nor remembered."""
         error = failure.value
+        url = failure.request.url if hasattr(failure, "request") else ""
         if isinstance(error, HttpError) and error.response.status in GONE_STATUSES:
             self._gone(key)
+        elif isinstance(error, IgnoreRequest) and not isinstance(error, HttpError):
+            # Refused by us (address guard, another host): nothing to retry. A wall (counted
+            # as blocked where it was seen) is tried again, with backoff, on later runs.
+            if str(error).startswith("blocked by"):
+                self._remember_failure(key, url, failure)
         else:
-            url = failure.request.url if hasattr(failure, "request") else ""
             self._failed(key, url, failure)
 
     def forget_failure(self, key: str) -> None:
@@ -218,6 +224,11 @@ class SourceSpider(scrapy.Spider):
         self.crawler.stats.inc_value("bodyguard/pages_gone")
 
     def _failed(self, unit: str, url: str, failure: Failure) -> None:
+        self._remember_failure(unit, url, failure)
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value("bodyguard/failed_requests")
+
+    def _remember_failure(self, unit: str, url: str, failure: Failure) -> None:
         self._open.pop(unit, None)
         before = self.failures.get(unit) or self.failures_now.get(unit) or {}
         self.failures_now[unit] = {
@@ -226,8 +237,6 @@ class SourceSpider(scrapy.Spider):
             "failed_at": datetime.now(UTC).isoformat(),
             "error": str(failure.value)[:300],
         }
-        assert self.crawler.stats is not None
-        self.crawler.stats.inc_value("bodyguard/failed_requests")
 
     def _save_state(self, spider: SourceSpider, reason: str) -> None:
         # What was read in full is remembered whatever the finish reason (an interrupted run
