@@ -70,7 +70,7 @@ eval: install
 # Speed, with the baseline measured in the same run.
 bench: install
 	$(PY) -m bench.bench_names
-	$(PY) -W ignore -m bench.bench_images
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -W ignore -m bench.bench_images
 	$(PY) -W ignore -m bench.bench_crawl
 	$(PY) -W ignore -m bench.bench_queue
 	$(PY) -W ignore -m bench.bench_retro
