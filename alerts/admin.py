@@ -13,6 +13,14 @@ class AlertAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    # An alert is the record that a hit was told to the client: deleted, the hit would look new
+    # again and she would be told twice. Erasure removes a client's alerts with her.
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
@@ -25,4 +33,7 @@ class DeliveryAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
