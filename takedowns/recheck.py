@@ -51,8 +51,12 @@ logger = logging.getLogger(__name__)
 
 WHO = "re-check"
 GONE_STATUSES = {404, 410}
-# Cases whose content is still worth watching; refused ones too (a host may comply later).
-RECHECK_STATES = (*Case.OPEN_STATES, Case.State.REFUSED)
+# Cases whose content is still worth watching; refused ones too (a host may comply later);
+# and removed ones, for a while: harassers re-upload what a host took down, often at the same
+# address (a restored post, a re-created thread), and the victim must not learn it from others.
+RECHECK_STATES = (*Case.OPEN_STATES, Case.State.REFUSED, Case.State.REMOVED)
+# How long a removed case stays watched (days since it was removed).
+REMOVED_WATCH_DAYS = 180
 # Pages and images are fetched whole up to this size; a longer answer is cut there and can
 # prove presence (the part we have still names the client) but never removal.
 MAX_PAGE_BYTES = 10 * 1024 * 1024
@@ -100,6 +104,8 @@ class RecheckReport:
     cases_removed: list[int] = field(default_factory=list)
     reminders: list[int] = field(default_factory=list)
     escalations: list[int] = field(default_factory=list)
+    # Removed cases whose content is online again: confirmed again, for a new notice.
+    cases_back: list[int] = field(default_factory=list)
 
 
 _TAG = re.compile(r"<[^>]*>")
@@ -282,8 +288,10 @@ def recheck_open_cases(
     if sources is None:
         sources = load_sources(Path(settings.BODYGUARD_SOURCES_DIR), KNOWN_KINDS)
     report = RecheckReport()
+    watched_since = now - timedelta(days=REMOVED_WATCH_DAYS)
     case_hits = (
         CaseHit.objects.filter(case__state__in=RECHECK_STATES)
+        .exclude(case__state=Case.State.REMOVED, case__state_changed_at__lt=watched_since)
         .exclude(review_status__in=["dismissed", "allowlisted"])
         .select_related("case", "case__client")
         .order_by("case_id", "pk")
@@ -394,6 +402,19 @@ def _move_case(case: Case, now: datetime, report: RecheckReport, checked: set[in
     if not found:
         return
     statuses = [s for _pk, s in found]
+    if case.state == Case.State.REMOVED:
+        back = [pk for pk, s in found if s == CaseHit.SourceStatus.PRESENT and pk in checked]
+        if back:
+            urls = ", ".join(case.hits.filter(pk__in=back).values_list("url", flat=True)[:5])
+            result = change_state(
+                case.pk,
+                Case.State.CONFIRMED,
+                who=WHO,
+                reason=f"back online at {now:%Y-%m-%d %H:%M} UTC after its removal: {urls}",
+            )
+            if result.ok:
+                report.cases_back.append(case.pk)
+        return
     # Removed only on this run's answers: a URL gone at an earlier run may be back since.
     if all(s == CaseHit.SourceStatus.GONE and pk in checked for pk, s in found):
         if Case.State.REMOVED in TRANSITIONS[case.state]:
@@ -430,9 +451,15 @@ def _move_case(case: Case, now: datetime, report: RecheckReport, checked: set[in
 
 def _tell_team(report: RecheckReport) -> None:
     recipients = list(settings.BODYGUARD_STAFF_EMAILS)
-    if not recipients or not (report.reminders or report.escalations or report.cases_removed):
+    if not recipients or not (
+        report.reminders or report.escalations or report.cases_removed or report.cases_back
+    ):
         return
-    lines = [f"Case {pk}: removed at the source." for pk in report.cases_removed]
+    lines = [
+        f"Case {pk}: back online after its removal; confirmed again for a new notice."
+        for pk in report.cases_back
+    ]
+    lines += [f"Case {pk}: removed at the source." for pk in report.cases_removed]
     lines += [
         f"Case {pk}: still online after the notice, the host needs a reminder."
         for pk in report.reminders

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,9 +58,11 @@ def elasticsearch_url() -> str:
 
 
 @pytest.fixture
-def isolated(settings: Any, tmp_path: Path, elasticsearch_url: str) -> Path:
-    """Own index prefix, journal, sources and var folders for one test."""
-    settings.BODYGUARD_INDEX_PREFIX = f"bodyguard-test-{uuid.uuid4().hex[:10]}"
+def isolated(settings: Any, tmp_path: Path, elasticsearch_url: str) -> Iterator[Path]:
+    """Own index prefix, journal, sources and var folders for one test; the test's indexes
+    and templates are deleted after it (a node holds 1,000 shards: the suite would fill it)."""
+    prefix = f"bodyguard-test-{uuid.uuid4().hex[:10]}"
+    settings.BODYGUARD_INDEX_PREFIX = prefix
     settings.BODYGUARD_ELASTICSEARCH_URL = elasticsearch_url
     settings.BODYGUARD_JOURNAL_DIR = tmp_path / "journal"
     settings.BODYGUARD_VAR_DIR = tmp_path / "var"
@@ -74,7 +77,29 @@ def isolated(settings: Any, tmp_path: Path, elasticsearch_url: str) -> Path:
         # Tests reach this machine only: a link to the real web in a saved page is not followed.
         "BODYGUARD_ONLY_HOSTS": "127.0.0.1,localhost",
     }
-    return tmp_path
+    yield tmp_path
+    _delete_indexes(elasticsearch_url, prefix)
+
+
+def _delete_indexes(url: str, prefix: str) -> None:
+    from elasticsearch import Elasticsearch, NotFoundError
+
+    es = Elasticsearch(url, request_timeout=30)
+    try:
+        # Names, not a wildcard: Elasticsearch 8 refuses wildcard deletes by default.
+        names = list(es.indices.get(index=f"{prefix}*", ignore_unavailable=True))
+        if names:
+            es.indices.delete(index=",".join(names), ignore_unavailable=True)
+        try:
+            templates = es.indices.get_index_template(name=f"{prefix}*")["index_templates"]
+        except NotFoundError:
+            templates = []
+        for template in templates:
+            es.indices.delete_index_template(name=template["name"])
+    except Exception as exc:  # a test that stopped Elasticsearch on purpose
+        warnings.warn(f"indexes of {prefix} not deleted: {exc}", stacklevel=1)
+    finally:
+        es.close()
 
 
 @pytest.fixture

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import gzip
 import threading
+from datetime import timedelta
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from crawlers.runner import run_crawl
 from operations.scheduler import configured_sources
 from takedowns.models import Case, CaseHit, Recheck
-from takedowns.recheck import recheck_open_cases
+from takedowns.recheck import REMOVED_WATCH_DAYS, recheck_open_cases
 from takedowns.services import Decision, decide
 from tests.conftest import DATA, write_source
 from tests.crawlers.static_site import Route, serve_site
@@ -342,3 +344,36 @@ def test_the_case_page_shows_each_urls_re_check_outcome(client, forum):
     page = client.get(f"/review/case/{seeded.case.pk}/").content.decode()
     assert "Toujours en ligne — la page nomme toujours la personne" in page  # the name
     assert "l’adresse de l’image ne renvoie plus une image" in page  # the photo: why unknown
+
+
+def test_content_back_online_after_its_removal_reopens_the_case(forum, settings, mailbox):
+    """Removed, then re-uploaded at the same address: the case is confirmed again, the team told."""
+    site, _base, seeded = forum
+    settings.BODYGUARD_STAFF_EMAILS = ["veille@sos.example"]
+    gone = Route(b"<h1>Gone</h1>", "text/html", 410)
+    site.routes[TOPIC], site.routes[IMAGE] = gone, gone
+    assert recheck_open_cases().cases_removed == [seeded.case.pk]
+    assert _state(seeded) == "removed"
+
+    site.routes[TOPIC] = Route(PHPBB_PAGE, "text/html; charset=utf-8")  # the post is back
+    report = recheck_open_cases()
+
+    assert report.cases_back == [seeded.case.pk]
+    assert _state(seeded) == "confirmed"
+    transition = Case.objects.get(pk=seeded.case.pk).transitions.order_by("-pk")[0]
+    assert "back online" in transition.reason
+    assert any("back online after its removal" in m.get_content() for m in mailbox.messages)
+
+
+def test_a_case_removed_long_ago_is_no_longer_fetched(forum):
+    site, _base, seeded = forum
+    gone = Route(b"<h1>Gone</h1>", "text/html", 410)
+    site.routes[TOPIC], site.routes[IMAGE] = gone, gone
+    recheck_open_cases()
+    assert _state(seeded) == "removed"
+    Case.objects.filter(pk=seeded.case.pk).update(
+        state_changed_at=timezone.now() - timedelta(days=REMOVED_WATCH_DAYS + 1)
+    )
+    before = len(site.requests)
+    assert recheck_open_cases().checked == 0
+    assert len(site.requests) == before
