@@ -17,10 +17,8 @@ patterns made only of that word's letters and masks.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,8 +26,8 @@ from typing import Any
 from elasticsearch import Elasticsearch, helpers
 
 from hits.documents import Hit, HitDocument, ReviewStatus, _iso, _parse_time
-from hits.errors import HitStoreError
-from hits.journal import HitJournal, ReplayOutcome, _locked
+from hits.errors import BulkWriteFailed, DocumentFailure
+from hits.journal import Journal
 from hits.store import _guard
 from hits.urls import canonicalize
 from matching.names import WatchEntry
@@ -475,7 +473,10 @@ class CorpusStore:
 
         _guard("a bulk write of corpus posts", run)
         if failures:
-            raise HitStoreError(f"{len(failures)} corpus post(s) not written: {failures[0]}")
+            raise BulkWriteFailed(
+                "a bulk write of corpus posts",
+                [DocumentFailure.from_bulk_item(item) for item in failures],
+            )
         return len(actions)
 
     def refresh(self) -> None:
@@ -824,27 +825,19 @@ class CorpusStore:
         _guard("deleting the corpus index", run)
 
 
-class CorpusJournal(HitJournal):
+class CorpusJournal(Journal[CorpusPost]):
     """Corpus posts that could not reach Elasticsearch, replayed before the next write (the
-    hit journal's file locking and replay, with corpus documents)."""
+    journal's file locking, replay and dead letters, with corpus documents). Posts are public
+    content, about no client: erasure of a client's hits does not look here."""
 
-    def append(self, posts: Sequence[CorpusPost]) -> None:  # type: ignore[override]
-        if not posts:
-            return
-        with _locked(self.path), open(self.path, "a", encoding="utf-8") as out:
-            for post in posts:
-                out.write(json.dumps(CorpusDocument.from_domain(post), ensure_ascii=False) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
+    def encode(self, record: CorpusPost) -> dict[str, Any]:
+        return CorpusDocument.from_domain(record)
 
-    def pending(self) -> list[CorpusPost]:  # type: ignore[override]
-        if not self.path.exists():
-            return []
-        with open(self.path, encoding="utf-8") as lines:
-            return [CorpusDocument.to_domain(json.loads(line)) for line in lines if line.strip()]
+    def decode(self, document: dict[str, Any]) -> CorpusPost:
+        return CorpusDocument.to_domain(document)
 
-    def replay(self, write: Callable[[list[CorpusPost]], object]) -> ReplayOutcome:  # type: ignore[override]
-        return super().replay(write)  # type: ignore[arg-type]
+    def doc_id(self, record: CorpusPost) -> str:
+        return record.post_id
 
 
 class CorpusRetention:

@@ -12,6 +12,10 @@ within one bit when d < 32, so within :data:`GUARANTEED_RADIUS` (29) they share 
 two chunks (MIN_SHARED_CHUNKS) instead of one leaves ~500 times fewer random candidates to the
 script (measured: see bench/bench_retro.py), which is what keeps a query fast now that an image
 has up to 14 hashes.
+
+While Elasticsearch is down or asks to retry, fingerprints wait in :class:`ImageJournal` (the
+hit journal's machinery) and are written by the next crawl; documents it refuses go to the
+dead letters (with no client: a crawled image is nobody's data).
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ from typing import Any
 from elasticsearch import Elasticsearch, helpers
 
 from hits.documents import _iso, _parse_time
-from hits.errors import HitStoreError
-from hits.store import _guard
+from hits.errors import BulkWriteFailed, DocumentFailure, HitStoreError
+from hits.journal import Journal
+from hits.store import WriteResult, _guard
 from matching.hashes import PdqHash
 from matching.images import Variant
 
@@ -139,6 +144,21 @@ class ImageDocument:
             **{f"c{i}": sorted(set(values)) for i, values in enumerate(chunks)},
         }
 
+    @staticmethod
+    def to_domain(source: dict[str, Any]) -> CrawledImage:
+        seen = _parse_time(source.get("last_seen") or source["first_seen"])
+        if seen is None:
+            raise ValueError("an image document without a date")
+        return CrawledImage(
+            image_url=source["image_url"],
+            page_url=source["page_url"],
+            source_id=source["source_id"],
+            pdq=PdqHash.from_hex(source["pdq"]),
+            quality=int(source["quality"]),
+            seen_at=seen,
+            variants=tuple(Variant(kind, pdq) for pdq, kind in _stored_hashes(source)),
+        )
+
 
 # The smallest distance between any query hash and any of the document's hashes. Query words
 # come flattened in params.q (four per hash); hash v of the document is in fields[v].
@@ -210,6 +230,21 @@ _SIMILAR_SOURCE = [
 ]
 
 
+# A fingerprint written again (seen again, or replayed from the journal after a later crawl wrote
+# it) widens its first_seen..last_seen span, never narrows it; unchanged, nothing is rewritten.
+# Dates are _iso strings (UTC, fixed width): they compare as strings.
+_SEEN_SCRIPT = """
+boolean changed = false;
+if (ctx._source.last_seen == null || ctx._source.last_seen.compareTo(params.seen) < 0) {
+  ctx._source.last_seen = params.seen; changed = true;
+}
+if (ctx._source.first_seen == null || ctx._source.first_seen.compareTo(params.seen) > 0) {
+  ctx._source.first_seen = params.seen; changed = true;
+}
+if (!changed) { ctx.op = 'noop'; }
+"""
+
+
 def _stored_hashes(source: dict[str, Any]) -> list[tuple[PdqHash, str]]:
     count = int(source.get("variant_count") or 1)
     kinds = source.get("kinds") or ["full"]
@@ -259,6 +294,11 @@ class ImageStore:
         _guard("image index set-up", install)
 
     def add(self, images: Sequence[CrawledImage], refresh: bool = True) -> int:
+        """Write fingerprints in one bulk request; returns how many were written.
+
+        Raises :class:`BulkWriteFailed` when some were not (which, why, and what was written:
+        every chunk is sent even when an earlier one had failures),
+        :class:`~hits.errors.HitStoreUnavailable` when Elasticsearch is out of reach."""
         if not images:
             return 0
         actions = []
@@ -269,17 +309,39 @@ class ImageStore:
                     "_op_type": "update",
                     "_index": self.index,
                     "_id": image.doc_id,
-                    "doc": {"last_seen": doc["last_seen"]},
+                    # Two crawls writing the same image at once: not a failure.
+                    "retry_on_conflict": 3,
+                    "script": {
+                        "lang": "painless",
+                        "source": _SEEN_SCRIPT,
+                        "params": {"seen": doc["last_seen"]},
+                    },
                     "upsert": doc,
                 }
             )
-        written, _ = _guard(
-            "a bulk write of image fingerprints",
-            lambda: helpers.bulk(
-                self._es, actions, refresh="wait_for" if refresh else False, chunk_size=2000
-            ),
-        )
-        return int(written)
+        written: list[WriteResult] = []
+        failures: list[DocumentFailure] = []
+
+        def run() -> None:
+            for ok, item in helpers.streaming_bulk(
+                self._es,
+                actions,
+                raise_on_error=False,
+                raise_on_exception=True,
+                refresh="wait_for" if refresh else False,
+                chunk_size=2000,
+            ):
+                if ok:
+                    outcome = item["update"]
+                    written.append(WriteResult(outcome["_id"], outcome.get("result") == "created"))
+                else:
+                    failures.append(DocumentFailure.from_bulk_item(item))
+
+        action = "a bulk write of image fingerprints"
+        _guard(action, run)
+        if failures:
+            raise BulkWriteFailed(action, failures, written=written)
+        return len(written)
 
     def similar(
         self,
@@ -350,3 +412,17 @@ class ImageStore:
                 self._es.indices.delete_index_template(name=self.index)
 
         _guard("deleting the image index", run)
+
+
+class ImageJournal(Journal[CrawledImage]):
+    """Fingerprints that could not reach Elasticsearch, ``<journal dir>/<prefix>-images.jsonl``,
+    written by the next crawl before its own; about no client, so erasure has nothing here."""
+
+    def encode(self, record: CrawledImage) -> dict[str, Any]:
+        return ImageDocument.from_domain(record)
+
+    def decode(self, document: dict[str, Any]) -> CrawledImage:
+        return ImageDocument.to_domain(document)
+
+    def doc_id(self, record: CrawledImage) -> str:
+        return record.doc_id

@@ -2,7 +2,9 @@
 
 Hits are appended as JSON lines while Elasticsearch is down and replayed, in order, before the
 next write. Replaying is idempotent because hit ids are deterministic, so a crash between a
-replay and the journal's rewrite costs nothing.
+replay and the journal's rewrite costs nothing. :class:`Journal` is the same machinery for any
+record with a deterministic document id (crawled image fingerprints: :mod:`hits.images`); each
+kind says how its records become documents and back.
 
 A document Elasticsearch refuses (a mapping conflict, an immense field) would be refused at
 every replay and block every later crawl: it goes to a dead-letter file instead (one per
@@ -27,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from hits.documents import Hit, HitDocument
 from hits.errors import BulkWriteFailed, DocumentFailure
@@ -36,6 +38,9 @@ from hits.tombstones import ErasedClients
 logger = logging.getLogger(__name__)
 
 DEAD_LETTER_DIR = "dead-letter"
+# Journals in the same directory that hold no hit (``<index>.jsonl`` of those indexes): records
+# about no client, nothing to erase; read as hits they would only be unreadable lines.
+NOT_HIT_JOURNALS = ("-corpus", "-images")
 # A journal line that cannot be read back (a disk error, a hand edit): kept, not replayed.
 UNREADABLE = "unreadable_journal_line"
 
@@ -221,7 +226,14 @@ def dead_letter_of(hit: Hit, failure: DocumentFailure, index: str) -> DeadLetter
     )
 
 
-class HitJournal:
+R = TypeVar("R")
+
+
+class Journal(Generic[R]):
+    """Records of one index that could not reach Elasticsearch, in ``<dir>/<index>.jsonl``.
+    Subclasses say how a record becomes a document (``encode``), is read back (``decode``),
+    which document it is (``doc_id``) and whose (``client_of``: "" for no client's)."""
+
     def __init__(self, directory: Path, index_name: str) -> None:
         self.directory = Path(directory)
         self.index = index_name
@@ -229,92 +241,136 @@ class HitJournal:
         self.dead_letters = DeadLetters(self.directory, index_name)
         self.erased = ErasedClients(self.directory)
 
-    def append(self, hits: Sequence[Hit]) -> None:
-        if not hits:
+    def encode(self, record: R) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def decode(self, document: dict[str, Any]) -> R:
+        raise NotImplementedError
+
+    def doc_id(self, record: R) -> str:
+        raise NotImplementedError
+
+    def client_of(self, record: R) -> str:
+        return ""
+
+    def dead_letter(self, record: R, failure: DocumentFailure) -> DeadLetter:
+        return DeadLetter(
+            at=datetime.now(UTC),
+            index=self.index,
+            doc_id=self.doc_id(record),
+            client_id=self.client_of(record),
+            status=failure.status,
+            error_type=failure.error_type,
+            reason=failure.reason,
+            document=self.encode(record),
+        )
+
+    def _erased(self, record: R) -> bool:
+        client = self.client_of(record)
+        return bool(client) and client in self.erased
+
+    def append(self, records: Sequence[R]) -> None:
+        if not records:
             return
         with _locked(self.path):
-            _append_lines(self.path, [_dumps(HitDocument.from_domain(h)) for h in hits])
+            _append_lines(self.path, [_dumps(self.encode(r)) for r in records])
 
-    def _read(self) -> tuple[list[Hit], list[str]]:
-        """The journaled hits, and lines that could not be read back."""
+    def _read(self) -> tuple[list[R], list[str]]:
+        """The journaled records, and lines that could not be read back."""
         if not self.path.exists():
             return [], []
         text = self.path.read_text(encoding="utf-8", errors="replace")
         lines = text.split("\n")
-        hits: list[Hit] = []
+        records: list[R] = []
         unreadable: list[str] = []
         for number, line in enumerate(lines):
             if not line.strip():
                 continue
             try:
-                hits.append(HitDocument.to_domain(json.loads(line)))
+                records.append(self.decode(json.loads(line)))
             except (ValueError, KeyError, TypeError):
                 if number == len(lines) - 1:
                     # A torn last line: the append that wrote it never completed (the crawl
-                    # died mid-write), so no one was told this hit was kept.
+                    # died mid-write), so no one was told this record was kept.
                     logger.warning("ignoring an incomplete last line in %s", self.path)
                 else:
                     unreadable.append(line)
-        return hits, unreadable
+        return records, unreadable
 
     def _unreadable(self, line: str) -> DeadLetter:
         return DeadLetter(
             datetime.now(UTC), self.index, "", "", 0, UNREADABLE, "not valid JSON", {"raw": line}
         )
 
-    def pending(self) -> list[Hit]:
+    def pending(self) -> list[R]:
         return self._read()[0]
 
-    def replay(self, write: Callable[[list[Hit]], object]) -> ReplayOutcome:
-        """Write every journaled hit with ``write``. Written hits leave the journal, refused
+    def replay(self, write: Callable[[list[R]], object]) -> ReplayOutcome:
+        """Write every journaled record with ``write``. Written ones leave the journal, refused
         ones go to the dead letters, those to retry stay; if Elasticsearch is unavailable
         (``write`` raises :class:`~hits.errors.HitStoreUnavailable`) nothing changes."""
         with _locked(self.path):
-            hits, unreadable = self._read()
+            records, unreadable = self._read()
             letters = [self._unreadable(line) for line in unreadable]
-            live = [h for h in hits if h.client_id not in self.erased]
-            dropped = len(hits) - len(live)
-            if not hits and not unreadable:
+            live = [r for r in records if not self._erased(r)]
+            dropped = len(records) - len(live)
+            if not records and not unreadable:
                 return ReplayOutcome(0, 0)
-            keep: list[Hit] = []
+            keep: list[R] = []
             replayed = len(live)
             if live:
                 try:
                     write(live)
                 except BulkWriteFailed as exc:
-                    by_id = {h.hit_id: h for h in live}
+                    by_id = {self.doc_id(r): r for r in live}
                     failed = {f.doc_id: f for f in exc.failures}
                     for doc_id, failure in failed.items():
-                        hit = by_id.get(doc_id)
-                        if hit is None:
+                        record = by_id.get(doc_id)
+                        if record is None:
                             continue
                         if failure.retryable:
-                            keep.append(hit)
+                            keep.append(record)
                         else:
-                            letters.append(dead_letter_of(hit, failure, self.index))
+                            letters.append(self.dead_letter(record, failure))
                     replayed = len(live) - len(failed)
             # Dead letters first: if that fails the journal still holds them.
             self.dead_letters.add(letters)
-            rewrite_atomically(self.path, [_dumps(HitDocument.from_domain(h)) for h in keep])
+            rewrite_atomically(self.path, [_dumps(self.encode(r)) for r in keep])
             if dropped:
-                logger.info("dropped %d journaled hit(s) of erased clients", dropped)
+                logger.info("dropped %d journaled record(s) of erased clients", dropped)
             return ReplayOutcome(replayed, len(keep), len(letters), dropped)
 
     def remove_client(self, client_id: str) -> int:
-        """Drop a client's pending hits (right to erasure); returns how many were dropped."""
+        """Drop a client's pending records (right to erasure); returns how many were dropped."""
         with _locked(self.path):
-            hits, unreadable = self._read()
-            kept = [h for h in hits if h.client_id != client_id]
-            if len(kept) == len(hits):
+            records, unreadable = self._read()
+            kept = [r for r in records if self.client_of(r) != client_id]
+            if len(kept) == len(records):
                 return 0
-            rewrite_atomically(
-                self.path, [*(_dumps(HitDocument.from_domain(h)) for h in kept), *unreadable]
-            )
-            return len(hits) - len(kept)
+            rewrite_atomically(self.path, [*(_dumps(self.encode(r)) for r in kept), *unreadable])
+            return len(records) - len(kept)
+
+
+class HitJournal(Journal[Hit]):
+    def encode(self, record: Hit) -> dict[str, Any]:
+        return HitDocument.from_domain(record)
+
+    def decode(self, document: dict[str, Any]) -> Hit:
+        return HitDocument.to_domain(document)
+
+    def doc_id(self, record: Hit) -> str:
+        return record.hit_id
+
+    def client_of(self, record: Hit) -> str:
+        return record.client_id
 
 
 def journals_in(directory: Path) -> list[HitJournal]:
     """Every hit journal of a journal directory (one per index)."""
     if not Path(directory).is_dir():
         return []
-    return [HitJournal(Path(directory), p.stem) for p in sorted(Path(directory).glob("*.jsonl"))]
+    return [
+        HitJournal(Path(directory), p.stem)
+        for p in sorted(Path(directory).glob("*.jsonl"))
+        if not p.stem.endswith(NOT_HIT_JOURNALS)
+    ]

@@ -8,6 +8,7 @@ from alerts.models import Alert
 from clients.services import import_client_file
 from crawlers.models import CrawlRun
 from demo.smtp_sink import free_port
+from hits.corpus import CorpusJournal, CorpusStore
 from hits.journal import HitJournal
 from operations.models import BackScan
 from operations.scheduler import configured_sources, run_cycle
@@ -50,3 +51,9 @@ def test_hits_found_while_elasticsearch_is_down_are_written_on_the_next_run(
     assert Alert.objects.count() == 1
     assert len(mailbox.messages) == 1
     assert BackScan.objects.get(status=BackScan.Status.DONE)
+    # Every post read while Elasticsearch was down reached the corpus from its journal.
+    corpus = CorpusStore(real_url, settings.BODYGUARD_INDEX_PREFIX)
+    journal = CorpusJournal(settings.BODYGUARD_JOURNAL_DIR, corpus.index)
+    assert journal.pending() == [] and not journal.dead_letters.entries()
+    assert corpus.count() == len([p for p in _site.posts.values() if p.get("cooked")])
+    corpus.close()
