@@ -53,7 +53,7 @@ def test_hits_found_while_elasticsearch_is_down_are_written_on_the_next_run(
     assert BackScan.objects.get(status=BackScan.Status.DONE)
     # Every post read while Elasticsearch was down reached the corpus from its journal.
     corpus = CorpusStore(real_url, settings.BODYGUARD_INDEX_PREFIX)
-    journal = CorpusJournal(settings.BODYGUARD_JOURNAL_DIR, corpus.index)
-    assert journal.pending() == [] and not journal.dead_letters.entries()
+    corpus_journal = CorpusJournal(settings.BODYGUARD_JOURNAL_DIR, corpus.index)
+    assert corpus_journal.pending() == [] and not corpus_journal.dead_letters.entries()
     assert corpus.count() == len([p for p in _site.posts.values() if p.get("cooked")])
     corpus.close()
