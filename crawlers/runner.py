@@ -229,6 +229,15 @@ def _record(
     else:
         run.status = CrawlRun.Status.OK
         run.message = f"finish reason: {stats.get('finish_reason', 'unknown')}{retry_note}"
+    kept = {
+        "image fingerprint(s) kept in the journal for the next run": "bodyguard/image_fingerprints_journaled",
+        "image fingerprint(s) refused by Elasticsearch, in the dead-letter files": "bodyguard/image_fingerprints_dead_lettered",
+        "corpus post(s) kept in the journal for the next run": "bodyguard/corpus_journaled",
+        "corpus post(s) refused by Elasticsearch": "bodyguard/corpus_refusals",
+    }
+    for what, key in kept.items():
+        if stats.get(key):
+            run.message += f"\n{int(stats[key])} {what}"
     gone = int(stats.get("bodyguard/pages_gone", 0))
     if gone:
         run.message += f"\n{gone} page(s) gone (404/410), read again on the next run"

@@ -165,7 +165,9 @@ def test_images_crawled_while_elasticsearch_is_down_are_found_by_a_photo_registe
 
     _crawl_with_elasticsearch_down(settings)
 
-    assert CrawlRun.objects.get().status == CrawlRun.Status.DEGRADED
+    run = CrawlRun.objects.get()
+    assert run.status == CrawlRun.Status.DEGRADED
+    assert "2 image fingerprint(s) kept in the journal for the next run" in run.message
     journal = _images_journal(settings)
     assert sorted(i.image_url for i in journal.pending()) == sorted(
         base + p for p in IMAGE_PATHS[:2]
@@ -233,6 +235,10 @@ def test_fingerprints_the_image_index_refuses_are_set_aside_with_the_reason(
         images._es.indices.delete(index=images.index)
         images.close()
 
+    run = CrawlRun.objects.get()
+    assert (
+        "2 image fingerprint(s) refused by Elasticsearch, in the dead-letter files" in run.message
+    )
     journal = _images_journal(settings)
     # Refused, not "retry later": the journal would trip on them at every run.
     assert journal.pending() == []
