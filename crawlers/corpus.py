@@ -35,6 +35,7 @@ def corpus_post(
         posted_at=item.posted_at,
         crawled_at=crawled_at,
         is_thread_start=item.is_thread_start,
+        language=item.language,
         image_urls=tuple(item.image_urls),
         image_ids=tuple(item.image_ids),
         content_sha256=item.content_sha256,
@@ -83,8 +84,15 @@ class CorpusPipeline:
         except HitStoreUnavailable as exc:
             self._store_down(exc)
             return
+        except HitStoreError as exc:
+            # Not an outage: the journal stays as it is, this crawl's posts are still written.
+            self.stats.inc_value("bodyguard/corpus_refusals")
+            logger.error("the corpus journal %s could not be replayed: %s", self.journal.path, exc)
+            return
         if outcome.replayed:
             self.stats.set_value("bodyguard/corpus_replayed", outcome.replayed)
+        if outcome.dead_lettered:
+            self.stats.set_value("bodyguard/corpus_dead_lettered", outcome.dead_lettered)
 
     def process_item(self, item: ForumPost) -> ForumPost:
         self.pending.append(corpus_post(item, datetime.now(UTC), self.redactor))

@@ -1,10 +1,29 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from matching.names import Mention
+
+# A primary language subtag (BCP 47 / ISO 639): two or three ASCII letters, nothing else.
+_PRIMARY_LANGUAGE = re.compile(r"[A-Za-z]{2,3}")
+# ISO 639 codes that name no language (undetermined, uncoded, multiple, no linguistic content).
+_NOT_A_LANGUAGE = frozenset({"und", "mis", "mul", "zxx"})
+
+
+def primary_language(declared: object) -> str:
+    """The lowercase primary tag of a language a page or an API declares ("fr" from "fr-FR",
+    "de" from "de_DE"); "" when there is none or it is not a language tag (a hostile page
+    writes anything there)."""
+    if not isinstance(declared, str):
+        return ""
+    primary = declared.strip().replace("_", "-").split("-", 1)[0]
+    if not _PRIMARY_LANGUAGE.fullmatch(primary):
+        return ""
+    primary = primary.lower()
+    return "" if primary in _NOT_A_LANGUAGE else primary
 
 
 @dataclass(frozen=True)
@@ -59,6 +78,8 @@ class ForumPost:
     # Ids of the fingerprints (hits.images) of the images fetched from the post.
     image_ids: list[str] = field(default_factory=list)
     is_thread_start: bool = False
+    # The language the source declares for the post (primary_language), never guessed.
+    language: str = ""
     mentions: list[Mention] = field(default_factory=list)
     image_matches: list[ImageMatch] = field(default_factory=list)
     # The URL whose response the post was read from (set by a spider middleware), and where

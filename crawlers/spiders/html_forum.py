@@ -23,7 +23,7 @@ from twisted.python.failure import Failure
 
 from config.sources import Source
 from crawlers.dates import DEFAULT_ZONE, parse_post_time
-from crawlers.items import ForumPost
+from crawlers.items import ForumPost, primary_language
 from crawlers.spiders.base import SourceSpider
 from matching.html import html_to_text
 
@@ -170,6 +170,7 @@ class HtmlForumSpider(SourceSpider):
             posted_at=self._parse_posted_at(post, sel),
             image_urls=self._parse_image_urls(response, post, sel),
             is_thread_start=False,
+            language=self._parse_language(post),
         )
 
     def _parse_title(self, response: TextResponse, sel: ForumSelectors) -> str:
@@ -179,6 +180,10 @@ class HtmlForumSpider(SourceSpider):
         return "\n\n".join(
             html_to_text(fragment) for fragment in post.css(sel.text).getall()
         ).strip()
+
+    def _parse_language(self, post: Selector) -> str:
+        # HTML's rule: the nearest lang attribute around the post, usually <html lang="de-DE">.
+        return primary_language(post.xpath("ancestor-or-self::*[@lang][1]/@lang").get())
 
     def _parse_author(self, post: Selector, sel: ForumSelectors) -> str:
         # The first match: later ones are authors quoted inside the post.

@@ -21,8 +21,9 @@ from scrapy.exceptions import CloseSpider
 from scrapy.http import Response
 
 from config.environment import secret
+from config.sources import Source
 from crawlers.dates import parse_post_time
-from crawlers.items import ForumPost
+from crawlers.items import ForumPost, primary_language
 from crawlers.spiders.base import SourceSpider
 from matching.html import html_to_text
 
@@ -68,6 +69,11 @@ class MastodonSpider(SourceSpider):
                     callback=self.parse_search,
                     what=f"search {term!r}",
                 )
+
+    @classmethod
+    def searches(cls, source: Source) -> bool:
+        # Only signed-in clients may search statuses: without a token no name is searched.
+        return bool((source.credentials or {}).get("access_token"))
 
     def _token(self) -> str:
         name = (self.source.credentials or {}).get("access_token", "")
@@ -208,6 +214,7 @@ class MastodonSpider(SourceSpider):
             image_urls=images,
             video_urls=videos,
             is_thread_start=True,
+            language=self._parse_language(shown),
         )
 
     def _parse_text(self, status: dict[str, Any]) -> str:
@@ -217,6 +224,10 @@ class MastodonSpider(SourceSpider):
         poll = status.get("poll") or {}
         parts.extend(option.get("title") or "" for option in poll.get("options") or [])
         return "\n\n".join(t for t in (html_to_text(p) for p in parts if p) if t)
+
+    def _parse_language(self, status: dict[str, Any]) -> str:
+        # As the author's client declared it (ISO 639-1, or null), not as the text reads.
+        return primary_language(status.get("language"))
 
     def _parse_author(self, status: dict[str, Any]) -> str:
         account = status.get("account") or {}

@@ -31,7 +31,9 @@ class RedditSpider(SourceSpider):
             for path in paths:
                 query = params | ({"restrict_sr": 1} if subreddits else {})
                 yield Request(
-                    self.api_url(path, query), callback=self.parse_listing, cb_kwargs={"page": 1}
+                    self.api_url(path, query),
+                    callback=self.parse_listing,
+                    cb_kwargs={"page": 1, "term": term},
                 )
         for sub in subreddits:
             yield Request(
@@ -46,7 +48,12 @@ class RedditSpider(SourceSpider):
     def searches(cls, source: Source) -> bool:
         return True
 
-    def parse_listing(self, response: Response, page: int) -> Iterator[ForumPost | Request]:
+    def parse_listing(
+        self, response: Response, page: int, term: str = ""
+    ) -> Iterator[ForumPost | Request]:
+        # Threads a name's search found are remembered for that name (``term``): a new name
+        # reads every thread its search returns, even those read before for another name or
+        # from a subreddit's listing (no term).
         data = _json(response)
         listing = data.get("data", {}) if isinstance(data, dict) else {}
         for child in listing.get("children", []):
@@ -55,19 +62,19 @@ class RedditSpider(SourceSpider):
             post = child["data"]
             yield self._submission(post)
             key, version = f"t3:{post.get('id')}", post.get("num_comments")
-            if not self.is_new(key, version):
+            if not self.is_new(key, version, term=term):
                 continue
             thread = self.site_url(str(post.get("permalink") or ""))
             if post.get("num_comments") and thread:
                 request = Request(thread.rstrip("/") + ".json", callback=self.parse_thread)
-                yield self.tracked(request, key, version)
+                yield self.tracked(request, key, version, term=term)
         after = listing.get("after")
         if after and page < int(self.option("max_pages", 3)):
             separator = "&" if "?" in response.url else "?"
             yield Request(
                 f"{response.url.split('&after=')[0]}{separator}after={after}",
                 callback=self.parse_listing,
-                cb_kwargs={"page": page + 1},
+                cb_kwargs={"page": page + 1, "term": term},
             )
 
     def parse_thread(self, response: Response) -> Iterator[ForumPost]:

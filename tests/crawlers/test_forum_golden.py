@@ -227,3 +227,19 @@ def test_generic_text(crawled):
         "Wir pflegen hier ein sehr freundschaftliches Miteinander"
         in _first(crawled, "generic")[1]["text"]
     )
+
+
+# -- every engine -------------------------------------------------------------------------------
+
+
+def test_language_is_the_primary_tag_the_page_declares(crawled):
+    # <html lang="de">, "de-DE", "en-US", "ru-RU": the region goes, the language stays.
+    languages = {case: {i["language"] for i in items} for case, (_base, items) in crawled.items()}
+    assert languages == {
+        "phpbb": {"de"},
+        "vbulletin": {"de"},
+        "xenforo": {"de"},
+        "xenforo-villagers": {"en"},
+        "invision": {"ru"},
+        "generic": {"de"},
+    }

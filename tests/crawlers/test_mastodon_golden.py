@@ -152,6 +152,20 @@ def test_names_are_searched_when_a_token_is_configured(crawled):
     assert any("greg@icosahedron.website" in i["author"] for i in items)
 
 
+def test_language_is_the_one_the_status_declares(crawled):
+    # German text declared Swedish stays "sv": what the author's client declared, never a guess;
+    # a status that declares none has none.
+    _, items, _ = crawled
+    languages = {i["url"].rsplit("/", 1)[1]: i["language"] for i in items}
+    declared = (
+        "114632345540311129",
+        "113775664811812491",
+        "113950888863349394",
+        "114822758229315057",
+    )
+    assert [languages[status] for status in declared] == ["sv", "fr", "", "en"]
+
+
 @pytest.fixture
 def source(isolated, settings):
     def make(search: Route | None = None, **options):
