@@ -28,7 +28,7 @@ from elasticsearch import Elasticsearch, helpers
 from hits.documents import Hit, HitDocument, ReviewStatus, _iso, _parse_time
 from hits.errors import BulkWriteFailed, DocumentFailure
 from hits.journal import Journal
-from hits.store import _guard
+from hits.store import HIT_ORDER, _guard, scan_sources
 from hits.urls import canonicalize
 from matching.names import WatchEntry
 from matching.normalize import masked_words, skeleton, skeleton_term
@@ -508,27 +508,14 @@ class CorpusStore:
     def _scan(
         self, query: dict[str, Any], source_includes: list[str] | None = None
     ) -> Iterator[CorpusPost]:
-        search_after: list[Any] | None = None
-        excludes = ["words", "runs", "masked"]
-        while True:
-            kwargs: dict[str, Any] = {
-                "index": self.index,
-                "query": query,
-                "sort": [{"post_id": "asc"}],
-                "size": SCAN_PAGE,
-                "source_excludes": excludes,
-            }
-            if source_includes:
-                kwargs["source_includes"] = source_includes
-            if search_after is not None:
-                kwargs["search_after"] = search_after
-            response = _guard("reading the corpus", lambda kw=kwargs: self._es.search(**kw))  # type: ignore[misc]
-            page = response["hits"]["hits"]
-            for doc in page:
-                yield CorpusDocument.to_domain(doc["_source"])
-            if len(page) < SCAN_PAGE:
-                return
-            search_after = page[-1]["sort"]
+        fields: dict[str, Any] = {"source_excludes": ["words", "runs", "masked"]}
+        if source_includes:
+            fields["source_includes"] = source_includes
+        for source in scan_sources(
+            self._es, "reading the corpus", index=self.index, query=query,
+            sort=[{"post_id": "asc"}], size=SCAN_PAGE, **fields,
+        ):  # fmt: skip
+            yield CorpusDocument.to_domain(source)
 
     def _search(self, query: dict[str, Any], size: int = 100, **extra: Any) -> list[CorpusPost]:
         response = _guard(
@@ -640,24 +627,11 @@ class CorpusStore:
         return found
 
     def _hits(self, query: dict[str, Any]) -> Iterator[Hit]:
-        search_after: list[Any] | None = None
-        while True:
-            kwargs: dict[str, Any] = {
-                "index": self.hits_index,
-                "query": query,
-                "sort": [{"first_seen": "asc"}, {"hit_id": "asc"}],
-                "size": SCAN_PAGE,
-                "ignore_unavailable": True,
-            }
-            if search_after is not None:
-                kwargs["search_after"] = search_after
-            response = _guard("reading hits", lambda kw=kwargs: self._es.search(**kw))  # type: ignore[misc]
-            page = response["hits"]["hits"]
-            for doc in page:
-                yield HitDocument.to_domain(doc["_source"])
-            if len(page) < SCAN_PAGE:
-                return
-            search_after = page[-1]["sort"]
+        for source in scan_sources(
+            self._es, "reading hits", index=self.hits_index, query=query, sort=HIT_ORDER,
+            size=SCAN_PAGE, ignore_unavailable=True,
+        ):  # fmt: skip
+            yield HitDocument.to_domain(source)
 
     def urls_of_client(self, client_id: str) -> list[str]:
         """The canonical URL of every hit of a client (the corpus search's client filter)."""

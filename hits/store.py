@@ -139,6 +139,29 @@ def _guard(action: str, call: Callable[[], T]) -> T:
         ) from exc
 
 
+# A total order of hits, for paging with search_after.
+HIT_ORDER: list[dict[str, str]] = [{"first_seen": "asc"}, {"hit_id": "asc"}]
+
+
+def scan_sources(
+    es: Elasticsearch, action: str, *, size: int, **search: Any
+) -> Iterator[dict[str, Any]]:
+    """The ``_source`` of every document a search selects, page after page: ``search`` holds
+    the search's arguments (index, query, a total ``sort``...), ``action`` names it in errors."""
+    search_after: list[Any] | None = None
+    while True:
+        kwargs = {**search, "size": size}
+        if search_after is not None:
+            kwargs["search_after"] = search_after
+        response = _guard(action, lambda kw=kwargs: es.search(**kw))  # type: ignore[misc]
+        page = response["hits"]["hits"]
+        for doc in page:
+            yield doc["_source"]
+        if len(page) < size:
+            return
+        search_after = page[-1]["sort"]
+
+
 class HitStore:
     def __init__(self, url: str, index_prefix: str, timeout_s: float = 10) -> None:
         self.url = url
@@ -328,25 +351,11 @@ class HitStore:
 
     def scan(self, query: dict[str, Any], page_size: int = 1000) -> Iterator[Hit]:
         """Every hit the query selects, however many (search_after on a total order)."""
-        search_after: list[Any] | None = None
-        while True:
-            kwargs: dict[str, Any] = {
-                "index": self.index,
-                "query": query,
-                "sort": [{"first_seen": "asc"}, {"hit_id": "asc"}],
-                "size": page_size,
-                "track_total_hits": False,
-                "ignore_unavailable": True,
-            }
-            if search_after is not None:
-                kwargs["search_after"] = search_after
-            response = _guard("listing hits", lambda kw=kwargs: self._es.search(**kw))  # type: ignore[misc]
-            page = response["hits"]["hits"]
-            for doc in page:
-                yield HitDocument.to_domain(doc["_source"])
-            if len(page) < page_size:
-                return
-            search_after = page[-1]["sort"]
+        for source in scan_sources(
+            self._es, "listing hits", index=self.index, query=query, sort=HIT_ORDER,
+            size=page_size, track_total_hits=False, ignore_unavailable=True,
+        ):  # fmt: skip
+            yield HitDocument.to_domain(source)
 
     def iter_of_client(self, client_id: str) -> Iterator[Hit]:
         """Every hit of a client, with no cap (erasure, access requests)."""
