@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import gzip
 import threading
-from datetime import timedelta
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
