@@ -26,9 +26,8 @@ from typing import Any
 from elasticsearch import Elasticsearch, helpers
 
 from hits.documents import Hit, HitDocument, ReviewStatus, _iso, _parse_time
-from hits.errors import BulkWriteFailed, DocumentFailure
 from hits.journal import Journal
-from hits.store import HIT_ORDER, _guard, scan_sources
+from hits.store import HIT_ORDER, _guard, bulk_write, scan_sources
 from hits.urls import canonicalize
 from matching.names import WatchEntry
 from matching.normalize import masked_words, skeleton, skeleton_term
@@ -457,27 +456,10 @@ class CorpusStore:
     def index_documents(self, actions: list[dict[str, Any]], *, refresh: bool = True) -> int:
         if not actions:
             return 0
-        failures: list[dict[str, Any]] = []
-
-        def run() -> None:
-            for ok, item in helpers.streaming_bulk(
-                self._es,
-                actions,
-                raise_on_error=False,
-                raise_on_exception=True,
-                refresh="wait_for" if refresh else False,
-                chunk_size=1000,
-            ):
-                if not ok:
-                    failures.append(item)
-
-        _guard("a bulk write of corpus posts", run)
-        if failures:
-            raise BulkWriteFailed(
-                "a bulk write of corpus posts",
-                [DocumentFailure.from_bulk_item(item) for item in failures],
-            )
-        return len(actions)
+        written = bulk_write(
+            self._es, "a bulk write of corpus posts", actions, refresh=refresh, chunk_size=1000
+        )
+        return len(written)
 
     def refresh(self) -> None:
         _guard("refreshing the corpus", lambda: self._es.indices.refresh(index=self.index))

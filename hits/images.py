@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from elasticsearch import Elasticsearch, helpers
+from elasticsearch import Elasticsearch
 
 from hits.documents import _iso, _parse_time
-from hits.errors import BulkWriteFailed, DocumentFailure, HitStoreError
+from hits.errors import HitStoreError
 from hits.journal import Journal
-from hits.store import WriteResult, _guard
+from hits.store import _guard, bulk_write
 from matching.hashes import PdqHash
 from matching.images import Variant
 
@@ -319,28 +319,13 @@ class ImageStore:
                     "upsert": doc,
                 }
             )
-        written: list[WriteResult] = []
-        failures: list[DocumentFailure] = []
-
-        def run() -> None:
-            for ok, item in helpers.streaming_bulk(
-                self._es,
-                actions,
-                raise_on_error=False,
-                raise_on_exception=True,
-                refresh="wait_for" if refresh else False,
-                chunk_size=2000,
-            ):
-                if ok:
-                    outcome = item["update"]
-                    written.append(WriteResult(outcome["_id"], outcome.get("result") == "created"))
-                else:
-                    failures.append(DocumentFailure.from_bulk_item(item))
-
-        action = "a bulk write of image fingerprints"
-        _guard(action, run)
-        if failures:
-            raise BulkWriteFailed(action, failures, written=written)
+        written = bulk_write(
+            self._es,
+            "a bulk write of image fingerprints",
+            actions,
+            refresh=refresh,
+            chunk_size=2000,
+        )
         return len(written)
 
     def similar(

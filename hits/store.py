@@ -139,6 +139,41 @@ def _guard(action: str, call: Callable[[], T]) -> T:
         ) from exc
 
 
+def bulk_write(
+    es: Elasticsearch,
+    action: str,
+    actions: list[dict[str, Any]],
+    *,
+    refresh: bool,
+    chunk_size: int,
+) -> list[WriteResult]:
+    """Send ``actions`` in chunks, every chunk even when an earlier one had failures; what was
+    written, or :class:`BulkWriteFailed` naming each document not written (and what was);
+    ``action`` names the write in errors."""
+    written: list[WriteResult] = []
+    failures: list[DocumentFailure] = []
+
+    def run() -> None:
+        for ok, item in helpers.streaming_bulk(
+            es,
+            actions,
+            raise_on_error=False,
+            raise_on_exception=True,
+            refresh="wait_for" if refresh else False,
+            chunk_size=chunk_size,
+        ):
+            if ok:
+                [outcome] = item.values()  # {op_type: {...}}
+                written.append(WriteResult(outcome["_id"], outcome.get("result") == "created"))
+            else:
+                failures.append(DocumentFailure.from_bulk_item(item))
+
+    _guard(action, run)
+    if failures:
+        raise BulkWriteFailed(action, failures, written=written)
+    return written
+
+
 # A total order of hits, for paging with search_after.
 HIT_ORDER: list[dict[str, str]] = [{"first_seen": "asc"}, {"hit_id": "asc"}]
 
@@ -217,28 +252,9 @@ class HitStore:
         actions = [self._action(hit) for hit in hits]
         if not actions:
             return []
-        results: list[WriteResult] = []
-        failures: list[DocumentFailure] = []
-
-        def run() -> None:
-            for ok, item in helpers.streaming_bulk(
-                self._es,
-                actions,
-                raise_on_error=False,
-                raise_on_exception=True,
-                refresh="wait_for" if refresh else False,
-                chunk_size=500,
-            ):
-                outcome = item["update"]
-                if ok:
-                    results.append(WriteResult(outcome["_id"], outcome.get("result") == "created"))
-                else:
-                    failures.append(DocumentFailure.from_bulk_item(item))
-
-        _guard("a bulk write of hits", run)
-        if failures:
-            raise BulkWriteFailed("a bulk write of hits", failures, written=results)
-        return results
+        return bulk_write(
+            self._es, "a bulk write of hits", actions, refresh=refresh, chunk_size=500
+        )
 
     def _action(self, hit: Hit) -> dict[str, Any]:
         doc = HitDocument.from_domain(hit)

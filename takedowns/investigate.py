@@ -30,9 +30,9 @@ from hits.corpus import SEARCH_WINDOW, CorpusFilters, CorpusPost, CorpusStore
 from hits.documents import Hit, ReviewStatus
 from takedowns.services import audit
 from takedowns.views import (
-    MAX_PAGE,
     PER_PAGE,
     _hit,
+    _page_number,
     _paris_day,
     _start_of,
     reviewer_required,
@@ -442,16 +442,7 @@ def parse_search_request(g: Any) -> SearchRequest:
     until_day = _paris_day(g.get("until", ""), _("to"), problems)
     if since_day and until_day and since_day > until_day:
         problems.append(_("The “from” date is after the “to” date: no post can match."))
-    page = 1
-    raw_page = g.get("page", "").strip()
-    if raw_page:
-        if raw_page.isdigit() and 1 <= int(raw_page) <= MAX_PAGE:
-            page = int(raw_page)
-        else:
-            problems.append(
-                _("“%(value)s” is not a page number: showing the first page.")
-                % {"value": raw_page[:40]}
-            )
+    page = _page_number(g.get("page", ""), problems)
     text = g.get("q", "").strip()
     if len(text) > MAX_QUERY:
         problems.append(_("The search was cut to its first %(n)s characters.") % {"n": MAX_QUERY})
@@ -469,19 +460,8 @@ def parse_search_request(g: Any) -> SearchRequest:
 
 
 @dataclass
-class ResultRow:
-    post: CorpusPost
-    mentions: list[Mention]
-    excerpt: SafeString
+class ResultRow(PostRow):
     author_url: str
-
-    @property
-    def when(self) -> datetime:
-        return _when(self.post)
-
-    @property
-    def images(self) -> int:
-        return len(self.post.image_urls)
 
 
 @reviewer_required

@@ -91,6 +91,19 @@ def _paris_day(value: str, label: str, problems: list[str]) -> date | None:
         return None
 
 
+def _page_number(value: str, problems: list[str]) -> int:
+    """The page asked for, or the first one with a word saying why."""
+    value = value.strip()
+    if not value:
+        return 1
+    if value.isdigit() and 1 <= int(value) <= MAX_PAGE:
+        return int(value)
+    problems.append(
+        _("“%(value)s” is not a page number: showing the first page.") % {"value": value[:40]}
+    )
+    return 1
+
+
 def _start_of(day: date) -> datetime:
     """Midnight in Paris: the team thinks in French days, whatever UTC says."""
     return datetime.combine(day, time.min, tzinfo=PARIS)
@@ -113,16 +126,7 @@ def parse_queue_request(g: Any) -> QueueRequest:
                 _("“%(value)s” is not a severity: choose one from the list.")
                 % {"value": raw_severity[:40]}
             )
-    page = 1
-    raw_page = g.get("page", "").strip()
-    if raw_page:
-        if raw_page.isdigit() and 1 <= int(raw_page) <= MAX_PAGE:
-            page = int(raw_page)
-        else:
-            problems.append(
-                _("“%(value)s” is not a page number: showing the first page.")
-                % {"value": raw_page[:40]}
-            )
+    page = _page_number(g.get("page", ""), problems)
     filters = HitFilters(
         client_id=g.get("client", ""),
         source_id=g.get("source", ""),

@@ -3,47 +3,18 @@ author's posts, then a corpus search; staff are refused."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from config.environment import BASE_DIR
-from crawlers.screenshots import CHROMIUM_ARGS
 from takedowns.models import AuditEvent
+from tests.takedowns.conftest import ARTIFACTS
 from tests.takedowns.test_investigate import THREAD_2108, World, _world_settings, build_world
 from tests.takedowns.workbench import PASSWORD, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-ARTIFACTS = BASE_DIR / "test-artifacts" / "browser"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = shutil.which("chromium")
-    assert chromium, "Debian's chromium is needed for browser tests: make test installs it"
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        launched = playwright.chromium.launch(
-            executable_path=chromium,
-            headless=True,
-            chromium_sandbox=False,
-            args=list(CHROMIUM_ARGS),
-        )
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser, request) -> Iterator[Page]:
-    context = browser.new_context(locale="fr-FR")
-    opened = context.new_page()
-    yield opened
-    _shot(opened, f"{request.node.name}-last")
-    context.close()
 
 
 @pytest.fixture(scope="module")
