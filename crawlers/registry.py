@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from crawlers.spiders.base import SourceSpider
 from crawlers.spiders.bing import BingSpider
+from crawlers.spiders.bluesky import BlueskySpider
 from crawlers.spiders.brave import BraveSpider
 from crawlers.spiders.discourse import DiscourseSpider
 from crawlers.spiders.fourchan import FourchanSpider
 from crawlers.spiders.generic import GenericSpider
 from crawlers.spiders.google_cse import GoogleCseSpider
 from crawlers.spiders.invision import InvisionSpider
+from crawlers.spiders.lemmy import LemmySpider
 from crawlers.spiders.mastodon import MastodonSpider
+from crawlers.spiders.misskey import MisskeySpider
 from crawlers.spiders.phpbb import PhpbbSpider
 from crawlers.spiders.reddit import RedditSpider
 from crawlers.spiders.searxng import SearxngSpider
@@ -33,6 +36,9 @@ _ALL: tuple[type[SourceSpider], ...] = (
     BingSpider,
     TelegramSpider,
     MastodonSpider,
+    MisskeySpider,
+    LemmySpider,
+    BlueskySpider,
 )
 
 SPIDERS: dict[str, type[SourceSpider]] = {spider.name: spider for spider in _ALL}

@@ -164,9 +164,14 @@ class MastodonSpider(SourceSpider):
             post = self._post(status)
             if post is None:
                 continue
-            if not self.is_new(f"status:{status.get('id')}", post.content_sha256):
+            key = f"status:{status.get('id')}"
+            if not self.is_new(key, post.content_sha256):
+                # Read in full by an earlier run, unchanged since: its hits and corpus record
+                # exist already.
                 unchanged += 1
+                continue
             yield post
+            self.mark_read(key, post.content_sha256)
         following = self._next_page(response, page, unchanged == len(statuses))
         if following:
             yield self._request(following, what, cb_kwargs={"page": page + 1})

@@ -73,9 +73,14 @@ class TelegramSpider(SourceSpider):
                 continue
             message_id = int(post.url.rsplit("/", 1)[1])
             oldest = message_id if oldest is None else min(oldest, message_id)
-            if not self.is_new(f"{channel}:{message_id}", post.content_sha256):
+            key = f"{channel}:{message_id}"
+            if not self.is_new(key, post.content_sha256):
+                # Read in full by an earlier run, unchanged since: its hits and corpus record
+                # exist already.
                 unchanged += 1
+                continue
             yield post
+            self.mark_read(key, post.content_sha256)
         # Older pages are fetched while this one brought something new (or on a full crawl).
         if oldest is None or page >= int(self.option("pages", DEFAULT_PAGES)):
             return

@@ -36,7 +36,7 @@ def test_a_valid_source_loads_with_defaults(tmp_path):
         (
             GOOD.replace("kind: discourse", "kind: myspace"),
             "kind",
-            "known kinds: bing, brave, discourse, fourchan, generic, google_cse, invision, mastodon, phpbb, reddit, searxng, telegram, vbulletin, xenforo",
+            "known kinds: bing, bluesky, brave, discourse, fourchan, generic, google_cse, invision, lemmy, mastodon, misskey, phpbb, reddit, searxng, telegram, vbulletin, xenforo",
         ),
         (
             GOOD.replace("crawl_interval: 30m", "crawl_interval: often"),

@@ -28,6 +28,9 @@ class Case:
     names: list[str] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)
     expected_path: str = ""  # a hit URL must end with this
+    post: bool = False  # the API is called with POST (Misskey): its routes answer POST too
+    # purpose -> environment variable; TEST_API_KEY is set for every case
+    credentials: dict[str, str] = field(default_factory=dict)
 
 
 def _file(*parts: str) -> bytes:
@@ -39,6 +42,24 @@ def _search_response(name: str, base_placeholder: str = "BASE") -> bytes:
     text = _file("search", name).decode("utf-8-sig")
     text = re.sub(r"https?://[a-z0-9.-]+\.[a-z]{2,}(?=[/\"])", base_placeholder, text)
     return text.encode("utf-8")
+
+
+def _accept_post(server: Any) -> None:
+    """The server's routes answer POST as GET (by path and query), the body read and set aside."""
+    handler = server.RequestHandlerClass
+
+    def do_post(self: Any) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        handler.do_GET(self)
+
+    handler.do_POST = do_post
+
+
+def _lemmy_search() -> bytes:
+    """Lemmy's saved material has no search answer: a real post view, in the search's shape."""
+    post = json.loads(_file("lemmy", "lemoa_lemmy.ml_v0.18_post_1465740.json"))["post_view"]
+    answer = {"type_": "All", "posts": [post], "comments": [], "communities": [], "users": []}
+    return json.dumps(answer).encode()
 
 
 CASES: dict[str, Case] = {
@@ -144,6 +165,40 @@ CASES: dict[str, Case] = {
         names=["Richard Stallman"],
         expected_path="/viewtopic.php?f=4&t=167",
     ),
+    "misskey": Case(
+        {
+            "/api/notes/search": Route(
+                _file("misskey", "go-misskey_slippy.xyz_notes_search.json"), JSON
+            )
+        },
+        {"pages": 1},
+        names=["Antonio Vivaldi"],
+        expected_path="/notes/8dlo8p9s7g",
+        post=True,
+    ),
+    "lemmy": Case(
+        {"/api/v3/search": Route(_lemmy_search(), JSON)},
+        {"pages": 1},
+        aliases=["johanndt"],
+        expected_path="/post/1465740",
+    ),
+    "bluesky": Case(
+        {
+            # No session call was recorded (the client always signs in): its answer is built
+            # in the documented shape; POST answers like GET (post=True).
+            "/xrpc/com.atproto.server.createSession": Route(
+                b'{"accessJwt": "a", "refreshJwt": "r", "handle": "h.bsky.social"}', JSON
+            ),
+            "/xrpc/app.bsky.feed.searchPosts": Route(
+                _file("bluesky", "bskyr_2023_searchPosts_body_httptest2.json"), JSON
+            ),
+        },
+        {"pages": 1},
+        names=["Carolyn Maloney"],
+        expected_path="/post/3kghfbaw4xr2u",
+        post=True,
+        credentials={"identifier": "TEST_API_KEY", "app_password": "TEST_API_KEY"},
+    ),
 }
 
 
@@ -154,6 +209,8 @@ def test_a_crawl_of_each_kind_puts_its_hits_in_elasticsearch(
     case = CASES[kind]
     site = StaticSite(dict(case.routes))
     server = serve_site(site)
+    if case.post:
+        _accept_post(server)
     base = f"http://127.0.0.1:{server.server_port}"
     for path, route in site.routes.items():
         if isinstance(route, Route) and b"BASE" in route.body:
@@ -198,6 +255,8 @@ def test_a_crawl_of_each_kind_puts_its_hits_in_elasticsearch(
         if kind in ("brave", "google_cse", "bing")
         else {}
     )
+    if case.credentials:
+        extra = {"credentials": case.credentials}
     write_source(
         isolated / "sources",
         f"src-{kind.replace('_', '-')}",

@@ -226,3 +226,24 @@ def test_a_link_to_another_host_is_not_followed(source, monkeypatch):
     server.shutdown()
     assert not [r for r in site.requests if "max_id=1" in r]
     assert len([r for r in site.requests if "ichbinhanna" in r]) == 1
+
+
+# Committed for real: the crawls are other processes and must see each other's state.
+@pytest.mark.django_db(transaction=True)
+def test_a_second_run_reads_only_what_is_new(django_db_setup, django_db_blocker, tmp_path):
+    from crawlers.models import SourceState
+
+    site, server, base = _serve()
+    options = {"hashtags": ["ichbinhanna"], "pages": 4}
+    try:
+        with django_db_blocker.unblock():
+            first = crawl_items(tmp_path, "mastodon", base, options, source_id="masto-twice")
+            site.requests.clear()
+            again = crawl_items(tmp_path, "mastodon", base, options, source_id="masto-twice")
+            SourceState.objects.filter(source_id="masto-twice").delete()
+    finally:
+        server.shutdown()
+    assert len(first) > 40
+    # Nothing changed: no status again, and the first page was enough to know it.
+    assert again == []
+    assert not any("max_id" in r for r in site.requests)

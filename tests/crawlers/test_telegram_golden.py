@@ -153,3 +153,26 @@ def test_a_channel_without_a_preview_is_an_error_not_silence(isolated, settings,
     run = CrawlRun.objects.get(pk=outcome.run_id)
     assert run.status == CrawlRun.Status.FAILED
     assert reason in run.message
+
+
+# Committed for real: the crawls are other processes and must see each other's state.
+@pytest.mark.django_db(transaction=True)
+def test_a_second_run_reads_only_what_is_new(django_db_setup, django_db_blocker, tmp_path):
+    from crawlers.models import SourceState
+
+    site = _site()
+    server = serve_site(site)
+    base = f"http://127.0.0.1:{server.server_port}"
+    options = {"channels": ["durov"], "pages": 2}
+    try:
+        with django_db_blocker.unblock():
+            first = crawl_items(tmp_path, "telegram", base, options, source_id="tg-twice")
+            site.requests.clear()
+            again = crawl_items(tmp_path, "telegram", base, options, source_id="tg-twice")
+            SourceState.objects.filter(source_id="tg-twice").delete()
+    finally:
+        server.shutdown()
+    assert len(first) > 10
+    # Nothing changed: no message again, and no older page asked for.
+    assert again == []
+    assert not any("before=" in r for r in site.requests)
