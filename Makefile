@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-postgres test-sqlite lint lint-ruff eval bench elasticsearch es-stop postgres pg-stop clean messages browser
+.PHONY: install demo test test-postgres test-sqlite lint lint-ruff eval bench elasticsearch es-stop postgres pg-stop clean messages browser axe
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -35,7 +35,7 @@ demo: install elasticsearch
 
 # The whole suite on PostgreSQL (production), then on SQLite (the embedded default) the tests about
 # SQLite and those about what each database enforces itself (triggers, locks).
-test: install elasticsearch browser postgres lint-ruff
+test: install elasticsearch browser axe postgres lint-ruff
 	$(MAKE) --no-print-directory test-postgres test-sqlite
 
 test-postgres:
@@ -54,6 +54,11 @@ browser:
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core \
 	  || { echo "Could not install chromium with apt-get; install it, then run make test again"; exit 1; }; }
 
+# axe-core from the npm registry (pinned, SHA-512 checked) for the accessibility checks run
+# inside the browser tests: nothing is fetched from a CDN while they run.
+axe:
+	scripts/axe-core.sh >/dev/null
+
 lint-ruff: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -61,11 +66,13 @@ lint-ruff: install
 lint: lint-ruff
 	$(VENV)/bin/mypy .
 
-# Quality on real material: recall/precision per disguise and per photo transform.
+# Quality on real material: recall/precision per disguise, per photo transform and per video
+# alteration.
 eval: install
 	$(PY) -m bench.eval_names
 	$(PY) -W ignore -m bench.eval_photos
 	$(PY) -W ignore -m bench.eval_retro
+	$(PY) -W ignore -m bench.eval_videos
 
 # Speed, with the baseline measured in the same run.
 bench: install
@@ -75,6 +82,7 @@ bench: install
 	$(PY) -W ignore -m bench.bench_queue
 	$(PY) -W ignore -m bench.bench_retro
 	$(PY) -W ignore -m bench.bench_backscan
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -W ignore -m bench.bench_videos
 
 # After changing user-facing text: refresh the French catalogue, translate, compile.
 messages: install

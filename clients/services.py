@@ -74,6 +74,14 @@ class ImportReport:
 
 
 @dataclass(frozen=True)
+class VideoWatch:
+    label: str
+    md5: str
+    # (seconds, PDQ hex, quality) of every sampled frame and of its variants.
+    hashes: tuple[tuple[float, str, int], ...]
+
+
+@dataclass(frozen=True)
 class WatchTarget:
     """What the crawlers look for on behalf of one client."""
 
@@ -86,6 +94,8 @@ class WatchTarget:
     photos: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # (label, sealed local features) of the photos that have them: opened only by the crawl.
     photo_features: tuple[tuple[str, bytes], ...] = ()
+    # Each registered video: MD5 and frame hashes only, never the video.
+    videos: tuple[VideoWatch, ...] = ()
 
     @property
     def terms(self) -> tuple[str, ...]:
@@ -262,9 +272,19 @@ def watch_target(client: Client) -> WatchTarget:
         photo_features=tuple(
             (p.label, bytes(p.sealed_features)) for p in client.photos.all() if p.sealed_features
         ),
+        videos=tuple(
+            VideoWatch(
+                v.label,
+                v.md5,
+                tuple(
+                    (float(t), str(h), int(q)) for t, h, q in [*v.frame_hashes, *v.variant_hashes]
+                ),
+            )
+            for v in client.videos.all()
+        ),
     )
 
 
 def watchlist() -> list[WatchTarget]:
-    clients = Client.objects.filter(active=True).prefetch_related("terms", "photos")
+    clients = Client.objects.filter(active=True).prefetch_related("terms", "photos", "videos")
     return [watch_target(client) for client in clients]

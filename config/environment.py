@@ -94,6 +94,11 @@ class Environment:
     csrf_trusted_origins: tuple[str, ...] = ()
     # Reverse proxies (addresses or networks) whose X-Forwarded-For gives the client address.
     trusted_proxies: tuple[str, ...] = ()
+    # The association's trusted-flagger designation (DSA article 22), e.g. "Arcom, décision
+    # n° 2025-123"; empty while it holds none. Notices to online platforms then say so.
+    trusted_flagger: str = ""
+    # Where the victim space's "Quick exit" button leads: a neutral, everyday site.
+    portal_exit_url: str = "https://www.google.fr/"
 
     @property
     def proxy_ssl_header(self) -> tuple[str, str] | None:
@@ -265,7 +270,19 @@ def load(environ: dict[str, str] | None = None) -> Environment:
         csrf_trusted_origins=_origins(env, env.get("BODYGUARD_SITE_URL", "http://127.0.0.1:8000")),
         dns_server=_host_port(env, "BODYGUARD_DNS_SERVER"),
         features_key=_features_key(env),
+        trusted_flagger=env.get("BODYGUARD_TRUSTED_FLAGGER", "").strip(),
+        portal_exit_url=_exit_url(env),
     )
+
+
+def _exit_url(env: dict[str, str]) -> str:
+    raw = env.get("BODYGUARD_PORTAL_EXIT_URL", "").strip() or "https://www.google.fr/"
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ConfigurationError(
+            f"BODYGUARD_PORTAL_EXIT_URL={raw!r} must be a web address such as https://www.google.fr/"
+        )
+    return raw
 
 
 def _host_port(environ: dict[str, str], name: str) -> str:

@@ -22,6 +22,7 @@ INSTALLED_APPS = [
     "alerts",
     "takedowns",
     "operations",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -114,9 +115,13 @@ if not DEBUG and ENV.site_url.startswith("https://"):
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = 31536000
 
-# Uploaded client photos stay in memory (hashed, then forgotten): never a temporary file on disk.
-FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
+# Uploaded client photos and videos stay in memory (hashed, then forgotten): never a temporary
+# file on disk. A file beyond the budget is read through, dropped, and refused by its form with
+# the limit (clients.uploads). Signed-in staff may send a video (matching.videos.MAX_VIDEO_BYTES);
+# any other request keeps FILE_UPLOAD_MAX_MEMORY_SIZE.
+FILE_UPLOAD_HANDLERS = ["clients.uploads.InMemoryUploadHandler"]
 FILE_UPLOAD_MAX_MEMORY_SIZE = 30 * 1024 * 1024
+BODYGUARD_UPLOAD_MAX_BYTES = 300 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 31 * 1024 * 1024
 
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -169,6 +174,8 @@ BODYGUARD_NOTIFIER = ENV.notifier
 BODYGUARD_RECHECK_HOURS = ENV.recheck_hours
 BODYGUARD_NOTICE_REMINDER_DAYS = ENV.notice_reminder_days
 BODYGUARD_ESCALATION_DAYS = ENV.escalation_days
+# The association's trusted-flagger designation (DSA art. 22), empty when it holds none.
+BODYGUARD_TRUSTED_FLAGGER = ENV.trusted_flagger
 # A removal seen by a re-check is believed only if a second fetch this much later agrees.
 BODYGUARD_RECHECK_CONFIRM_DELAY_S = ENV.recheck_confirm_delay_s
 # Optional screenshot of every new hit's page (headless Chromium; images are not loaded).
@@ -177,3 +184,7 @@ BODYGUARD_CHROMIUM = ENV.chromium
 BODYGUARD_DNS_SERVER = ENV.dns_server
 # Seals registered photos' local features at rest (clients.keys; a dev key lives in var/).
 BODYGUARD_FEATURES_KEY = ENV.features_key
+# The victim's space (/espace/): where "Quick exit" leads, and the private host:port pairs a
+# link she reports may reach (tests and the demo only; public addresses otherwise).
+BODYGUARD_PORTAL_EXIT_URL = ENV.portal_exit_url
+BODYGUARD_PORTAL_PRIVATE_ALLOWLIST: list[str] = []

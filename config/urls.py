@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import include, path
 
-from alerts.views import preferences
+from portal.views import email_preferences
 from takedowns.access import AdminLoginForm, LoginForm
 
 admin.site.site_header = "Bodyguard — SOS Cyber-harcèlement"
@@ -33,7 +33,9 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("preferences/<str:token>/", preferences, name="preferences"),
+    # The link in every alert email: her preferences, in the victim space's pages.
+    path("preferences/<str:token>/", email_preferences, name="preferences"),
     path("admin/", admin.site.urls),
     path("review/", include("takedowns.urls")),
+    path("espace/", include("portal.urls")),
 ]

@@ -450,7 +450,7 @@ class EvidencePipeline:
         self.crawler.stats.set_value("bodyguard/evidence_file", relative)
 
     def process_item(self, item: ForumPost) -> ForumPost:
-        if not (item.mentions or item.image_matches) or not item.fetched_url:
+        if not (item.mentions or item.image_matches or item.video_matches) or not item.fetched_url:
             return item
         if item.fetched_url in self.written:
             item.evidence = self.written[item.fetched_url]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,10 +17,9 @@ from scrapy.exceptions import NotConfigured
 from scrapy.statscollectors import StatsCollector
 
 from clients.keys import features_key
+from crawlers.fingerprints import FingerprintWriter
 from crawlers.items import ForumPost, ImageMatch
-from hits.errors import BulkWriteFailed, HitStoreError, HitStoreUnavailable
 from hits.images import CrawledImage, ImageJournal, ImageStore
-from hits.journal import DeadLetter
 from matching.features import FeatureIndex, query_features, unseal
 from matching.hashes import PdqHash
 from matching.images import CrawledPrint, crawled_variants, decode, fingerprint_image
@@ -101,13 +99,12 @@ class ImagePipeline:
         self.post_bytes = settings.getint("BODYGUARD_IMAGE_BYTES_PER_POST")
         self.crawl_budget = _Budget(settings.getint("BODYGUARD_IMAGE_BYTES_PER_CRAWL"))
         self.max_bytes = settings.getint("BODYGUARD_MAX_IMAGE_BYTES")
-        self.store = store
-        self.journal = journal
-        self.store_up = True
+        self.writer: FingerprintWriter[CrawledImage] = FingerprintWriter(
+            self.stats, store, journal, "image", FLUSH_EVERY
+        )
         self.index = PhotoIndex()
         self.features = FeatureIndex()
         self.fetched = 0
-        self.pending: list[CrawledImage] = []
         # URL -> its fingerprint (None: not an image, refused or failed), for the whole crawl.
         self.prints: dict[str, CrawledPrint | None] = {}
         self.local: dict[str, Any] = {}
@@ -139,35 +136,7 @@ class ImagePipeline:
             for label, sealed in getattr(target, "photo_features", ()):
                 key = features_key()
                 self.features.add(f"{target.client_ref}{_SEP}{label}", unseal(sealed, key))
-        if self.store is not None:
-            self._replay()
-
-    def _replay(self) -> None:
-        """Set up the index and write what earlier runs journaled, before this run's own."""
-        assert self.store is not None and self.journal is not None
-        try:
-            self.store.ensure_index()
-            outcome = self.journal.replay(self._write)
-        except HitStoreUnavailable as exc:
-            self._store_down(exc)
-            return
-        except HitStoreError as exc:
-            # Not an outage (an index someone else made, a mapping it cannot take): the journal
-            # stays as it is; this run's fingerprints are still sent, each refusal recorded.
-            self.stats.inc_value("bodyguard/image_store_refusals")
-            logger.error("the image journal %s could not be replayed: %s", self.journal.path, exc)
-            return
-        if outcome.replayed:
-            logger.info(
-                "replayed %d image fingerprint(s) from the journal %s",
-                outcome.replayed,
-                self.journal.path,
-            )
-            self.stats.set_value("bodyguard/image_fingerprints_replayed", outcome.replayed)
-        if outcome.remaining:
-            self.stats.inc_value("bodyguard/image_fingerprints_journaled", outcome.remaining)
-        if outcome.dead_lettered:
-            self._dead_lettered(outcome.dead_lettered, "replaying the journal")
+        self.writer.open()
 
     def _allowed_hosts(self, item: ForumPost) -> set[str]:
         """Images are fetched from the forum itself and the image hosts its source lists
@@ -226,9 +195,7 @@ class ImagePipeline:
                 variants=crawled.variants,
             )
             item.image_ids.append(image.doc_id)
-            self.pending.append(image)
-            if len(self.pending) >= FLUSH_EVERY:
-                self._flush()
+            self.writer.add(image)
         return item
 
     async def _print_of(self, url: str, post_budget: _Budget) -> CrawledPrint | None:
@@ -300,76 +267,4 @@ class ImagePipeline:
         return response.body
 
     def close_spider(self) -> None:
-        # The last batch waits for a refresh: a photo registered right after the crawl sees it.
-        self._flush(refresh=True)
-        if self.store is not None:
-            self.store.close()
-
-    def _flush(self, refresh: bool = False) -> None:
-        batch, self.pending = self.pending, []
-        if not batch or self.store is None or self.journal is None:
-            return
-        if self.store_up:
-            try:
-                self._write(batch, refresh=refresh)
-                return
-            except BulkWriteFailed as exc:
-                self.stats.inc_value("bodyguard/image_fingerprints", len(exc.written))
-                self._partly_written(batch, exc)
-                return
-            except HitStoreUnavailable as exc:
-                self._store_down(exc)
-            except HitStoreError as exc:
-                # The whole request refused: keep the fingerprints, loudly.
-                self.stats.inc_value("bodyguard/image_store_refusals")
-                logger.error(
-                    "Elasticsearch refused image fingerprints, kept in %s: %s",
-                    self.journal.path,
-                    exc,
-                )
-        self._journal(batch)
-
-    def _write(self, images: list[CrawledImage], refresh: bool = True) -> None:
-        assert self.store is not None
-        self.stats.inc_value(
-            "bodyguard/image_fingerprints", self.store.add(images, refresh=refresh)
-        )
-
-    def _journal(self, images: Sequence[CrawledImage]) -> None:
-        assert self.journal is not None
-        self.journal.append(images)
-        self.stats.inc_value("bodyguard/image_fingerprints_journaled", len(images))
-
-    def _partly_written(self, batch: list[CrawledImage], exc: BulkWriteFailed) -> None:
-        assert self.journal is not None
-        by_id = {image.doc_id: image for image in batch}
-        retry = [by_id[f.doc_id] for f in exc.retryable if f.doc_id in by_id]
-        refused = [
-            self.journal.dead_letter(by_id[f.doc_id], f) for f in exc.refused if f.doc_id in by_id
-        ]
-        if retry:
-            self._journal(retry)
-        if refused:
-            self.journal.dead_letters.add(refused)
-            self._dead_lettered(len(refused), "indexing", refused)
-
-    def _dead_lettered(self, count: int, during: str, letters: Sequence[DeadLetter] = ()) -> None:
-        assert self.journal is not None
-        self.stats.inc_value("bodyguard/image_fingerprints_dead_lettered", count)
-        reasons = sorted({f"{x.error_type}: {x.reason}" for x in letters})
-        logger.error(
-            "Elasticsearch refused %d image fingerprint(s) while %s; kept for staff in %s (%s)",
-            count,
-            during,
-            self.journal.dead_letters.directory,
-            "; ".join(reasons) or "see the files",
-        )
-
-    def _store_down(self, exc: HitStoreError) -> None:
-        self.store_up = False
-        logger.error(
-            "Elasticsearch unavailable, image fingerprints go to the journal %s and will be "
-            "indexed on the next run: %s",
-            self.journal.path if self.journal is not None else "",
-            exc,
-        )
+        self.writer.close()

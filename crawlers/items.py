@@ -55,6 +55,24 @@ class ImageMatch:
         return round(min(1.0, 0.5 + (self.inliers or 0) / 200), 3)
 
 
+@dataclass(frozen=True)
+class VideoMatch:
+    """A video of the post that is a registered video of a client (never the video itself)."""
+
+    client_id: str
+    video_label: str
+    video_url: str
+    method: str  # "md5" (the identical file) or "frames"
+    tier: str
+    frames_matched: int
+    frames_compared: int
+    # (start, end) seconds of the crawled clip that matched, and of the registered video.
+    ranges: tuple[tuple[float, float], ...] = ()
+    registered_ranges: tuple[tuple[float, float], ...] = ()
+    why: str = ""
+    score: float = 1.0
+
+
 @dataclass
 class ForumPost:
     """One post as published, with the watched names found in it (filled by a pipeline)."""
@@ -70,6 +88,8 @@ class ForumPost:
     # Videos attached to the post (Telegram, fediverse media, <video> sources): kept for the
     # record and for video matching.
     video_urls: list[str] = field(default_factory=list)
+    # A video file's MD5 (hex) as the site declares it (4chan's JSON): matched before any fetch.
+    video_md5s: dict[str, str] = field(default_factory=dict)
     # Pixel area an image URL declares (width x height attributes or API fields), where known:
     # the image pipeline fetches the largest first when a post's byte budget runs short.
     image_sizes: dict[str, int] = field(default_factory=dict)
@@ -82,6 +102,7 @@ class ForumPost:
     language: str = ""
     mentions: list[Mention] = field(default_factory=list)
     image_matches: list[ImageMatch] = field(default_factory=list)
+    video_matches: list[VideoMatch] = field(default_factory=list)
     # The URL whose response the post was read from (set by a spider middleware), and where
     # that response was archived if the post is a hit.
     fetched_url: str = ""

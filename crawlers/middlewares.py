@@ -167,6 +167,8 @@ class PageFailureMiddleware:
             self.stats.set_value("bodyguard/page_failures", [*failures, f"{url}: {reason}"])
 
     def process_exception(self, request: Request, exception: Exception) -> None:
+        if request.meta.get("bodyguard_media"):
+            return  # a video the video pipeline fetched: it counts and logs its own failures
         if not isinstance(exception, IgnoreRequest):  # refusals are counted where refused
             first_line = (str(exception).splitlines() or [""])[0][:200]
             self.record(request.url, f"{type(exception).__name__}: {first_line}")

@@ -15,7 +15,7 @@ from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.statscollectors import StatsCollector
 
 from clients.services import WatchTarget
-from crawlers.items import ForumPost, ImageMatch
+from crawlers.items import ForumPost, ImageMatch, VideoMatch
 from hits.documents import Hit, MatchedTerm, MatchKind
 from hits.errors import BulkWriteFailed, HitStoreError, HitStoreUnavailable
 from hits.journal import DeadLetter, HitJournal, dead_letter_of
@@ -76,8 +76,8 @@ class MatchNamesPipeline:
 
     def process_item(self, item: ForumPost) -> ForumPost:
         item.mentions = self.matcher.scan(item.match_text)
-        if not item.mentions and not item.image_matches:
-            raise DropItem(f"no watched name or photo in {item.url}")
+        if not item.mentions and not item.image_matches and not item.video_matches:
+            raise DropItem(f"no watched name, photo or video in {item.url}")
         self.stats.inc_value("bodyguard/posts_matched")
         return item
 
@@ -124,6 +124,7 @@ def hits_from_post(post: ForumPost, seen_at: datetime) -> list[Hit]:
             )
         )
     hits.extend(_image_hits(post, seen_at))
+    hits.extend(_video_hits(post, seen_at))
     return hits
 
 
@@ -165,6 +166,48 @@ def _image_hits(post: ForumPost, seen_at: datetime) -> list[Hit]:
             photo_tier=match.tier,
             photo_method=match.method,
             photo_why=match.why,
+            **_evidence(post),
+        )
+        for match in best.values()
+    ]
+
+
+def _video_hits(post: ForumPost, seen_at: datetime) -> list[Hit]:
+    """One hit per client and page: the best of the page's videos (the identical file, then
+    the most frames matched)."""
+    best: dict[str, VideoMatch] = {}
+    for match in post.video_matches:
+        known = best.get(match.client_id)
+        if known is None or (match.method == "md5", match.frames_matched) > (
+            known.method == "md5",
+            known.frames_matched,
+        ):
+            best[match.client_id] = match
+    return [
+        Hit(
+            client_id=match.client_id,
+            source_id=post.source_id,
+            url=post.url,
+            match_kind=MatchKind.VIDEO,
+            matched_terms=(),
+            first_seen=seen_at,
+            last_seen=seen_at,
+            title=post.thread_title,
+            excerpt=post.text[:EXCERPT_MAX],
+            author=post.author,
+            posted_at=post.posted_at,
+            score=match.score,
+            content_sha256=post.content_sha256,
+            thread_url=post.thread_url,
+            video_url=match.video_url,
+            video_label=match.video_label,
+            video_tier=match.tier,
+            video_method=match.method,
+            video_frames_matched=match.frames_matched,
+            video_frames_compared=match.frames_compared,
+            video_ranges=match.ranges,
+            video_registered_ranges=match.registered_ranges,
+            video_why=match.why,
             **_evidence(post),
         )
         for match in best.values()
@@ -254,6 +297,7 @@ class IndexHitsPipeline:
             failure.value.__class__.__name__ if failure is not None else "error",
         )
         item.image_matches = []
+        item.video_matches = []
         self.pending.extend(hits_from_post(item, datetime.now(UTC)))
         self._flush()
 

@@ -232,6 +232,9 @@ def _record(
     kept = {
         "image fingerprint(s) kept in the journal for the next run": "bodyguard/image_fingerprints_journaled",
         "image fingerprint(s) refused by Elasticsearch, in the dead-letter files": "bodyguard/image_fingerprints_dead_lettered",
+        "video fingerprint(s) kept in the journal for the next run": "bodyguard/video_fingerprints_journaled",
+        "video fingerprint(s) refused by Elasticsearch, in the dead-letter files": "bodyguard/video_fingerprints_dead_lettered",
+        "video(s) not fetched: over the video byte budget": "bodyguard/videos_over_budget",
         "corpus post(s) kept in the journal for the next run": "bodyguard/corpus_journaled",
         "corpus post(s) refused by Elasticsearch": "bodyguard/corpus_refusals",
     }

@@ -57,6 +57,7 @@ RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 522, 524, 408]
 ITEM_PIPELINES = {
     "crawlers.pipelines.DuplicatePostsPipeline": 100,
     "crawlers.images.ImagePipeline": 200,
+    "crawlers.videos.VideoPipeline": 210,
     # Every post read, before the name filter drops those that name nobody.
     "crawlers.corpus.CorpusPipeline": 250,
     "crawlers.pipelines.MatchNamesPipeline": 300,
@@ -97,6 +98,17 @@ BODYGUARD_MAX_IMAGES_PER_CRAWL = 2000
 # "" for the system's resolver.
 BODYGUARD_DNS_SERVER = _django.BODYGUARD_DNS_SERVER
 BODYGUARD_MAX_IMAGE_BYTES = 10 * 1024 * 1024
+# Videos of a post (Telegram, fediverse media, <video> sources, 4chan's .webm/.mp4) are fetched
+# within these budgets, hashed in memory and never written. A sextortion clip is a few minutes
+# of phone video, 5-50 MB once a platform re-encodes it; each fetch counts at least 256 KB
+# (crawlers/videos.py MIN_FETCH_COST).
+BODYGUARD_FETCH_VIDEOS = True
+BODYGUARD_MAX_VIDEO_BYTES = 64 * 1024 * 1024
+BODYGUARD_VIDEO_BYTES_PER_POST = 128 * 1024 * 1024
+BODYGUARD_VIDEO_BYTES_PER_CRAWL = 2 * 1024 * 1024 * 1024
+BODYGUARD_MAX_VIDEOS_PER_CRAWL = 200
+# Seconds a video download may take (pages get DOWNLOAD_TIMEOUT).
+BODYGUARD_VIDEO_TIMEOUT_S = 180.0
 BODYGUARD_RETRY_BACKOFF_BASE = 1.0
 BODYGUARD_RETRY_BACKOFF_MAX = 60.0
 BODYGUARD_RETRY_AFTER_MAX = 300.0

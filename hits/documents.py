@@ -14,6 +14,9 @@ from hits.urls import canonicalize, host_of
 class MatchKind(StrEnum):
     NAME = "name"
     IMAGE = "image"
+    VIDEO = "video"
+    # A link the client sent us from her space: first in the review queue.
+    REPORTED = "reported"
 
 
 class ReviewStatus(StrEnum):
@@ -30,9 +33,9 @@ class Severity(IntEnum):
     """How sure and how serious a hit is; the review queue sorts on it, strongest first."""
 
     LOW = 1  # a name by initial or a misspelling: often someone else
-    MEDIUM = 2  # a candidate photo match, or a name with one letter masked
+    MEDIUM = 2  # a candidate photo or video match, or a name with one letter masked
     HIGH = 3  # the client's name or alias, as written or thinly disguised
-    CRITICAL = 4  # one of the client's registered photos, strong match
+    CRITICAL = 4  # one of the client's registered photos or videos, strong match
 
 
 # Hits at or above this are "strong matches": clients who chose immediate alerts hear of them
@@ -73,6 +76,14 @@ def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def _ranges_out(ranges: tuple[tuple[float, float], ...]) -> list[dict[str, float]]:
+    return [{"start": float(a), "end": float(b)} for a, b in ranges]
+
+
+def _ranges_in(stored: Any) -> tuple[tuple[float, float], ...]:
+    return tuple((float(r["start"]), float(r["end"])) for r in stored or ())
+
+
 @dataclass(frozen=True)
 class Hit:
     client_id: str
@@ -97,6 +108,18 @@ class Hit:
     # How the image matched ("pdq" or "features") and the reviewer's explanation of it.
     photo_method: str = ""
     photo_why: str = ""
+    # Video hits: which video on the page, which registered video it is, how it matched ("md5"
+    # or "frames"), how many of the clip's sampled frames agreed, and where: (start, end)
+    # seconds of the crawled clip, and of the registered video. Never anything of the video.
+    video_url: str = ""
+    video_label: str = ""
+    video_tier: str = ""
+    video_method: str = ""
+    video_frames_matched: int | None = None
+    video_frames_compared: int | None = None
+    video_ranges: tuple[tuple[float, float], ...] = ()
+    video_registered_ranges: tuple[tuple[float, float], ...] = ()
+    video_why: str = ""
     # Where the page as seen was archived (WARC file relative to the evidence store, record id).
     evidence_warc: str = ""
     evidence_record_id: str = ""
@@ -133,8 +156,12 @@ class Hit:
 
     @property
     def severity(self) -> Severity:
+        if self.match_kind == MatchKind.REPORTED:
+            return Severity.CRITICAL
         if self.match_kind == MatchKind.IMAGE:
             return Severity.CRITICAL if self.photo_tier == "strong" else Severity.MEDIUM
+        if self.match_kind == MatchKind.VIDEO:
+            return Severity.CRITICAL if self.video_tier == "strong" else Severity.MEDIUM
         best = max((t.score for t in self.matched_terms), default=self.score)
         if best >= _NAME_HIGH_SCORE:
             return Severity.HIGH
@@ -183,6 +210,16 @@ class HitDocument:
             "photo_tier": {"type": "keyword"},
             "photo_method": {"type": "keyword"},
             "photo_why": {"type": "text", "index": False},
+            "video_url": {"type": "keyword", "ignore_above": 4096},
+            "video_label": {"type": "keyword"},
+            "video_tier": {"type": "keyword"},
+            "video_method": {"type": "keyword"},
+            "video_frames_matched": {"type": "short"},
+            "video_frames_compared": {"type": "short"},
+            # [{"start": s, "end": e}, ...]: shown, never searched.
+            "video_ranges": {"type": "object", "enabled": False},
+            "video_registered_ranges": {"type": "object", "enabled": False},
+            "video_why": {"type": "text", "index": False},
             "evidence_warc": {"type": "keyword"},
             "evidence_record_id": {"type": "keyword"},
             "evidence_sha256": {"type": "keyword"},
@@ -229,6 +266,15 @@ class HitDocument:
             "photo_tier": hit.photo_tier,
             "photo_method": hit.photo_method,
             "photo_why": hit.photo_why,
+            "video_url": hit.video_url,
+            "video_label": hit.video_label,
+            "video_tier": hit.video_tier,
+            "video_method": hit.video_method,
+            "video_frames_matched": hit.video_frames_matched,
+            "video_frames_compared": hit.video_frames_compared,
+            "video_ranges": _ranges_out(hit.video_ranges),
+            "video_registered_ranges": _ranges_out(hit.video_registered_ranges),
+            "video_why": hit.video_why,
             "evidence_warc": hit.evidence_warc,
             "evidence_record_id": hit.evidence_record_id,
             "evidence_sha256": hit.evidence_sha256,
@@ -268,6 +314,15 @@ class HitDocument:
             photo_tier=source.get("photo_tier") or "",
             photo_method=source.get("photo_method") or "",
             photo_why=source.get("photo_why") or "",
+            video_url=source.get("video_url") or "",
+            video_label=source.get("video_label") or "",
+            video_tier=source.get("video_tier") or "",
+            video_method=source.get("video_method") or "",
+            video_frames_matched=source.get("video_frames_matched"),
+            video_frames_compared=source.get("video_frames_compared"),
+            video_ranges=_ranges_in(source.get("video_ranges")),
+            video_registered_ranges=_ranges_in(source.get("video_registered_ranges")),
+            video_why=source.get("video_why") or "",
             evidence_warc=source.get("evidence_warc") or "",
             evidence_record_id=source.get("evidence_record_id") or "",
             evidence_sha256=source.get("evidence_sha256") or "",

@@ -26,12 +26,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from elasticsearch import Elasticsearch
-
 from hits.documents import _iso, _parse_time
 from hits.errors import HitStoreError
 from hits.journal import Journal
-from hits.store import _guard, bulk_write
+from hits.store import FingerprintIndex, _guard, bulk_write
 from matching.hashes import PdqHash
 from matching.images import Variant
 
@@ -256,42 +254,9 @@ def _stored_hashes(source: dict[str, Any]) -> list[tuple[PdqHash, str]]:
     return found
 
 
-class ImageStore:
-    def __init__(self, es: Elasticsearch, index_prefix: str) -> None:
-        self._es = es
-        self.index = f"{index_prefix}-images"
-
-    @classmethod
-    def connect(cls, url: str, index_prefix: str, timeout_s: float = 10) -> ImageStore:
-        return cls(
-            Elasticsearch(url, request_timeout=timeout_s, max_retries=1, retry_on_timeout=False),
-            index_prefix,
-        )
-
-    def close(self) -> None:
-        self._es.close()
-
-    def ensure_index(self) -> None:
-        def install() -> None:
-            self._es.indices.put_index_template(
-                name=self.index,
-                index_patterns=[f"{self.index}*"],
-                template={
-                    "settings": {"number_of_shards": 1, "number_of_replicas": 0},
-                    "mappings": ImageDocument.MAPPING,
-                },
-                priority=200,
-            )
-            if not self._es.indices.exists(index=self.index):
-                self._es.indices.create(index=self.index)
-            else:
-                # An index made before variants existed gains their fields; its documents stay
-                # searchable by their whole-image hash.
-                self._es.indices.put_mapping(
-                    index=self.index, properties=ImageDocument.MAPPING["properties"]
-                )
-
-        _guard("image index set-up", install)
+class ImageStore(FingerprintIndex):
+    SUFFIX = "images"
+    MAPPING = ImageDocument.MAPPING
 
     def add(self, images: Sequence[CrawledImage], refresh: bool = True) -> int:
         """Write fingerprints in one bulk request; returns how many were written.

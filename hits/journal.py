@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 DEAD_LETTER_DIR = "dead-letter"
 # Journals in the same directory that hold no hit (``<index>.jsonl`` of those indexes): records
 # about no client, nothing to erase; read as hits they would only be unreadable lines.
-NOT_HIT_JOURNALS = ("-corpus", "-images")
+NOT_HIT_JOURNALS = ("-corpus", "-images", "-videos")
 # A journal line that cannot be read back (a disk error, a hand edit): kept, not replayed.
 UNREADABLE = "unreadable_journal_line"
 

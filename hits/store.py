@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 from elasticsearch import ApiError, Elasticsearch, TransportError, helpers
 from elasticsearch.helpers import BulkIndexError
@@ -47,6 +47,20 @@ if (params.last_seen.compareTo(ctx._source.last_seen) > 0) {
     ctx._source.photo_label = params.photo_label;
     ctx._source.photo_distance = params.photo_distance;
     ctx._source.photo_tier = params.photo_tier;
+    ctx._source.severity = params.severity;
+  }
+  // A video hit seen again with more of its frames matching (or as the identical file) keeps
+  // the better match.
+  if (params.video_method != null && params.video_method != '' && (ctx._source.video_method == null || ctx._source.video_method == '' || (ctx._source.video_method != 'md5' && (params.video_method == 'md5' || params.video_frames_matched > ctx._source.video_frames_matched)))) {
+    ctx._source.video_url = params.video_url;
+    ctx._source.video_label = params.video_label;
+    ctx._source.video_tier = params.video_tier;
+    ctx._source.video_method = params.video_method;
+    ctx._source.video_frames_matched = params.video_frames_matched;
+    ctx._source.video_frames_compared = params.video_frames_compared;
+    ctx._source.video_ranges = params.video_ranges;
+    ctx._source.video_registered_ranges = params.video_registered_ranges;
+    ctx._source.video_why = params.video_why;
     ctx._source.severity = params.severity;
   }
 } else {
@@ -279,6 +293,15 @@ class HitStore:
                         "photo_label",
                         "photo_distance",
                         "photo_tier",
+                        "video_url",
+                        "video_label",
+                        "video_tier",
+                        "video_method",
+                        "video_frames_matched",
+                        "video_frames_compared",
+                        "video_ranges",
+                        "video_registered_ranges",
+                        "video_why",
                         "evidence_warc",
                         "evidence_record_id",
                         "evidence_sha256",
@@ -530,12 +553,24 @@ class HitStore:
             ("client_id", filters.client_id),
             ("source_id", filters.source_id),
             ("match_kind", filters.match_kind),
-            ("photo_tier", filters.tier),
             ("review_status", filters.status),
             ("thread", filters.thread),
         ):
             if value:
                 must.append({"term": {field_name: value}})
+        if filters.tier:
+            # A photo's or a video's tier: both are "strong" or "candidate".
+            must.append(
+                {
+                    "bool": {
+                        "should": [
+                            {"term": {"photo_tier": filters.tier}},
+                            {"term": {"video_tier": filters.tier}},
+                        ],
+                        "minimum_should_match": 1,
+                    }
+                }
+            )
         if filters.severity is not None:
             must.append({"term": {"severity": filters.severity}})
         if filters.since or filters.until:
@@ -706,3 +741,47 @@ class HitStore:
                 self._es.indices.delete_index_template(name=self._template)
 
         _guard("deleting the hit index", run)
+
+
+class FingerprintIndex:
+    """An index of crawled media fingerprints (images, videos): one index per prefix, its
+    mapping installed as a template and extended in place, never rebuilt."""
+
+    SUFFIX: ClassVar[str]
+    MAPPING: ClassVar[dict[str, Any]]
+
+    def __init__(self, es: Elasticsearch, index_prefix: str) -> None:
+        self._es = es
+        self.index = f"{index_prefix}-{self.SUFFIX}"
+
+    @classmethod
+    def connect(cls, url: str, index_prefix: str, timeout_s: float = 10) -> Self:
+        return cls(
+            Elasticsearch(url, request_timeout=timeout_s, max_retries=1, retry_on_timeout=False),
+            index_prefix,
+        )
+
+    def close(self) -> None:
+        self._es.close()
+
+    def ensure_index(self) -> None:
+        def install() -> None:
+            self._es.indices.put_index_template(
+                name=self.index,
+                index_patterns=[f"{self.index}*"],
+                template={
+                    "settings": {"number_of_shards": 1, "number_of_replicas": 0},
+                    "mappings": self.MAPPING,
+                },
+                priority=200,
+            )
+            if not self._es.indices.exists(index=self.index):
+                self._es.indices.create(index=self.index)
+            else:
+                # An index made by an earlier version gains the new fields; its documents stay
+                # searchable by the fields they have.
+                self._es.indices.put_mapping(
+                    index=self.index, properties=self.MAPPING["properties"]
+                )
+
+        _guard(f"{self.SUFFIX} index set-up", install)

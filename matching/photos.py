@@ -146,14 +146,7 @@ class PhotoIndex:
         self._reindex()
 
     def _reindex(self) -> None:
-        # Chunk c is bits [16c, 16c+16) counted from the most significant bit, as chunks16().
-        shifts = np.array([48, 32, 16, 0], dtype=np.uint64)
-        chunks = ((self._words[:, :, None] >> shifts[None, None, :]) & np.uint64(0xFFFF)).astype(
-            np.uint16
-        )
-        chunks = chunks.reshape(len(self._words), _CHUNKS)
-        self._order = np.argsort(chunks, axis=0, kind="stable").T.astype(np.int32)
-        self._sorted = np.take_along_axis(chunks.T, self._order, axis=1)
+        self._order, self._sorted = chunk_index(self._words)
 
     def best_match(self, query: Fingerprint | PdqHash) -> PhotoMatch:
         self._build()
@@ -177,24 +170,46 @@ class PhotoIndex:
         return PhotoMatch(self._labels[int(self._rows_photo[row])], distance, tier)
 
     def _closest(self, query: PdqHash) -> tuple[int, int] | None:
-        candidates = []
-        for c, value in enumerate(query.chunks16()):
-            probes = np.uint16(value) ^ _NEIGHBOURS
-            lo = np.searchsorted(self._sorted[c], probes, side="left")
-            hi = np.searchsorted(self._sorted[c], probes, side="right")
-            lengths = hi - lo
-            total = int(lengths.sum())
-            if total:
-                # All positions lo[i]..hi[i) at once, without a Python loop over the ranges.
-                starts = np.repeat(lo - np.cumsum(lengths) + lengths, lengths)
-                candidates.append(self._order[c, starts + np.arange(total)])
-        if not candidates:
+        rows, distances = rows_near(
+            self._order, self._sorted, self._words, query, CANDIDATE_MAX_DISTANCE
+        )
+        if not len(rows):
             return None
-        rows = np.concatenate(candidates)  # duplicates are harmless for a minimum
-        q = np.array(query.words(), dtype=np.uint64)
-        distances = np.bitwise_count(self._words[rows] ^ q).sum(axis=1)
         i = int(np.argmin(distances))
-        distance = int(distances[i])
-        if distance > CANDIDATE_MAX_DISTANCE:
-            return None
-        return distance, int(rows[i])
+        return int(distances[i]), int(rows[i])
+
+
+def chunk_index(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The multi-index of (N, 4) uint64 hashes: per 16-bit chunk, the rows in chunk order and
+    the sorted chunk values."""
+    # Chunk c is bits [16c, 16c+16) counted from the most significant bit, as chunks16().
+    shifts = np.array([48, 32, 16, 0], dtype=np.uint64)
+    chunks = ((words[:, :, None] >> shifts[None, None, :]) & np.uint64(0xFFFF)).astype(np.uint16)
+    chunks = chunks.reshape(len(words), _CHUNKS)
+    order = np.argsort(chunks, axis=0, kind="stable").T.astype(np.int32)
+    return order, np.take_along_axis(chunks.T, order, axis=1)
+
+
+def rows_near(
+    order: np.ndarray, sorted_chunks: np.ndarray, words: np.ndarray, query: PdqHash, radius: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every row within ``radius`` (at most 31: see the module docstring) of ``query``, once
+    each, with its distance."""
+    candidates = []
+    for c, value in enumerate(query.chunks16()):
+        probes = np.uint16(value) ^ _NEIGHBOURS
+        lo = np.searchsorted(sorted_chunks[c], probes, side="left")
+        hi = np.searchsorted(sorted_chunks[c], probes, side="right")
+        lengths = hi - lo
+        total = int(lengths.sum())
+        if total:
+            # All positions lo[i]..hi[i) at once, without a Python loop over the ranges.
+            starts = np.repeat(lo - np.cumsum(lengths) + lengths, lengths)
+            candidates.append(order[c, starts + np.arange(total)])
+    if not candidates:
+        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
+    rows = np.unique(np.concatenate(candidates))
+    q = np.array(query.words(), dtype=np.uint64)
+    distances = np.bitwise_count(words[rows] ^ q).sum(axis=1)
+    keep = distances <= radius
+    return rows[keep], distances[keep]

@@ -20,7 +20,7 @@ from django.db.models import Q
 
 from alerts.models import Alert
 from alerts.services import hit_store
-from clients.models import Client, ClientPhoto, WatchTerm
+from clients.models import Client, ClientPhoto, ClientVideo, WatchTerm
 from hits.documents import Hit, HitDocument
 from hits.journal import DeadLetters, journals_in
 from hits.store import HitStore
@@ -45,6 +45,7 @@ class ErasureReport:
     alerts_deleted: int = 0
     cases_deleted: int = 0
     photos_deleted: int = 0
+    videos_deleted: int = 0
     terms_deleted: int = 0
     cases_kept_under_legal_hold: list[int] = field(default_factory=list)
     audit_entries_redacted: int = 0
@@ -96,6 +97,17 @@ def export_client(reference: str) -> dict[str, Any]:
             }
             for p in client.photos.all()
         ],
+        "videos": [
+            {
+                "label": v.label,
+                "md5": v.md5,
+                "duration_s": v.duration_s,
+                "frame_hashes": v.frame_hashes,
+                "registered_at": v.created_at.isoformat(),
+                "note": "hashes only; the video was never stored",
+            }
+            for v in client.videos.all()
+        ],
         "alerts": [
             {
                 "hit_id": a.hit_id,
@@ -144,6 +156,11 @@ def export_client(reference: str) -> dict[str, Any]:
                         "text": n.body,
                     }
                     for n in c.notices.all()
+                ],
+                # What the team wrote about the case (calls with the host...).
+                "notes": [
+                    {"at": note.at.isoformat(), "author": note.author, "text": note.text}
+                    for note in c.notes.all()
                 ],
             }
             for c in client.cases.all()
@@ -351,12 +368,13 @@ def _erase_rows(
             Alert.objects.filter(client=client).exclude(hit_id__in=keep_hits).count()
         )
         report.photos_deleted = client.photos.count()
+        report.videos_deleted = client.videos.count()
         report.terms_deleted = client.terms.count()
         cases = Case.objects.filter(client=client, legal_hold=False)
         report.cases_deleted = cases.count()
         cases.delete()
         Alert.objects.filter(client=client).delete()
-        client.delete()  # terms and photo hashes go with it; held cases keep client_reference
+        client.delete()  # terms, photo and video hashes go with it; held cases keep client_reference
 
 
 ERASED = "[erased]"
@@ -393,6 +411,7 @@ def _forget_admin_log(client: Client) -> int:
         (Client, [client.pk]),
         (WatchTerm, list(client.terms.values_list("pk", flat=True))),
         (ClientPhoto, list(client.photos.values_list("pk", flat=True))),
+        (ClientVideo, list(client.videos.values_list("pk", flat=True))),
     ]
     deleted = 0
     for model, pks in objects:

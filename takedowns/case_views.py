@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from django.conf import settings
 from django.contrib import messages
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseNotAllowed
@@ -13,8 +12,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from alerts.services import hit_store
+from takedowns import clocks
 from takedowns.evidence import export_case
 from takedowns.models import Case, CaseHit, HostContact, Notice
+from takedowns.notice_views import notice_followup_context
 from takedowns.notices import (
     LEGAL_GROUNDS,
     NoticeDraft,
@@ -26,23 +27,31 @@ from takedowns.notices import (
 )
 from takedowns.services import TRANSITIONS, audit, change_state, set_legal_hold
 from takedowns.views import reviewer_required, who
+from takedowns.workbench_views import reviewers, team_context
 
 
 def _reminder_due(case: Case, now: datetime) -> bool:
-    if case.state != Case.State.NOTICE_SENT:
-        return False
-    sent = case.last_host_notice_at()
-    return sent is not None and (now - sent).days >= settings.BODYGUARD_NOTICE_REMINDER_DAYS
+    """The same clock as "À traiter" and the re-check (takedowns.clocks)."""
+    return clocks.reminder_due(case, now)
 
 
 @reviewer_required
 def cases(request: HttpRequest) -> HttpResponse:
     state = request.GET.get("state", "")
-    found = Case.objects.select_related("client").prefetch_related("notices")
+    found = Case.objects.select_related("client", "assigned_to").prefetch_related(
+        "notices__responses"
+    )
     if state == "open":
         found = found.filter(state__in=Case.OPEN_STATES)
     elif state:
         found = found.filter(state=state)
+    assigned = request.GET.get("assigned", "")
+    if assigned == "me":
+        found = found.filter(assigned_to_id=request.user.pk)
+    elif assigned == "none":
+        found = found.filter(assigned_to__isnull=True)
+    elif assigned:
+        found = found.filter(assigned_to__username=assigned)
     found = found.annotate(
         n_hits=Count("hits"),
         n_gone=Count("hits", filter=Q(hits__source_status=CaseHit.SourceStatus.GONE)),
@@ -54,7 +63,13 @@ def cases(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "takedowns/cases.html",
-        {"rows": rows, "state": state, "states": Case.State.choices},
+        {
+            "rows": rows,
+            "state": state,
+            "states": Case.State.choices,
+            "assigned": assigned,
+            "reviewers": reviewers(),
+        },
     )
 
 
@@ -73,6 +88,7 @@ def _case_context(case: Case) -> dict[str, object]:
         "grounds": LEGAL_GROUNDS,
         "delisting_choices": CaseHit.Delisting.choices,
         "default_query": case.client.display_name if case.client else "",
+        **team_context(case),
     }
 
 
@@ -148,6 +164,18 @@ def _draft(request: HttpRequest) -> NoticeDraft:
         recipient=p.get("recipient", ""),
         recipient_email=p.get("recipient_email", ""),
         good_faith=p.get("good_faith") == "on",
+        online_platform=p.get("online_platform") == "on",
+        signatory=p.get("signatory", ""),
+        signatory_capacity=p.get("signatory_capacity", ""),
+        mandate=p.get("mandate", ""),
+        signature=p.get("signature", ""),
+        contact_info=p.get("contact_info", ""),
+        not_consensual=p.get("not_consensual") == "on",
+        google_type=p.get("google_type", ""),
+        doxxing_kinds=p.getlist("doxxing_kind"),
+        exposed_info=p.get("exposed_info", ""),
+        result_urls=p.get("result_urls", ""),
+        telegram_kind=p.get("telegram_kind", "abuse"),
     )
 
 
@@ -171,12 +199,17 @@ def new_notice(request: HttpRequest, case_id: int) -> HttpResponse:
 
 @reviewer_required
 def notice_page(request: HttpRequest, notice_id: int) -> HttpResponse:
-    notice = get_object_or_404(Notice.objects.select_related("case"), pk=notice_id)
+    notice = get_object_or_404(Notice.objects.select_related("case", "parent"), pk=notice_id)
     audit(who(request), "view_notice", f"case:{notice.case_id}", f"notice {notice.pk}")
     return render(
         request,
         "takedowns/notice.html",
-        {"notice": notice, "case": notice.case, "channels": Notice.Channel.choices},
+        {
+            "notice": notice,
+            "case": notice.case,
+            "channels": Notice.Channel.choices,
+            **notice_followup_context(notice),
+        },
     )
 
 

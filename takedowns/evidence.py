@@ -21,6 +21,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from alerts.services import hit_store
+from clients.mandates import mandate_for_pack
 from crawlers.evidence import Redactor
 from hits.documents import Hit
 from takedowns.models import AuditEvent, Case, EvidenceAccess, Recheck
@@ -210,6 +211,19 @@ def _report_html(case: Case, hits: list[Hit], accesses: list[CustodyEntry]) -> s
     for hit in sorted(hits, key=lambda h: h.first_seen):
         if hit.photo_label:
             why = f"photo enregistrée « {e(hit.photo_label)} », distance {hit.photo_distance}, niveau {e(hit.photo_tier)}"
+        elif hit.video_label:
+            how = (
+                "fichier identique (MD5)"
+                if hit.video_method == "md5"
+                else f"{hit.video_frames_matched} images échantillonnées sur "
+                f"{hit.video_frames_compared} concordent"
+            )
+            spans = ", ".join(f"{a:.0f}-{b:.0f} s" for a, b in hit.video_ranges)
+            why = (
+                f"vidéo enregistrée « {e(hit.video_label)} », {how}, niveau {e(hit.video_tier)}"
+                + (f", passages {spans}" if spans else "")
+                + f"<br>vidéo : {e(hit.video_url)}"
+            )
         else:
             why = ", ".join(
                 f"« {e(t.text)} » ({e(t.rule)}, terme surveillé « {e(t.term)} »)"
@@ -321,6 +335,9 @@ def _export_case(case_id: int, who: str) -> bytes:
         "rapport.pdf": _report_pdf(case, hits, accesses),
     }
     files.update(_screenshots(hits, root))
+    # Her mandate in force, as she signed it: what every notice in her name rests on.
+    if (mandate := mandate_for_pack(case.client)) is not None:
+        files[mandate[0]] = mandate[1]
     for notice in case.notices.filter(sent_at__isnull=False):
         files[f"notifications/notification-{notice.pk}.txt"] = (
             f"{notice.subject}\n\n{notice.body}".encode()

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -47,6 +48,14 @@ class Case(models.Model):
     # (someone else acted meanwhile) is refused instead of silently overwriting theirs.
     version = models.PositiveIntegerField(default=0)
     state_changed_at = models.DateTimeField(null=True, blank=True)
+    # The reviewer in charge (shown on the case and in the queue); anyone may still act.
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_cases",
+    )
 
     class Meta:
         ordering = ["-opened_at"]
@@ -56,9 +65,14 @@ class Case(models.Model):
         return f"#{self.pk} {self.client_reference} @ {self.host} ({self.state})"
 
     def last_host_notice_at(self) -> datetime | None:
-        """When the last notice asking the host to remove content went (DSA or LCEN; Google's
-        route asks for delisting and does not count). Uses prefetched notices when there are."""
-        host_routes = {Notice.Route.DSA_16, Notice.Route.LCEN_6}
+        """When the last notice asking the host to remove content went (DSA, LCEN, TAKE IT
+        DOWN, Telegram; Google's route asks for delisting and does not count). Uses prefetched notices when there are."""
+        host_routes = {
+            Notice.Route.DSA_16,
+            Notice.Route.LCEN_6,
+            Notice.Route.TAKE_IT_DOWN,
+            Notice.Route.TELEGRAM,
+        }
         return max(
             (n.sent_at for n in self.notices.all() if n.sent_at and n.route in host_routes),
             default=None,
@@ -155,6 +169,9 @@ class Recheck(models.Model):
         NOT_NAMED = "not_named", _("the complete page no longer names the client")
         IMAGE_REPLACED = "image_replaced", _("the image is no longer the client's photo")
         STILL_NAMED = "still_named", _("the page still names the client")
+        # For what was found by something other than the page's words (a link the client
+        # reported, a video): still served is still online; only 404/410 says it is gone.
+        STILL_SERVED = "still_served", _("the page is still served")
         IMAGE_MATCHES = "image_matches", _("the image is still the client's photo")
         CAME_BACK = "came_back", _("gone at first, back online on the confirming fetch")
         TRUNCATED = "truncated", _("the answer was cut at the size limit")
@@ -200,6 +217,13 @@ class HostContact(models.Model):
     )
     notes = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Found through RDAP when the site publishes no contact: the network holding the site's
+    # address (its abuse contact) and the domain's registrar (its abuse address).
+    network_name = models.CharField(max_length=200, blank=True)
+    network_abuse_email = models.EmailField(blank=True)
+    registrar_name = models.CharField(max_length=200, blank=True)
+    registrar_abuse_email = models.EmailField(blank=True)
+    rdap_checked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["domain"]
@@ -215,13 +239,29 @@ class Notice(models.Model):
         DSA_16 = "dsa16", _("DSA article 16 (notice and action)")
         LCEN_6 = "lcen6", _("LCEN article 6 (French hosting law)")
         GOOGLE = "google", _("Google removal request (search results)")
+        # The DSA's redress chain after a refusal or silence on an article 16 notice.
+        DSA_20 = "dsa20", _("DSA article 20 (internal complaint)")
+        DSA_21 = "dsa21", _("DSA article 21 (out-of-court dispute settlement)")
+        ARCOM = "arcom", _("Complaint to Arcom (DSA article 53)")
+        TAKE_IT_DOWN = "takeitdown", _("US TAKE IT DOWN Act (47 U.S.C. 223a)")
+        TELEGRAM = "telegram", _("Telegram report")
+        PHAROS = "pharos", _("PHAROS report (French police platform)")
 
     class Channel(models.TextChoices):
         EMAIL = "email", _("Email to the host's abuse contact")
         OTHER = "other", _("Another channel (web form, registered letter)")
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="notices")
-    route = models.CharField(max_length=10, choices=Route.choices)
+    route = models.CharField(max_length=12, choices=Route.choices)
+    # The notice this one follows up (an article 20 complaint follows the article 16 notice,
+    # the article 21 referral and the Arcom complaint follow the complaint). RESTRICT, not
+    # PROTECT: a notice with follow-ups cannot be deleted alone, but goes with its case when a
+    # client is erased (the case's deletion takes both).
+    parent = models.ForeignKey(
+        "self", on_delete=models.RESTRICT, null=True, blank=True, related_name="follow_ups"
+    )
+    # Sent as a trusted flagger (DSA article 22): platforms must treat it with priority.
+    trusted_flagger = models.BooleanField(default=False)
     language = models.CharField(max_length=2, default="fr")
     recipient = models.CharField(max_length=255)
     recipient_email = models.EmailField(blank=True)
@@ -236,6 +276,11 @@ class Notice(models.Model):
     sent_channel = models.CharField(max_length=10, choices=Channel.choices, blank=True)
     sent_detail = models.CharField(max_length=300, blank=True)
     message_id = models.CharField(max_length=200, blank=True)
+    # When an answer (or action) is due, set when the notice is sent: the route's legal clock
+    # (48 hours for TAKE IT DOWN) or the configured reminder delay.
+    due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # A reference received on filing (PHAROS, a provider's ticket number).
+    external_reference = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -254,6 +299,59 @@ class Notice(models.Model):
         if self.sent_at is not None:
             raise PermissionError("a notice that was sent cannot be deleted")
         return super().delete(*args, **kwargs)
+
+
+class NoticeResponse(models.Model):
+    """What the recipient answered to a sent notice, as the team recorded it. Append-only: the
+    notice itself stays frozen."""
+
+    class Kind(models.TextChoices):
+        ACKNOWLEDGED = "acknowledged", _("Acknowledgement of receipt (DSA art. 16(4))")
+        ACCEPTED = "accepted", _("Decision: content removed or disabled")
+        PARTIAL = "partial", _("Decision: partly removed")
+        REFUSED = "refused", _("Decision: refused (statement of reasons, DSA art. 17)")
+        NO_ANSWER = "no_answer", _("No answer by the deadline")
+        REFERENCE = "reference", _("Reference received (ticket, PHAROS number)")
+
+    notice = models.ForeignKey(Notice, on_delete=models.CASCADE, related_name="responses")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    at = models.DateTimeField(help_text=_("When the recipient answered (or the deadline passed)."))
+    recorded_by = models.CharField(max_length=150)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    # The statement of reasons or the answer's substance, as received.
+    text = models.TextField(blank=True)
+    reference = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.notice_id}: {self.kind} {self.at:%Y-%m-%d}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise PermissionError("a recorded response cannot be changed")
+        super().save(*args, **kwargs)
+
+
+class CaseNote(models.Model):
+    """What was said about a case (a phone call with a host, a decision): who, when, what."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="notes")
+    author = models.CharField(max_length=150)
+    at = models.DateTimeField(auto_now_add=True)
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"#{self.case_id} {self.at:%Y-%m-%d %H:%M} {self.author}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise PermissionError("case notes are add-only")
+        super().save(*args, **kwargs)
 
 
 class AllowListEntry(models.Model):

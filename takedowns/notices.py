@@ -1,12 +1,27 @@
 """Removal notices: what each legal route requires, generated from templates, frozen once sent.
 
-Routes:
+Routes (each: a French and an English template, a completeness check naming what is missing,
+a frozen copy once sent, and the follow-up the route defines):
 - DSA article 16 (Regulation (EU) 2022/2065): substantiated reasons, exact locations, the
-  notifier's name and email, a statement of good faith.
-- LCEN article 6 (loi n° 2004-575): date, notifier identity, recipient, description and
-  precise location, legal grounds, and a copy of the prior request to the author or publisher
-  (or why they could not be contacted).
-- Google's removal forms: the page URLs, the image URLs and the query that surfaces them.
+  notifier's name and email, a statement of good faith; a trusted flagger says so (art. 22).
+  Its redress chain when the provider refuses or stays silent: the internal complaint
+  (art. 20), then a certified out-of-court body (art. 21) and a complaint to Arcom, the
+  French Digital Services Coordinator (art. 53), each a notice whose ``parent`` is the one it
+  follows (:func:`next_steps`, :func:`create_follow_up`).
+- LCEN article 6 (loi n° 2004-575) as rewritten by the SREN law (n° 2024-449 of 21 May 2024):
+  notices to French hosts follow DSA article 16; the former LCEN elements (date, notifier
+  identity, recipient, description and precise location, legal grounds and facts, a copy of
+  the prior request to the author or why it was impossible) are kept as good practice.
+- US TAKE IT DOWN Act (47 U.S.C. § 223a): the signature of the depicted person or of her
+  authorised representative, what identifies and locates the depiction, a good-faith statement
+  that it is not consensual with the relevant facts, contact information; 48 hours to remove
+  it and its identical copies.
+- Google Search: one request type (non-consensual explicit imagery, explicit fakes, doxxing,
+  "results about you"), each with its own fields; page, image and result-page URLs and the
+  queries that surface them. Tracked as delisting, apart from removal at the source.
+- Telegram: abuse@telegram.org (or dmca@telegram.org) and the text of the in-app report.
+- PHAROS: a sheet to copy into the national reporting form by hand, never submitted by us,
+  then recorded with who filed it and the reference received (:func:`record_pharos`).
 """
 
 from __future__ import annotations
@@ -14,7 +29,9 @@ from __future__ import annotations
 import hashlib
 import smtplib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote_plus, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -26,11 +43,13 @@ from django.utils import formats, translation
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 
+from clients.mandates import mandate_line, valid_mandate
+from clients.models import Scope
 from hits.documents import Hit
 from hits.store import HitStore
-from takedowns.models import Case, CaseHit, HostContact, Notice
+from takedowns.models import Case, CaseHit, HostContact, Notice, NoticeResponse
 from takedowns.pdf import text_pdf
-from takedowns.services import audit, change_state
+from takedowns.services import TRANSITIONS, audit, change_state
 
 
 @dataclass(frozen=True)
@@ -53,10 +72,12 @@ LEGAL_GROUNDS: tuple[LegalGround, ...] = (
     ),
     LegalGround(
         "cp-226-2-1",
-        "article 226-2-1 du Code pénal (diffusion sans consentement d'images ou de paroles "
-        "présentant un caractère sexuel)",
-        "Article 226-2-1 of the French Criminal Code (distributing sexual images or words of a "
-        "person without their consent)",
+        "article 226-2-1 du Code pénal (fait de porter à la connaissance du public ou d'un tiers, "
+        "sans l'accord de la personne, des paroles ou des images présentant un caractère sexuel "
+        "la concernant, même obtenues avec son consentement ou par elle-même)",
+        "Article 226-2-1 of the French Criminal Code (disclosing to the public or to a third "
+        "party, without the person's agreement, words or images of a sexual nature concerning "
+        "them, even when they were obtained with their consent or made by the person themself)",
     ),
     LegalGround(
         "cp-226-4-1",
@@ -65,12 +86,26 @@ LEGAL_GROUNDS: tuple[LegalGround, ...] = (
         "Article 226-4-1 of the French Criminal Code (impersonation, including online)",
     ),
     LegalGround(
+        "cp-226-8",
+        "article 226-8 du Code pénal (montage, ou contenu généré par un traitement algorithmique, "
+        "reproduisant l'image ou les paroles d'une personne sans son consentement, s'il "
+        "n'apparaît pas à l'évidence qu'il s'agit d'un montage ou d'un contenu généré)",
+        "Article 226-8 of the French Criminal Code (montage, or content generated by an "
+        "algorithm, reproducing a person's image or words without their consent, unless it is "
+        "obviously a montage or generated content)",
+    ),
+    LegalGround(
         "cp-226-8-1",
-        "article 226-8-1 du Code pénal (montage ou contenu généré par un traitement algorithmique "
-        "à caractère sexuel reproduisant l'image ou les paroles d'une personne sans son "
-        "consentement)",
-        "Article 226-8-1 of the French Criminal Code (sexual montage or algorithmically generated "
-        "content reproducing a person's image or words without their consent)",
+        "article 226-8-1 du Code pénal, créé par la loi n° 2024-449 du 21 mai 2024 (SREN) (fait "
+        "de porter à la connaissance du public ou d'un tiers, sans son consentement, un montage "
+        "à caractère sexuel réalisé avec les paroles ou l'image d'une personne, ou un contenu "
+        "visuel ou sonore à caractère sexuel généré par un traitement algorithmique reproduisant "
+        "son image ou ses paroles : hypertrucage sexuel, « deepfake »)",
+        "Article 226-8-1 of the French Criminal Code, created by law no. 2024-449 of 21 May "
+        "2024 (SREN) (disclosing to the public or to a third party, without the person's "
+        "consent, a sexual montage made with their words or image, or sexual visual or audio "
+        "content generated by an algorithm reproducing their image or words: sexual "
+        "'deepfake')",
     ),
     LegalGround(
         "cp-222-33-2-2",
@@ -113,6 +148,88 @@ GROUNDS_BY_CODE = {g.code: g for g in LEGAL_GROUNDS}
 
 # A "sufficiently substantiated explanation" (DSA art. 16(2)(a)) is more than a few words.
 MIN_REASONS_CHARS = 40
+# Hours a covered platform has to remove a depiction once it has a valid request
+# (TAKE IT DOWN Act, 47 U.S.C. § 223a(a)(3)).
+TAKE_IT_DOWN_HOURS = 48
+
+R = Notice.Route
+# Routes drafted from the case's form (the others follow a notice, or are filed by hand).
+CASE_ROUTES = (R.DSA_16, R.LCEN_6, R.TAKE_IT_DOWN, R.GOOGLE, R.TELEGRAM)
+# The DSA's redress chain: which follow-ups a refused or unanswered notice opens.
+FOLLOW_UPS: dict[str, tuple[str, ...]] = {
+    R.DSA_16: (R.DSA_20,),
+    R.LCEN_6: (R.DSA_20,),
+    R.DSA_20: (R.DSA_21, R.ARCOM),
+    R.DSA_21: (R.ARCOM,),
+}
+# Notices that ask whoever holds the content to remove it (the case then waits for them).
+HOST_ROUTES = (R.DSA_16, R.LCEN_6, R.TAKE_IT_DOWN, R.TELEGRAM)
+ESCALATION_ROUTES = (R.DSA_20, R.DSA_21, R.ARCOM)
+
+# Google's removal request types (support.google.com/websearch/troubleshooter/3111061).
+GOOGLE_TYPES: dict[str, tuple[str, str]] = {
+    "ncii": (
+        "Images explicites ou intimes publiées sans consentement",
+        "Non-consensual explicit or intimate imagery",
+    ),
+    "explicit_fake": (
+        "Contenu explicite factice (hypertrucage) me représentant",
+        "Involuntary fake explicit imagery (deepfake)",
+    ),
+    "doxxing": (
+        "Informations personnelles (doxxing)",
+        "Personal information (doxxing)",
+    ),
+    "results_about_you": (
+        "« Résultats vous concernant » : surveillance des coordonnées",
+        "“Results about you”: monitoring of contact details",
+    ),
+}
+DOXXING_KINDS: dict[str, tuple[str, str]] = {
+    "contact": (
+        "coordonnées (téléphone, adresse e-mail, adresse postale)",
+        "contact details (phone number, email address, home address)",
+    ),
+    "identity": (
+        "numéros d'identification (pièce d'identité, sécurité sociale, compte bancaire)",
+        "identity numbers (ID, social security, bank account)",
+    ),
+    "credentials": ("identifiants de connexion", "login credentials"),
+}
+# Sources whose hits are search results: their query is the quoted watched term
+# (crawlers.spiders.search_api).
+SEARCH_KINDS = frozenset({"bing", "brave", "google_cse", "searxng"})
+TELEGRAM_HOSTS = frozenset({"t.me", "telegram.me", "telegram.dog"})
+TELEGRAM_ADDRESSES = {"abuse": "abuse@telegram.org", "dmca": "dmca@telegram.org"}
+ARCOM = "Arcom (Autorité de régulation de la communication audiovisuelle et numérique)"
+# The categories of the national reporting form (internet-signalement.gouv.fr), by code.
+PHAROS_CATEGORIES: dict[str, tuple[str, str]] = {
+    "harcelement": (
+        "Harcèlement, atteinte à la vie privée, diffusion d'images intimes",
+        "Harassment, invasion of privacy, intimate images",
+    ),
+    "menaces": ("Menaces, incitation à la violence", "Threats, incitement to violence"),
+    "haine": (
+        "Injures, diffamation, incitation à la haine ou à la discrimination",
+        "Insults, defamation, incitement to hatred or discrimination",
+    ),
+    "mineurs": (
+        "Atteinte aux mineurs (pédocriminalité)",
+        "Sexual content involving minors",
+    ),
+    "usurpation": ("Usurpation d'identité, escroquerie", "Impersonation, fraud"),
+    "autre": ("Autre contenu illicite", "Other illegal content"),
+}
+
+
+def _label(pair: tuple[str, str], language: str) -> str:
+    return pair[1] if language == "en" else pair[0]
+
+
+def choices(table: dict[str, tuple[str, str]]) -> list[tuple[str, str]]:
+    """A code-to-label table as form choices, in the active language."""
+    language = translation.get_language() or "fr"
+    return [(code, _label(pair, language[:2])) for code, pair in table.items()]
 
 
 @dataclass
@@ -127,10 +244,37 @@ class NoticeDraft:
     facts: str = ""
     prior_request: str = ""
     prior_request_impossible: str = ""
+    # Google: one query per line; the result pages they give (one URL per line, derived from
+    # the queries when left empty).
     search_query: str = ""
     recipient: str = ""
     recipient_email: str = ""
     good_faith: bool = False
+    # DSA art. 22: the recipient is an online platform (it must give a trusted flagger's
+    # notice priority).
+    online_platform: bool = False
+    # TAKE IT DOWN (and Telegram's copyright address): who signs, in which capacity, under
+    # which mandate, the electronic signature, and how to reach the signatory.
+    signatory: str = ""
+    signatory_capacity: str = ""
+    mandate: str = ""
+    signature: str = ""
+    contact_info: str = ""
+    not_consensual: bool = False
+    google_type: str = ""
+    doxxing_kinds: list[str] = field(default_factory=list)
+    exposed_info: str = ""
+    result_urls: str = ""
+    telegram_kind: str = "abuse"
+
+
+SIGNATORY_CAPACITIES: dict[str, tuple[str, str]] = {
+    "depicted": ("la personne représentée elle-même", "the depicted individual herself"),
+    "representative": (
+        "représentant autorisé de la personne représentée (mandat)",
+        "authorized representative of the depicted individual (mandate)",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -159,6 +303,8 @@ def _locator(hit: Hit | None, case_hit: CaseHit, language: str) -> str:
             parts.append(_("thread “%(title)s”") % {"title": hit.title})
         if hit.image_url:
             parts.append(_("image %(url)s") % {"url": hit.image_url})
+        if hit.video_url:
+            parts.append(_("video %(url)s") % {"url": hit.video_url})
         if hit.captured_at:
             parts.append(
                 _("captured %(date)s UTC, SHA-256 %(sha)s")
@@ -167,12 +313,109 @@ def _locator(hit: Hit | None, case_hit: CaseHit, language: str) -> str:
     return "; ".join(parts)
 
 
-def validate(draft: NoticeDraft, case: Case, actionable: list[CaseHit]) -> dict[str, str]:
+def _lines(text: str) -> list[str]:
+    return list(dict.fromkeys(line.strip() for line in text.splitlines() if line.strip()))
+
+
+def result_page_urls(queries: list[str], *, images: bool) -> list[str]:
+    """Google's result pages for the queries (web, and image results when there are images)."""
+    urls = [f"https://www.google.com/search?q={quote_plus(q)}" for q in queries]
+    if images:
+        urls += [f"https://www.google.com/search?q={quote_plus(q)}&tbm=isch" for q in queries]
+    return urls
+
+
+def _source_kinds() -> dict[str, str]:
+    """Source id to kind, from the sources folder ({} when it cannot be read)."""
+    from config.sources import SourceError, load_sources
+    from crawlers.registry import KNOWN_KINDS
+
+    try:
+        sources = load_sources(settings.BODYGUARD_SOURCES_DIR, KNOWN_KINDS)
+    except (SourceError, OSError):
+        return {}
+    return {source_id: source.kind for source_id, source in sources.items()}
+
+
+def queries_from_hits(hits: list[Hit | None], kinds: dict[str, str]) -> list[str]:
+    """The queries that surfaced these hits, for those found by a search API: each watched
+    term is sent quoted (crawlers.spiders.search_api)."""
+    found: list[str] = []
+    for hit in hits:
+        if hit is None or kinds.get(hit.source_id) not in SEARCH_KINDS:
+            continue
+        found += [f'"{term.term}"' for term in hit.matched_terms]
+    return list(dict.fromkeys(found))
+
+
+def is_telegram(case_hit: CaseHit, kinds: dict[str, str]) -> bool:
+    host = (urlsplit(case_hit.url).hostname or "").lower()
+    return kinds.get(case_hit.source_id) == "telegram" or host in TELEGRAM_HOSTS
+
+
+def _notifier_errors(route: str) -> dict[str, str]:
+    notifier = settings.BODYGUARD_NOTIFIER
+    if not notifier.name or not notifier.email:
+        return {
+            "notifier": _(
+                "The notifier's name and email are not configured "
+                "(BODYGUARD_NOTIFIER_NAME, BODYGUARD_NOTIFIER_EMAIL)."
+            )
+        }
+    if route == R.LCEN_6 and (not notifier.address or not notifier.legal_form):
+        return {
+            "notifier": _(
+                "LCEN notices need the notifier's legal form and address "
+                "(BODYGUARD_NOTIFIER_LEGAL_FORM, BODYGUARD_NOTIFIER_ADDRESS)."
+            )
+        }
+    return {}
+
+
+def _reasons_error(reasons: str) -> dict[str, str]:
+    if len(reasons.strip()) >= MIN_REASONS_CHARS:
+        return {}
+    return {
+        "reasons": _(
+            "Explain why the content is illegal (at least %(n)s characters): "
+            "a notice without substantiated reasons can be ignored."
+        )
+        % {"n": MIN_REASONS_CHARS}
+    }
+
+
+def _signature_errors(draft: NoticeDraft) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if not draft.signatory.strip():
+        errors["signatory"] = _("Name the signatory (the depicted person or her representative).")
+    if draft.signatory_capacity not in SIGNATORY_CAPACITIES:
+        errors["signatory_capacity"] = _(
+            "Say in which capacity the signatory signs: the depicted person herself or her "
+            "authorised representative."
+        )
+    elif draft.signatory_capacity == "representative" and not draft.mandate.strip():
+        errors["mandate"] = _(
+            "Describe the mandate that authorises the representative (who gave it, when)."
+        )
+    if not draft.signature.strip():
+        errors["signature"] = _(
+            "Sign the request: type the signatory's electronic signature (e.g. /Claire Martin/)."
+        )
+    return errors
+
+
+def validate(
+    draft: NoticeDraft,
+    case: Case,
+    actionable: list[CaseHit],
+    kinds: dict[str, str] | None = None,
+) -> dict[str, str]:
     """Every missing mandatory element, by form field, in the reviewer's language."""
     errors: dict[str, str] = {}
-    notifier = settings.BODYGUARD_NOTIFIER
-    if draft.route not in Notice.Route.values:
-        errors["route"] = _("Choose a route: DSA article 16, LCEN article 6 or Google.")
+    if draft.route not in CASE_ROUTES:
+        errors["route"] = _(
+            "Choose a route: DSA article 16, LCEN article 6, TAKE IT DOWN, Google or Telegram."
+        )
         return errors
     if draft.language not in {"fr", "en"}:
         errors["language"] = _("The notice is written in French or English.")
@@ -181,11 +424,6 @@ def validate(draft: NoticeDraft, case: Case, actionable: list[CaseHit]) -> dict[
         errors["hit_ids"] = _(
             "Select at least one confirmed URL: only confirmed hits go into a notice."
         )
-    if len(draft.reasons.strip()) < MIN_REASONS_CHARS:
-        errors["reasons"] = _(
-            "Explain why the content is illegal (at least %(n)s characters): "
-            "a notice without substantiated reasons can be ignored."
-        ) % {"n": MIN_REASONS_CHARS}
     if not draft.good_faith:
         errors["good_faith"] = _("Confirm the statement of good faith.")
     if not draft.recipient.strip():
@@ -193,32 +431,104 @@ def validate(draft: NoticeDraft, case: Case, actionable: list[CaseHit]) -> dict[
     address_problem = email_address_problem(draft.recipient_email.strip())
     if address_problem:
         errors["recipient_email"] = address_problem
-    if not notifier.name or not notifier.email:
-        errors["notifier"] = _(
-            "The notifier's name and email are not configured "
-            "(BODYGUARD_NOTIFIER_NAME, BODYGUARD_NOTIFIER_EMAIL)."
-        )
-    if draft.route == Notice.Route.LCEN_6:
-        if not draft.grounds:
-            errors["grounds"] = _("Pick at least one legal ground.")
-        unknown = [g for g in draft.grounds if g not in GROUNDS_BY_CODE]
-        if unknown:
-            errors["grounds"] = _("Unknown legal ground: %(codes)s") % {"codes": ", ".join(unknown)}
-        if not draft.facts.strip():
-            errors["facts"] = _("Describe the facts (what is published, about whom).")
-        if not draft.prior_request.strip() and not draft.prior_request_impossible.strip():
-            errors["prior_request"] = _(
-                "Paste the request sent to the author or publisher, "
-                "or say why they could not be contacted."
+    errors |= _notifier_errors(draft.route)
+    if draft.route != R.GOOGLE or draft.google_type != "results_about_you":
+        errors |= _reasons_error(draft.reasons)
+    if draft.route == R.LCEN_6:
+        errors |= _lcen_errors(draft)
+    elif draft.route == R.TAKE_IT_DOWN:
+        errors |= _signature_errors(draft)
+        if not draft.not_consensual:
+            errors["not_consensual"] = _(
+                "State in good faith that the depiction is not consensual (TAKE IT DOWN Act)."
             )
-        if not notifier.address or not notifier.legal_form:
-            errors["notifier"] = _(
-                "LCEN notices need the notifier's legal form and address "
-                "(BODYGUARD_NOTIFIER_LEGAL_FORM, BODYGUARD_NOTIFIER_ADDRESS)."
+        if not draft.contact_info.strip():
+            errors["contact_info"] = _(
+                "Give the information the platform needs to contact the signatory."
             )
-    if draft.route == Notice.Route.GOOGLE and not draft.search_query.strip():
-        errors["search_query"] = _("Give the search query that surfaces these pages.")
+    elif draft.route == R.GOOGLE:
+        errors |= _google_errors(draft)
+    elif draft.route == R.TELEGRAM:
+        if draft.telegram_kind not in TELEGRAM_ADDRESSES:
+            errors["telegram_kind"] = _("Choose Telegram's abuse or copyright address.")
+        elif draft.telegram_kind == "dmca":
+            errors |= _signature_errors(draft)
+        not_telegram = [h.url for h in selected if not is_telegram(h, kinds or {})]
+        if not_telegram:
+            errors["hit_ids"] = _(
+                "Only messages found on Telegram go into a Telegram report: %(urls)s"
+            ) % {"urls": ", ".join(not_telegram[:3])}
     return errors
+
+
+def _lcen_errors(draft: NoticeDraft) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if not draft.grounds:
+        errors["grounds"] = _("Pick at least one legal ground.")
+    unknown = [g for g in draft.grounds if g not in GROUNDS_BY_CODE]
+    if unknown:
+        errors["grounds"] = _("Unknown legal ground: %(codes)s") % {"codes": ", ".join(unknown)}
+    if not draft.facts.strip():
+        errors["facts"] = _("Describe the facts (what is published, about whom).")
+    if not draft.prior_request.strip() and not draft.prior_request_impossible.strip():
+        errors["prior_request"] = _(
+            "Paste the request sent to the author or publisher, "
+            "or say why they could not be contacted."
+        )
+    return errors
+
+
+def _google_errors(draft: NoticeDraft) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if draft.google_type not in GOOGLE_TYPES:
+        errors["google_type"] = _(
+            "Choose Google's request type: explicit imagery, explicit fake, personal "
+            "information or “results about you”."
+        )
+        return errors
+    if not _lines(draft.search_query):
+        errors["search_query"] = _("Give the search query that surfaces these pages.")
+    if draft.google_type in {"ncii", "explicit_fake"} and not draft.not_consensual:
+        errors["not_consensual"] = _(
+            "Confirm that the person is identifiable in the content and did not consent to "
+            "its publication."
+        )
+    if draft.google_type == "doxxing":
+        unknown = [k for k in draft.doxxing_kinds if k not in DOXXING_KINDS]
+        if not draft.doxxing_kinds or unknown:
+            errors["doxxing_kinds"] = _(
+                "Say which personal information is exposed: contact details, identity "
+                "numbers or login credentials."
+            )
+    if draft.google_type in {"doxxing", "results_about_you"} and not draft.exposed_info.strip():
+        errors["exposed_info"] = _(
+            "Write which information appears (e.g. the phone number, without the rest of the page)."
+        )
+    bad = [u for u in _lines(draft.result_urls) if not u.startswith(("https://", "http://"))]
+    if bad:
+        errors["result_urls"] = _("Result-page URLs start with https://: %(urls)s") % {
+            "urls": ", ".join(bad[:3])
+        }
+    return errors
+
+
+def _trusted_flagger(draft: NoticeDraft) -> str:
+    """The designation to mention, when the notice goes to an online platform as one."""
+    if draft.route in {R.DSA_16, R.LCEN_6} and draft.online_platform:
+        return str(settings.BODYGUARD_TRUSTED_FLAGGER or "")
+    return ""
+
+
+def _render(route: str, language: str, context: dict[str, Any]) -> tuple[str, str]:
+    with translation.override(language):
+        context = context | {
+            "date": formats.date_format(localtime(datetime.now(UTC)), "DATE_FORMAT")
+        }
+        body = render_to_string(f"takedowns/notices/{route}.{language}.txt", context)
+        subject = " ".join(
+            render_to_string(f"takedowns/notices/{route}_subject.{language}.txt", context).split()
+        )
+    return subject, body.strip() + "\n"
 
 
 def create_notice(
@@ -226,59 +536,112 @@ def create_notice(
 ) -> Notice | dict[str, str]:
     """A draft notice for the case, or the errors that stop it."""
     actionable = [h for h in case.hits.all() if h.actionable]
-    errors = validate(draft, case, actionable)
-    if errors:
-        return errors
+    kinds = _source_kinds()
     selected = [h for h in actionable if h.hit_id in draft.hit_ids]
     hits = {h.hit_id: store.get(h.hit_id) for h in selected}
-    located = [
-        Located(h.url, _locator(hits[h.hit_id], h, draft.language), h.image_url) for h in selected
-    ]
+    if draft.route == R.GOOGLE:
+        # The queries our search sources sent to find these pages surface them on Google too.
+        found = queries_from_hits(list(hits.values()), kinds)
+        draft.search_query = "\n".join(dict.fromkeys([*_lines(draft.search_query), *found]))
+    errors = validate(draft, case, actionable, kinds)
+    problem = mandate_problem(case, draft.route)
+    if problem:
+        errors = {**(errors or {}), "mandate": problem}
+    if errors:
+        return errors
     language = draft.language
-    now = datetime.now(UTC)
+    located = [Located(h.url, _locator(hits[h.hit_id], h, language), h.image_url) for h in selected]
     client_name = case.client.display_name if case.client else case.client_reference
-    context = {
+    image_urls = [loc.image_url for loc in located if loc.image_url]
+    queries = _lines(draft.search_query)
+    result_urls = _lines(draft.result_urls) or result_page_urls(queries, images=bool(image_urls))
+    trusted_flagger = _trusted_flagger(draft)
+    recipient_email = draft.recipient_email.strip()
+    if draft.route == R.TELEGRAM:
+        recipient_email = TELEGRAM_ADDRESSES[draft.telegram_kind]
+    context: dict[str, Any] = {
         "notifier": settings.BODYGUARD_NOTIFIER,
         "reviewer": who,
         "client_name": client_name,
         "recipient": draft.recipient.strip(),
-        "recipient_email": draft.recipient_email.strip(),
+        "recipient_email": recipient_email,
         "host": case.host,
         "located": located,
-        "image_urls": [loc.image_url for loc in located if loc.image_url],
+        "image_urls": image_urls,
         "grounds": [GROUNDS_BY_CODE[g].text(language) for g in draft.grounds],
         "reasons": draft.reasons.strip(),
         "facts": draft.facts.strip(),
         "prior_request": draft.prior_request.strip(),
         "prior_request_impossible": draft.prior_request_impossible.strip(),
-        "search_query": draft.search_query.strip(),
+        "search_query": queries[0] if queries else "",
+        "queries": queries,
+        "result_urls": result_urls,
         "case_id": case.pk,
+        "mandate_line": mandate_line(case.client, language),
+        "trusted_flagger": trusted_flagger,
+        "online_platform": draft.online_platform,
+        "signatory": draft.signatory.strip(),
+        "capacity": draft.signatory_capacity,
+        "mandate": draft.mandate.strip(),
+        "signature": draft.signature.strip(),
+        "contact_info": draft.contact_info.strip(),
+        "google_type": draft.google_type,
+        "google_type_label": _label(GOOGLE_TYPES[draft.google_type], language)
+        if draft.google_type in GOOGLE_TYPES
+        else "",
+        "doxxing_labels": [_label(DOXXING_KINDS[k], language) for k in draft.doxxing_kinds],
+        "exposed_info": draft.exposed_info.strip(),
+        "telegram_kind": draft.telegram_kind,
     }
-    with translation.override(language):
-        context["date"] = formats.date_format(localtime(now), "DATE_FORMAT")
-        body = render_to_string(f"takedowns/notices/{draft.route}.{language}.txt", context)
-        subject = " ".join(
-            render_to_string(
-                f"takedowns/notices/{draft.route}_subject.{language}.txt", context
-            ).split()
-        )
+    fields: dict[str, Any] = {
+        "hit_ids": [h.hit_id for h in selected],
+        "urls": [loc.url for loc in located],
+        "image_urls": image_urls,
+        "grounds": draft.grounds,
+        "reasons": draft.reasons.strip(),
+        "search_query": context["search_query"],
+        "good_faith": True,
+    }
+    mandate = valid_mandate(case.client)
+    if mandate is not None:
+        fields["mandate_id"] = mandate.pk
+    if draft.route == R.GOOGLE:
+        fields |= {
+            "google_type": draft.google_type,
+            "queries": queries,
+            "result_urls": result_urls,
+            "doxxing_kinds": draft.doxxing_kinds,
+        }
+    if draft.route in {R.TAKE_IT_DOWN, R.TELEGRAM} and draft.signatory.strip():
+        fields |= {
+            "signatory": draft.signatory.strip(),
+            "signatory_capacity": draft.signatory_capacity,
+            "mandate": draft.mandate.strip(),
+        }
+    if draft.route == R.TAKE_IT_DOWN:
+        # Written for US platforms in English; the team keeps a French copy beside it.
+        def located_in(lang: str) -> list[Located]:
+            return [
+                Located(h.url, _locator(hits[h.hit_id], h, lang), h.image_url) for h in selected
+            ]
+
+        language = "en"
+        french = {"located": located_in("fr"), "mandate_line": mandate_line(case.client, "fr")}
+        context["located"] = located_in("en")
+        context["mandate_line"] = mandate_line(case.client, "en")
+        fields["copy_fr"] = _render(R.TAKE_IT_DOWN, "fr", context | french)[1]
+    subject, body = _render(draft.route, language, context)
     notice = Notice.objects.create(
         case=case,
         route=draft.route,
         language=language,
         recipient=draft.recipient.strip(),
-        recipient_email=draft.recipient_email.strip(),
+        recipient_email=recipient_email,
         subject=subject,
-        body=body.strip() + "\n",
-        fields={
-            "hit_ids": [h.hit_id for h in selected],
-            "urls": [loc.url for loc in located],
-            "image_urls": context["image_urls"],
-            "grounds": draft.grounds,
-            "search_query": context["search_query"],
-            "good_faith": True,
-        },
+        body=body,
+        fields=fields,
         created_by=who,
+        trusted_flagger=bool(trusted_flagger),
     )
     audit(who, "create_notice", f"case:{case.pk}", f"notice {notice.pk} ({draft.route})")
     return notice
@@ -286,6 +649,414 @@ def create_notice(
 
 def notice_pdf(notice: Notice) -> bytes:
     return text_pdf(notice.subject, notice.body)
+
+
+# --- Answers and the DSA's redress chain ------------------------------------------------
+
+DECISIONS = (
+    NoticeResponse.Kind.ACCEPTED,
+    NoticeResponse.Kind.PARTIAL,
+    NoticeResponse.Kind.REFUSED,
+)
+# Decisions and silences that open the next step of the chain.
+UNSATISFIED = (NoticeResponse.Kind.REFUSED, NoticeResponse.Kind.PARTIAL)
+
+
+def record_response(
+    notice: Notice,
+    *,
+    kind: str,
+    at: datetime,
+    who: str,
+    text: str = "",
+    reference: str = "",
+) -> NoticeResponse | str:
+    """Record what the recipient answered (append-only, audited), or say what is wrong."""
+    if notice.sent_at is None:
+        return _("Record an answer once the notice is sent.")
+    if kind not in NoticeResponse.Kind.values:
+        return _("Choose what the recipient answered.")
+    if at > datetime.now(UTC) + timedelta(minutes=5):
+        return _("The date of the answer cannot be in the future.")
+    if at < notice.sent_at - timedelta(days=1):
+        return _("The answer cannot predate the notice.")
+    if kind in UNSATISFIED and not text.strip():
+        return _(
+            "Paste the statement of reasons the provider gave (DSA art. 17), "
+            "or write that it gave none."
+        )
+    if kind == NoticeResponse.Kind.REFERENCE and not reference.strip():
+        return _("Give the reference received.")
+    response = NoticeResponse.objects.create(
+        notice=notice,
+        kind=kind,
+        at=at,
+        recorded_by=who,
+        text=text.strip(),
+        reference=reference.strip()[:200],
+    )
+    audit(
+        who,
+        "notice_response",
+        f"case:{notice.case_id}",
+        f"notice {notice.pk}: {kind} {at:%Y-%m-%d %H:%M} {reference.strip()}",
+    )
+    case = notice.case
+    if (
+        kind == NoticeResponse.Kind.REFUSED
+        and notice.route in (*HOST_ROUTES, *ESCALATION_ROUTES)
+        and Case.State.REFUSED in TRANSITIONS[case.state]
+    ):
+        change_state(
+            case.pk,
+            Case.State.REFUSED,
+            who=who,
+            reason=_("%(route)s notice %(id)s refused by %(recipient)s")
+            % {"route": notice.get_route_display(), "id": notice.pk, "recipient": notice.recipient},
+        )
+    return response
+
+
+def silent(notice: Notice, now: datetime | None = None) -> bool:
+    """Sent, past its deadline, and no decision recorded."""
+    now = now or datetime.now(UTC)
+    if notice.sent_at is None or notice.due_at is None or notice.due_at > now:
+        return False
+    return not any(r.kind in DECISIONS for r in notice.responses.all())
+
+
+def _last_decision(notice: Notice) -> NoticeResponse | None:
+    decisions = [r for r in notice.responses.all() if r.kind in DECISIONS]
+    return decisions[-1] if decisions else None
+
+
+@dataclass(frozen=True)
+class NextStep:
+    route: str
+    label: str
+    why: str
+
+
+def next_steps(notice: Notice, now: datetime | None = None) -> list[NextStep]:
+    """The follow-ups a refused or unanswered notice opens, not yet drafted."""
+    routes = FOLLOW_UPS.get(notice.route, ())
+    if not routes or notice.sent_at is None:
+        return []
+    decision = _last_decision(notice)
+    if decision is not None and decision.kind in UNSATISFIED:
+        why = _("decision “%(kind)s” of %(at)s") % {
+            "kind": decision.get_kind_display(),
+            "at": formats.date_format(localtime(decision.at), "DATE_FORMAT"),
+        }
+    elif decision is None and silent(notice, now):
+        why = _("no decision by %(at)s") % {
+            "at": formats.date_format(localtime(notice.due_at), "DATE_FORMAT")
+        }
+    else:
+        return []
+    drafted = {n.route for n in notice.follow_ups.all()}
+    return [
+        NextStep(route, str(Notice.Route(route).label), why)
+        for route in routes
+        if route not in drafted
+    ]
+
+
+@dataclass
+class FollowUpDraft:
+    route: str
+    reasons: str = ""
+    recipient: str = ""
+    recipient_email: str = ""
+    language: str = "fr"
+
+
+def _chain(notice: Notice) -> list[Notice]:
+    """The notice and those it follows, oldest first."""
+    chain = [notice]
+    while chain[0].parent_id is not None:
+        parent = chain[0].parent
+        assert parent is not None
+        chain.insert(0, parent)
+    return chain
+
+
+def _history(chain: list[Notice], language: str) -> list[dict[str, Any]]:
+    with translation.override(language):
+        return [
+            {
+                "route": str(Notice.Route(n.route).label),
+                "id": n.pk,
+                "sent_at": formats.date_format(localtime(n.sent_at), "DATETIME_FORMAT")
+                if n.sent_at
+                else "",
+                "recipient": n.recipient,
+                "reference": n.external_reference,
+                "responses": [
+                    {
+                        "kind": str(NoticeResponse.Kind(r.kind).label),
+                        "at": formats.date_format(localtime(r.at), "DATETIME_FORMAT"),
+                        "text": r.text,
+                        "reference": r.reference,
+                    }
+                    for r in n.responses.all()
+                ],
+            }
+            for n in chain
+        ]
+
+
+def create_follow_up(
+    parent: Notice, draft: FollowUpDraft, *, who: str, now: datetime | None = None
+) -> Notice | dict[str, str]:
+    """The next step of the DSA's redress chain, pre-filled from the case, or what stops it."""
+    errors: dict[str, str] = {}
+    allowed = {step.route for step in next_steps(parent, now)}
+    if draft.route not in allowed:
+        errors["route"] = _(
+            "This step is not open: the notice must be sent, then refused, or unanswered "
+            "past its deadline, and the step not drafted yet."
+        )
+        return errors
+    if draft.language not in {"fr", "en"}:
+        errors["language"] = _("The notice is written in French or English.")
+    errors |= _reasons_error(draft.reasons)
+    errors |= _notifier_errors(draft.route)
+    recipient, recipient_email = draft.recipient.strip(), draft.recipient_email.strip()
+    if draft.route == R.DSA_20:
+        recipient = recipient or parent.recipient
+        recipient_email = recipient_email or parent.recipient_email
+    elif draft.route == R.ARCOM:
+        recipient = recipient or ARCOM
+    if not recipient:
+        errors["recipient"] = _(
+            "Name the certified out-of-court dispute settlement body you refer the dispute to."
+        )
+    if problem := email_address_problem(recipient_email):
+        errors["recipient_email"] = problem
+    if errors:
+        return errors
+    with transaction.atomic():
+        if (
+            silent(parent, now)
+            and not parent.responses.filter(kind=NoticeResponse.Kind.NO_ANSWER).exists()
+        ):
+            assert parent.due_at is not None
+            NoticeResponse.objects.create(
+                notice=parent,
+                kind=NoticeResponse.Kind.NO_ANSWER,
+                at=parent.due_at,
+                recorded_by=who,
+            )
+            audit(
+                who,
+                "notice_response",
+                f"case:{parent.case_id}",
+                f"notice {parent.pk}: no_answer by {parent.due_at:%Y-%m-%d %H:%M}",
+            )
+        chain = _chain(parent)
+        first = chain[0]
+        decision = next(
+            (
+                r
+                for n in reversed(chain)
+                for r in reversed(n.responses.all())
+                if r.kind in DECISIONS
+            ),
+            None,
+        )
+        case = parent.case
+        language = draft.language
+        context: dict[str, Any] = {
+            "notifier": settings.BODYGUARD_NOTIFIER,
+            "reviewer": who,
+            "client_name": case.client.display_name if case.client else case.client_reference,
+            "recipient": recipient,
+            "recipient_email": recipient_email,
+            "host": case.host,
+            "case_id": case.pk,
+            "urls": first.fields.get("urls", []),
+            "image_urls": first.fields.get("image_urls", []),
+            "original_reasons": first.fields.get("reasons", ""),
+            "reasons": draft.reasons.strip(),
+            "history": _history(chain, language),
+            "parent": parent,
+            "provider": first.recipient,
+            "decision": decision,
+            "decision_at": formats.date_format(localtime(decision.at), "DATETIME_FORMAT")
+            if decision
+            else "",
+            "trusted_flagger": settings.BODYGUARD_TRUSTED_FLAGGER if first.trusted_flagger else "",
+        }
+        subject, body = _render(draft.route, language, context)
+        notice = Notice.objects.create(
+            case=case,
+            route=draft.route,
+            parent=parent,
+            language=language,
+            recipient=recipient,
+            recipient_email=recipient_email,
+            subject=subject,
+            body=body,
+            fields={
+                "hit_ids": first.fields.get("hit_ids", []),
+                "urls": context["urls"],
+                "image_urls": context["image_urls"],
+                "reasons": draft.reasons.strip(),
+                "chain": [n.pk for n in chain],
+            },
+            created_by=who,
+            trusted_flagger=first.trusted_flagger and draft.route == R.DSA_20,
+        )
+        audit(
+            who,
+            "draft_follow_up",
+            f"case:{case.pk}",
+            f"notice {notice.pk} ({draft.route}) follows notice {parent.pk} ({parent.route})",
+        )
+    return notice
+
+
+# --- PHAROS ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PharosEntry:
+    """One URL as the national reporting form asks for it, ready to paste."""
+
+    hit_id: str
+    category: str
+    published: str
+    seen_on: str
+    url: str
+    comment: str
+
+
+def pharos_sheet(
+    store: HitStore, case: Case, *, category: str = "harcelement", language: str = "fr"
+) -> list[PharosEntry]:
+    """The PHAROS form's fields for each confirmed URL of the case."""
+    kinds = _source_kinds()
+    entries = []
+    with translation.override(language):
+        for case_hit in (h for h in case.hits.all() if h.actionable):
+            hit = store.get(case_hit.hit_id)
+            when = hit.posted_at if hit and hit.posted_at else None
+            published = (
+                formats.date_format(localtime(when), "DATETIME_FORMAT")
+                if when
+                else _("unknown (first seen by us %(at)s)")
+                % {"at": formats.date_format(localtime(case_hit.added_at), "DATETIME_FORMAT")}
+            )
+            kind = kinds.get(case_hit.source_id, "")
+            seen_on = _("%(host)s (%(kind)s)") % {
+                "host": urlsplit(case_hit.url).hostname or case.host,
+                "kind": _("Telegram channel")
+                if is_telegram(case_hit, kinds)
+                else _("search engine result")
+                if kind in SEARCH_KINDS
+                else _("website or forum"),
+            }
+            what = (
+                _("a photo of the person, published without her consent")
+                if case_hit.image_url or case_hit.match_kind == "image"
+                else _("a video of the person, published without her consent")
+                if case_hit.match_kind == "video"
+                else _("content naming the person")
+            )
+            comment = _(
+                "Publication on %(host)s of %(what)s. Reported to the host; the victim is "
+                "supported by %(notifier)s (case %(case)s)."
+            ) % {
+                "host": case.host,
+                "what": what,
+                "notifier": settings.BODYGUARD_NOTIFIER.name,
+                "case": case.pk,
+            }
+            entries.append(
+                PharosEntry(
+                    case_hit.hit_id,
+                    _label(PHAROS_CATEGORIES.get(category, PHAROS_CATEGORIES["autre"]), language),
+                    published,
+                    seen_on,
+                    case_hit.url,
+                    comment,
+                )
+            )
+    return entries
+
+
+@dataclass
+class PharosFiling:
+    hit_ids: list[str]
+    category: str
+    filed_by: str
+    reference: str
+    language: str = "fr"
+
+
+def record_pharos(
+    store: HitStore, case: Case, filing: PharosFiling, *, who: str
+) -> Notice | dict[str, str]:
+    """Record that a team member filed these URLs on PHAROS by hand: a frozen notice of route
+    ``pharos`` with who filed it and the reference received."""
+    errors: dict[str, str] = {}
+    entries = [
+        e
+        for e in pharos_sheet(store, case, category=filing.category, language=filing.language)
+        if e.hit_id in filing.hit_ids
+    ]
+    if not entries:
+        errors["hit_ids"] = _("Select at least one confirmed URL that was filed.")
+    if filing.category not in PHAROS_CATEGORIES:
+        errors["category"] = _("Choose the category chosen on the form.")
+    if not filing.filed_by.strip():
+        errors["filed_by"] = _("Say who filed the report.")
+    if not filing.reference.strip():
+        errors["reference"] = _("Give the reference PHAROS gave on filing.")
+    if errors:
+        return errors
+    context = {
+        "entries": entries,
+        "filed_by": filing.filed_by.strip(),
+        "reference": filing.reference.strip(),
+        "case_id": case.pk,
+        "notifier": settings.BODYGUARD_NOTIFIER,
+        "filed_at": formats.date_format(localtime(datetime.now(UTC)), "DATETIME_FORMAT"),
+    }
+    subject, body = _render(R.PHAROS, filing.language, context)
+    with transaction.atomic():
+        notice = Notice.objects.create(
+            case=case,
+            route=R.PHAROS,
+            language=filing.language,
+            recipient="PHAROS (internet-signalement.gouv.fr)",
+            subject=subject,
+            body=body,
+            fields={
+                "hit_ids": [e.hit_id for e in entries],
+                "urls": [e.url for e in entries],
+                "category": filing.category,
+                "filed_by": filing.filed_by.strip(),
+            },
+            created_by=who,
+            external_reference=filing.reference.strip()[:200],
+        )
+        audit(who, "create_notice", f"case:{case.pk}", f"notice {notice.pk} (pharos)")
+        detail = f"internet-signalement.gouv.fr, {filing.reference.strip()}"
+        result = send_notice(
+            notice, who=filing.filed_by.strip(), channel=Notice.Channel.OTHER, detail=detail
+        )
+        assert result.ok, result.message
+        notice.refresh_from_db()
+        record_response(
+            notice,
+            kind=NoticeResponse.Kind.REFERENCE,
+            at=notice.sent_at or datetime.now(UTC),
+            who=who,
+            reference=filing.reference,
+        )
+    return notice
 
 
 def contact_for(host: str) -> HostContact | None:
@@ -336,6 +1107,30 @@ def _email(notice: Notice, message_id: str) -> str:
     return ""
 
 
+# What each route does in her name, as her mandate's scopes say; a PHAROS report is anyone's
+# to file and needs none.
+_MANDATE_SCOPE: dict[str, Scope | None] = {R.GOOGLE: Scope.DELISTING, R.PHAROS: None}
+
+
+def mandate_problem(case: Case, route: str) -> str:
+    """Why no notice of ``route`` may go for this case's client, or "" when her mandate in
+    force covers it."""
+    scope = _MANDATE_SCOPE.get(route, Scope.REMOVAL_NOTICES)
+    if scope is None or valid_mandate(case.client, scope) is not None:
+        return ""
+    if valid_mandate(case.client) is not None:
+        return str(
+            _("Her mandate does not cover this (%(scope)s): she can sign a new one in her space.")
+            % {"scope": scope.label}
+        )
+    return str(
+        _(
+            "No valid mandate from the client: she has not signed one in her space "
+            "(/espace/mandat/), or has revoked it."
+        )
+    )
+
+
 def send_notice(notice: Notice, *, who: str, channel: str, detail: str = "") -> SendResult:
     """Send by email to the recipient, or record that it went by another channel. The text is
     frozen from then on; a failed email leaves the notice a draft."""
@@ -366,6 +1161,10 @@ def send_notice(notice: Notice, *, who: str, channel: str, detail: str = "") -> 
             return SendResult(
                 False, _("This notice was already sent by %(who)s.") % {"who": current.sent_by}
             )
+        # Checked again at sending: she may have revoked her mandate since the draft.
+        problem = mandate_problem(current.case, current.route)
+        if problem:
+            return SendResult(False, problem + " " + _("Nothing was sent."))
         if channel == Notice.Channel.EMAIL:
             failure = _email(current, message_id)
             if failure:
@@ -374,8 +1173,10 @@ def send_notice(notice: Notice, *, who: str, channel: str, detail: str = "") -> 
                     _("The email could not be sent (%(error)s); the notice is still a draft.")
                     % {"error": failure},
                 )
+        sent_at = datetime.now(UTC)
         Notice.objects.filter(pk=notice.pk, sent_at__isnull=True).update(
-            sent_at=datetime.now(UTC),
+            sent_at=sent_at,
+            due_at=due_at(notice.route, sent_at),
             sent_by=who,
             sent_channel=channel,
             sent_detail=(detail.strip() or notice.recipient_email)[:300],
@@ -389,6 +1190,14 @@ def send_notice(notice: Notice, *, who: str, channel: str, detail: str = "") -> 
     return SendResult(True, _("Notice sent."))
 
 
+def due_at(route: str, sent_at: datetime) -> datetime:
+    """When an answer (or the removal) is due: 48 hours under the TAKE IT DOWN Act, the
+    configured reminder delay otherwise."""
+    if route == R.TAKE_IT_DOWN:
+        return sent_at + timedelta(hours=TAKE_IT_DOWN_HOURS)
+    return sent_at + timedelta(days=settings.BODYGUARD_NOTICE_REMINDER_DAYS)
+
+
 @transaction.atomic
 def _after_sending(notice: Notice, who: str) -> None:
     case = notice.case
@@ -398,10 +1207,13 @@ def _after_sending(notice: Notice, who: str) -> None:
             delisting=CaseHit.Delisting.REQUESTED, delisting_updated_at=notice.sent_at
         )
         return
-    if case.state != Case.State.NOTICE_SENT:
+    if notice.route == R.PHAROS:
+        return  # a report to the police: the host still has to act
+    target = Case.State.ESCALATED if notice.route in ESCALATION_ROUTES else Case.State.NOTICE_SENT
+    if case.state != target and target in TRANSITIONS[case.state]:
         change_state(
             case.pk,
-            Case.State.NOTICE_SENT,
+            target,
             who=who,
             reason=_("%(route)s notice %(id)s sent (%(channel)s)")
             % {

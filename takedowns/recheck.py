@@ -44,6 +44,7 @@ from matching.html import html_to_text
 from matching.images import fingerprint
 from matching.names import NameMatcher
 from matching.photos import PhotoIndex
+from takedowns.clocks import latest_host_notice, reminder_due
 from takedowns.models import Case, CaseHit, Recheck
 from takedowns.services import TRANSITIONS, change_state
 
@@ -199,6 +200,10 @@ def _judge_photo(case_hit: CaseHit, policy: FetchPolicy) -> Verdict:
     )
 
 
+# Hits found by something other than the page's words.
+WORDLESS_KINDS = ("reported", "video")
+
+
 def judge(case_hit: CaseHit, policy: FetchPolicy) -> Verdict:
     """Fetch the URL (and its image) once and say what the answer shows."""
     response = fetch(case_hit.url, policy)
@@ -220,6 +225,12 @@ def judge(case_hit: CaseHit, policy: FetchPolicy) -> Verdict:
         found = _judge_photo(case_hit, policy)
         # The page is archived as the proof; the image itself is never written anywhere.
         return Verdict(found.verdict, found.reason, found.detail, response)
+    if case_hit.match_kind in WORDLESS_KINDS:
+        # A page the client reported or a video may never have named her: while it is still
+        # served it is still online (a page that no longer names her proves nothing here).
+        return Verdict(
+            V.PRESENT, R.STILL_SERVED, f"HTTP {response.status}, the page is still served", response
+        )
     if _names_client(case_hit, response):
         return Verdict(
             V.PRESENT, R.STILL_NAMED, f"HTTP {response.status}, still names the client", response
@@ -435,14 +446,20 @@ def _move_case(case: Case, now: datetime, report: RecheckReport, checked: set[in
         return  # blocked or unclear checks prove nothing
     # Still online: after a notice, a reminder is due; after the reminder, an escalation.
     if case.state == Case.State.NOTICE_SENT:
-        since = case.last_host_notice_at()
+        # The same clock as the cases list and "À traiter" (48 hours for TAKE IT DOWN).
+        if not reminder_due(case, now):
+            return
+        notice = latest_host_notice(case)
+        since = notice.sent_at if notice is not None else None
         delay, to_state, done = REMINDER, Case.State.NO_RESPONSE, report.reminders
     elif case.state == Case.State.NO_RESPONSE:
         since = case.state_changed_at or case.updated_at
         delay, to_state, done = ESCALATION, Case.State.ESCALATED, report.escalations
+        if since is not None and now - since < timedelta(days=getattr(settings, delay.setting)):
+            return
     else:
         return
-    if since is None or now - since < timedelta(days=getattr(settings, delay.setting)):
+    if since is None:
         return
     reason = delay.reason.format(days=(now - since).days, since=since)
     if change_state(case.pk, to_state, who=WHO, reason=reason).ok:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from takedowns import case_views, investigate, views
+from takedowns import case_views, investigate, notice_views, views, workbench_views
 
 app_name = "takedowns"
 urlpatterns = [
@@ -26,7 +26,16 @@ urlpatterns = [
         case_views.delisting,
         name="delisting",
     ),
+    path("case/<int:case_id>/assign/", workbench_views.assign, name="assign"),
+    path("case/<int:case_id>/note/", workbench_views.add_note, name="case_note"),
+    path("todo/", workbench_views.todo, name="todo"),
+    path("statistics/", workbench_views.statistics_page, name="statistics"),
+    path("statistics.csv", workbench_views.statistics_csv, name="statistics_csv"),
     path("notice/<int:notice_id>/", case_views.notice_page, name="notice"),
     path("notice/<int:notice_id>/pdf/", case_views.notice_pdf_view, name="notice_pdf"),
     path("notice/<int:notice_id>/send/", case_views.notice_send, name="notice_send"),
+    path("notice/<int:notice_id>/response/", notice_views.notice_response, name="notice_response"),
+    path("notice/<int:notice_id>/follow-up/", notice_views.follow_up, name="follow_up"),
+    path("case/<int:case_id>/pharos/", notice_views.pharos, name="pharos"),
+    path("case/<int:case_id>/rdap/", notice_views.rdap_lookup, name="rdap_lookup"),
 ]

@@ -208,11 +208,19 @@ def queue(request: HttpRequest) -> HttpResponse:
     ]
     query = g.copy()
     query.pop("page", None)
+    # The case each hit is filed under and who is in charge of it: one query for the page.
+    filed = {
+        c.hit_id: c
+        for c in CaseHit.objects.filter(hit_id__in=[h.hit_id for h in page.hits]).select_related(
+            "case__assigned_to"
+        )
+    }
     return render(
         request,
         "takedowns/queue.html",
         {
             "page": page,
+            "rows": [(h, filed.get(h.hit_id)) for h in page.hits],
             "filters": filters,
             "query": g,
             "base_query": query.urlencode(),

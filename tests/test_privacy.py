@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -20,8 +21,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 
 from alerts.models import Alert, Delivery
-from clients.models import Client, ClientPhoto, WatchTerm
+from clients.models import Client, ClientPhoto, ClientVideo, WatchTerm
 from clients.photos import register_photo
+from clients.videos import register_video
 from hits.documents import Hit, MatchedTerm, MatchKind
 from hits.journal import HitJournal
 from operations.privacy import erase_client, export_client, purge_dismissed_hits
@@ -80,6 +82,7 @@ def test_client_photos_are_never_stored_anywhere(isolated: Path, hit_store, sett
             "alert_preference": "immediate", "alert_detail": "summary", "active": "on",
             "terms-TOTAL_FORMS": "0", "terms-INITIAL_FORMS": "0", "terms-MIN_NUM_FORMS": "0", "terms-MAX_NUM_FORMS": "1000",
             "photos-TOTAL_FORMS": "1", "photos-INITIAL_FORMS": "0", "photos-MIN_NUM_FORMS": "0", "photos-MAX_NUM_FORMS": "1000",
+            "videos-TOTAL_FORMS": "0", "videos-INITIAL_FORMS": "0", "videos-MIN_NUM_FORMS": "0", "videos-MAX_NUM_FORMS": "1000",
             "photos-0-label": "photo 1", "photos-0-photo": SimpleUploadedFile("p.jpg", data, content_type="image/jpeg"),
         },
     )  # fmt: skip
@@ -92,6 +95,88 @@ def test_client_photos_are_never_stored_anywhere(isolated: Path, hit_store, sett
     assert _files_containing(Path(tempfile.gettempdir()), needles, started) == []
     dump = _es_dump(hit_store)
     assert digest not in dump and data[1000:1256].hex() not in dump
+
+
+VIDEO = DATA / "video" / "moviepy_big_buck_bunny_432_433.webm"
+
+
+def _video_needles(data: bytes) -> list[bytes]:
+    """What would show that the video itself, not its hashes, was kept: pieces of the file
+    (start, middle, end), raw and as text (hex, base64, as a JSON field would hold them), and
+    its SHA-256. Its MD5 is kept, by design."""
+    middle = len(data) // 2
+    pieces = [data[:256], data[middle : middle + 256], data[-256:]]
+    whole = base64.b64encode(data)
+    return [
+        *pieces,
+        *(p.hex().encode() for p in pieces),
+        whole[len(whole) // 2 : len(whole) // 2 + 256],
+        hashlib.sha256(data).hexdigest().encode(),
+    ]
+
+
+def test_client_videos_are_never_stored_anywhere(
+    isolated: Path, hit_store, settings, staff_admin, monkeypatch
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile, TemporaryUploadedFile
+
+    def spooled_to_disk(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an upload was spooled to a temporary file")
+
+    monkeypatch.setattr(TemporaryUploadedFile, "__init__", spooled_to_disk)
+    started = time.time() - 1
+    data = VIDEO.read_bytes()
+    needles = _video_needles(data)
+    client = Client.objects.create(reference="jeanne", display_name="Jeanne", email="j@example.org")
+
+    # Through the admin (the upload stays in memory), the command (a file read by staff) and a
+    # hash list exported and imported again.
+    response = staff_admin.post(
+        f"/admin/clients/client/{client.pk}/change/",
+        {
+            "reference": "jeanne", "display_name": "Jeanne", "email": "j@example.org", "language": "fr",
+            "alert_preference": "immediate", "alert_detail": "summary", "active": "on",
+            "terms-TOTAL_FORMS": "0", "terms-INITIAL_FORMS": "0", "terms-MIN_NUM_FORMS": "0", "terms-MAX_NUM_FORMS": "1000",
+            "photos-TOTAL_FORMS": "0", "photos-INITIAL_FORMS": "0", "photos-MIN_NUM_FORMS": "0", "photos-MAX_NUM_FORMS": "1000",
+            "videos-TOTAL_FORMS": "1", "videos-INITIAL_FORMS": "0", "videos-MIN_NUM_FORMS": "0", "videos-MAX_NUM_FORMS": "1000",
+            "videos-0-label": "video 1", "videos-0-video": SimpleUploadedFile("v.webm", data, content_type="video/webm"),
+        },
+    )  # fmt: skip
+    assert response.status_code == 302
+    call_command("register_video", "jeanne", "video 2", str(VIDEO))
+    listed = isolated / "hashes.csv"
+    call_command("export_hashes", "jeanne", "--output", str(listed))
+    other = Client.objects.create(reference="paul", display_name="Paul", email="p@example.org")
+    call_command("import_hashes", "paul", str(listed))
+    assert ClientVideo.objects.filter(client=client).count() == 2
+    assert ClientVideo.objects.get(client=other).md5 == hashlib.md5(data).hexdigest()
+
+    db_bytes = database_contents()
+    assert hashlib.md5(data).hexdigest().encode() in db_bytes  # the scan reads the video rows
+    assert not any(n in db_bytes for n in needles), "video bytes or SHA-256 in the database"
+    assert _files_containing(Path(settings.BODYGUARD_VAR_DIR), needles, started) == []
+    assert _files_containing(Path(tempfile.gettempdir()), needles, started) == []
+    assert _files_containing(isolated, needles, started) == []
+    dump = _es_dump(hit_store).encode()
+    assert not any(n in dump for n in needles[3:])
+
+
+@pytest.mark.postgresql
+def test_postgresql_files_hold_a_videos_hashes_never_the_video():
+    """What is on the server's disk, read raw (tests.operations.test_databases): the rows of a
+    registered video hold its MD5 and frame hashes; no relation file holds the video."""
+    from tests.operations.test_databases import _postgresql_relations_holding
+
+    data = VIDEO.read_bytes()
+    client = Client.objects.create(reference="jeanne", display_name="Jeanne", email="j@example.org")
+    register_video(client, "video 1", data)
+    md5 = hashlib.md5(data).hexdigest().encode()
+    needles = tuple(_video_needles(data))
+
+    found = _postgresql_relations_holding((md5, *needles))
+
+    assert "clients_clientvideo" in found[md5]
+    assert {n: found[n] for n in needles} == {n: set() for n in needles}
 
 
 def _hit(
@@ -118,6 +203,7 @@ def jeanne(isolated: Path, hit_store, settings):
     WatchTerm.objects.create(client=client, kind="name", value="Jeanne Dupont")
     WatchTerm.objects.create(client=client, kind="alias", value="jdupont75")
     register_photo(client, "photo 1", PHOTO.read_bytes())
+    register_video(client, "video 1", VIDEO.read_bytes())
     hits = [_hit("jeanne-dupont", f"https://forum{i}.example/t/{i}") for i in range(3)]
     hit_store.upsert(hits)
     for hit in hits:
@@ -166,6 +252,11 @@ def jeanne(isolated: Path, hit_store, settings):
         user=admin, content_type=ContentType.objects.get_for_model(Client),
         object_id=str(client.pk), object_repr=str(client), action_flag=1,
     )  # fmt: skip
+    video = ClientVideo.objects.get(client=client)
+    LogEntry.objects.create(
+        user=admin, content_type=ContentType.objects.get_for_model(ClientVideo),
+        object_id=str(video.pk), object_repr=str(video), action_flag=2,
+    )  # fmt: skip
     other = Client.objects.create(reference="paul", display_name="Paul", email="p@example.org")
     hit_store.upsert([_hit("paul", "https://forum9.example/t/1")])
     return client, other, held
@@ -182,6 +273,8 @@ def test_erasure_removes_everything_but_cases_under_legal_hold(jeanne, hit_store
     assert not Client.objects.filter(reference="jeanne-dupont").exists()
     assert not WatchTerm.objects.filter(value__in=["Jeanne Dupont", "jdupont75"]).exists()
     assert not ClientPhoto.objects.exists()
+    assert report.videos_deleted == 1
+    assert not ClientVideo.objects.exists()
     assert Alert.objects.count() == 0
     assert list(Case.objects.values_list("pk", "client_reference", "legal_hold")) == [
         (held.pk, "jeanne-dupont", True)
@@ -194,7 +287,7 @@ def test_erasure_removes_everything_but_cases_under_legal_hold(jeanne, hit_store
     assert not Notice.objects.exists()
     # The audit log keeps its entries (who did what, when) but not what named her.
     assert AuditEvent.objects.filter(action__in=["view_client", "allowlist"]).count() == 2
-    assert report.audit_entries_redacted == 3 and report.admin_log_entries_deleted == 1
+    assert report.audit_entries_redacted == 3 and report.admin_log_entries_deleted == 2
     db = database_contents()
     for trace in (b"jdupont75", b"jeanne@example.org", b"Jeanne Dupont", b"client:jeanne-dupont"):
         assert trace not in db, trace
@@ -214,6 +307,9 @@ def test_access_export_lists_everything_held(jeanne, tmp_path):
     assert data["client"]["email"] == "jeanne@example.org"
     assert {t["value"] for t in data["watch_terms"]} == {"Jeanne Dupont", "jdupont75"}
     assert data["photos"][0]["label"] == "photo 1" and len(data["photos"][0]["pdq_hashes"]) >= 8
+    assert data["videos"][0]["label"] == "video 1"
+    assert data["videos"][0]["md5"] == hashlib.md5(VIDEO.read_bytes()).hexdigest()
+    assert len(data["videos"][0]["frame_hashes"]) >= 1
     assert len(data["hits"]) == 3 and len(data["alerts"]) == 3 and len(data["cases"]) == 3
     assert data["allowlist"] == [
         {

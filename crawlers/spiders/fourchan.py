@@ -1,10 +1,14 @@
 """4chan-style imageboards through the read-only JSON API (catalog, board pages, threads).
 
-The API has no search: boards are walked, newest threads first.
+The API has no search: boards are walked, newest threads first. A post's file is an image, or
+a video (``.webm``, ``.mp4``) whose MD5 the API gives (``md5``, base64 of the 16 bytes): a
+registered video's MD5 matches before anything is fetched.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +20,9 @@ from crawlers.items import ForumPost
 from crawlers.spiders.base import SourceSpider
 from crawlers.spiders.discourse import _json
 from matching.html import html_to_text
+
+# Files 4chan boards (/wsg/, /gif/) post as videos.
+VIDEO_EXTS = (".webm", ".mp4")
 
 
 class FourchanSpider(SourceSpider):
@@ -61,8 +68,11 @@ class FourchanSpider(SourceSpider):
         title = html_to_text(op.get("sub", "")) or html_to_text(op.get("com", ""))[:80]
         for post in posts:
             text = self._parse_text(post)
-            images = self._parse_image_urls(post, board)
-            if not text and not images:
+            files = self._parse_file_urls(post, board)
+            images = [u for u in files if not u.lower().endswith(VIDEO_EXTS)]
+            videos = [u for u in files if u.lower().endswith(VIDEO_EXTS)]
+            md5 = self._parse_md5(post)
+            if not text and not files:
                 continue
             yield ForumPost(
                 source_id=self.source.id,
@@ -74,6 +84,8 @@ class FourchanSpider(SourceSpider):
                 posted_at=self._parse_posted_at(post),
                 image_urls=images,
                 image_sizes={u: int(post.get("w", 0)) * int(post.get("h", 0)) for u in images},
+                video_urls=videos,
+                video_md5s={u: md5 for u in videos if md5},
                 is_thread_start=int(post["no"]) == thread_no,
             )
 
@@ -93,7 +105,15 @@ class FourchanSpider(SourceSpider):
     def _parse_permalink(self, post: dict[str, Any], board: str, thread_no: int) -> str:
         return self._site(f"/{board}/thread/{thread_no}#p{int(post['no'])}")
 
-    def _parse_image_urls(self, post: dict[str, Any], board: str) -> list[str]:
+    def _parse_md5(self, post: dict[str, Any]) -> str:
+        """The file's MD5 in hex ("" when absent or not 16 bytes of base64)."""
+        try:
+            digest = base64.b64decode(str(post.get("md5") or ""), validate=True)
+        except (binascii.Error, ValueError):
+            return ""
+        return digest.hex() if len(digest) == 16 else ""
+
+    def _parse_file_urls(self, post: dict[str, Any], board: str) -> list[str]:
         if not post.get("tim") or not post.get("ext") or post.get("filedeleted"):
             return []
         host = str(self.option("image_host", "https://i.4cdn.org")).rstrip("/")

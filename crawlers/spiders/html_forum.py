@@ -169,6 +169,7 @@ class HtmlForumSpider(SourceSpider):
             author=self._parse_author(post, sel),
             posted_at=self._parse_posted_at(post, sel),
             image_urls=self._parse_image_urls(response, post, sel),
+            video_urls=self._parse_video_urls(response, post, sel),
             is_thread_start=False,
             language=self._parse_language(post),
         )
@@ -221,3 +222,12 @@ class HtmlForumSpider(SourceSpider):
                 continue
             urls.append(response.urljoin(src))
         return list(dict.fromkeys(urls))
+
+    def _parse_video_urls(
+        self, response: TextResponse, post: Selector, sel: ForumSelectors
+    ) -> list[str]:
+        """Videos embedded in the post: ``<video src>`` and its ``<source src>`` children."""
+        body = post.css(sel.text)
+        found = body.css("video::attr(src), video::attr(data-src), video source::attr(src)")
+        urls = [response.urljoin(src.strip()) for src in found.getall() if src.strip()]
+        return [u for u in dict.fromkeys(urls) if u.startswith(("http://", "https://"))]

@@ -37,6 +37,10 @@ def test_staff_register_a_client_with_names_and_aliases_in_the_admin(staff_clien
             "photos-INITIAL_FORMS": "0",
             "photos-MIN_NUM_FORMS": "0",
             "photos-MAX_NUM_FORMS": "1000",
+            "videos-TOTAL_FORMS": "0",
+            "videos-INITIAL_FORMS": "0",
+            "videos-MIN_NUM_FORMS": "0",
+            "videos-MAX_NUM_FORMS": "1000",
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -81,6 +85,10 @@ def test_staff_register_a_photo_in_the_admin_and_only_hashes_are_kept(
             "photos-INITIAL_FORMS": "0",
             "photos-MIN_NUM_FORMS": "0",
             "photos-MAX_NUM_FORMS": "1000",
+            "videos-TOTAL_FORMS": "0",
+            "videos-INITIAL_FORMS": "0",
+            "videos-MIN_NUM_FORMS": "0",
+            "videos-MAX_NUM_FORMS": "1000",
             "photos-0-label": "photo 1",
             "photos-0-photo": SimpleUploadedFile("vacances.jpg", data, content_type="image/jpeg"),
         },
@@ -138,6 +146,10 @@ def test_a_clients_reference_cannot_be_changed_after_registration(staff_client):
             "photos-INITIAL_FORMS": "0",
             "photos-MIN_NUM_FORMS": "0",
             "photos-MAX_NUM_FORMS": "1000",
+            "videos-TOTAL_FORMS": "0",
+            "videos-INITIAL_FORMS": "0",
+            "videos-MIN_NUM_FORMS": "0",
+            "videos-MAX_NUM_FORMS": "1000",
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]

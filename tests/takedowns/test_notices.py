@@ -111,7 +111,14 @@ def test_lcen_notice_can_carry_the_prior_request_itself(confirmed, hit_store):
 
 
 def test_google_request_lists_pages_images_and_the_query(confirmed, hit_store):
-    notice = _notice(hit_store, confirmed, "google", search_query="Richard Stallman photos")
+    notice = _notice(
+        hit_store,
+        confirmed,
+        "google",
+        search_query="Richard Stallman photos",
+        google_type="ncii",
+        not_consensual=True,
+    )
     body = notice.body
     assert "« Richard Stallman photos »" in body
     assert f"- {BASE}{TOPIC}#p453" in body
@@ -139,7 +146,12 @@ def test_a_notice_missing_what_its_route_requires_is_refused_with_the_field_name
     assert isinstance(errors, dict)
     assert set(errors) == {"reasons", "good_faith", "grounds", "facts", "prior_request"}
     assert not Notice.objects.exists()
-    google = create_notice(hit_store, confirmed.case, _draft("google"), who="alice")
+    google = create_notice(
+        hit_store,
+        confirmed.case,
+        _draft("google", google_type="ncii", not_consensual=True),
+        who="alice",
+    )
     assert isinstance(google, dict) and set(google) == {"search_query"}
 
 
@@ -193,7 +205,14 @@ def test_smtp_down_leaves_the_notice_a_draft(confirmed, hit_store, settings):
 def test_a_google_request_sent_through_its_form_marks_the_urls_as_delisting_requested(
     confirmed, hit_store
 ):
-    notice = _notice(hit_store, confirmed, "google", search_query="Richard Stallman")
+    notice = _notice(
+        hit_store,
+        confirmed,
+        "google",
+        search_query="Richard Stallman",
+        google_type="ncii",
+        not_consensual=True,
+    )
     assert not send_notice(notice, who="alice", channel="other").ok  # which channel?
     result = send_notice(
         notice, who="alice", channel="other", detail="formulaire Google, réf. 5-1234"

@@ -95,6 +95,24 @@ def test_a_page_that_no_longer_names_the_client_counts_as_gone(forum):
     assert "no longer names the client" in name.rechecks.get().detail
 
 
+@pytest.mark.parametrize("kind", ["reported", "video"])
+def test_a_page_found_by_other_means_than_a_name_stays_present_while_served(forum, kind):
+    # A link the client reported (or a page with her video) may never have named her: a page
+    # still served without her name is still online, never "removed".
+    site, _base, seeded = forum
+    CaseHit.objects.filter(hit_id=seeded.name_hit.hit_id).update(match_kind=kind)
+    other = (DATA / "forums" / "vbulletin_pocketpc.ch_thread_page34.html").read_bytes()
+    site.routes["/viewtopic.php"] = Route(other, "text/html; charset=utf-8")
+    recheck_open_cases()
+    found = CaseHit.objects.get(hit_id=seeded.name_hit.hit_id)
+    assert found.source_status == "present"
+    assert "still served" in found.rechecks.get().detail
+    site.routes["/viewtopic.php"] = Route(b"<h1>Gone</h1>", "text/html", 404)
+    recheck_open_cases()
+    found.refresh_from_db()
+    assert found.source_status == "gone"
+
+
 def test_a_replaced_image_counts_as_gone_and_the_same_one_as_present(forum):
     site, _base, seeded = forum
     recheck_open_cases()

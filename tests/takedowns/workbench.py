@@ -11,7 +11,7 @@ from pathlib import Path
 from django.contrib.auth.models import Group, User
 from PIL import Image, ImageOps
 
-from clients.models import Client
+from clients.models import Client, Mandate, Scope
 from clients.photos import register_photo
 from config.environment import Notifier
 from hits.documents import Hit, MatchedTerm, MatchKind
@@ -68,6 +68,15 @@ class Seeded:
     case: Case
 
 
+def give_mandate(client: Client, scopes: tuple[str, ...] = tuple(Scope.values)) -> Mandate:
+    """Her signed mandate, as her space records it (no notice goes in her name without one)."""
+    return Mandate.objects.create(
+        client=client, full_name=client.display_name, email=client.email, scopes=list(scopes),
+        signature=client.display_name, text="Mandat (test)", signed_at=datetime.now(UTC),
+        ip="192.0.2.1",
+    )  # fmt: skip
+
+
 def seed(store: HitStore, base: str, sources_dir: Path, *, days_ago: int = 0) -> Seeded:
     """Client Richard Stallman, named on the topic and with his photo re-posted on it."""
     write_source(sources_dir, "myoos", base, kind="phpbb")
@@ -75,6 +84,7 @@ def seed(store: HitStore, base: str, sources_dir: Path, *, days_ago: int = 0) ->
         reference="rms", display_name="Richard Stallman", email="rms@example.org"
     )
     client.terms.create(kind="name", value="Richard Stallman")
+    give_mandate(client)
     register_photo(client, "photo 1", PHOTO.read_bytes())
     seen = datetime.now(UTC) - timedelta(days=days_ago)
     excerpt = "Ein Beitrag über Richard Stallman und freie Software"

@@ -1,0 +1,371 @@
+"""Photos and videos hashed on her device (/espace/empreintes/): real Chromium computes the
+hashes, only JSON hashes reach the server, they equal the server's own registration hashes,
+and a crawl then finds an altered re-post of the photo."""
+
+from __future__ import annotations
+
+import io
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client as DjangoClient
+from PIL import Image, ImageEnhance, ImageOps
+from playwright.sync_api import Browser, Page, Request, expect
+
+from clients.models import Client, ClientPhoto, ClientVideo
+from crawlers.models import CrawlRun
+from hits.documents import MatchKind
+from matching.hashes import PdqHash
+from matching.images import decode, registration_hashes, retro_query_hashes
+from matching.videos import fingerprint_video
+from operations.scheduler import configured_sources, run_cycle
+from portal.mandates import has_consent, record_consent
+from portal.registration import MAX_PHOTO_BODY_BYTES
+from takedowns.models import AuditEvent
+from tests.conftest import DATA, write_source
+from tests.crawlers.static_site import Route, StaticSite, serve_site
+from tests.portal.conftest import (
+    ARTIFACTS,
+    VIEWPORTS,
+    axe_source,
+    axe_violations,
+    browser_sign_in,
+    new_context,
+    sign_in,
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+PHOTO = DATA / "photos" / "opencv_fruits.jpg"
+VIDEO = DATA / "video" / "moviepy_big_buck_bunny_0_30.webm"
+JSON_TYPE = "application/json; charset=utf-8"
+TOLERANCE = 10
+SUBMIT = "/espace/empreintes/envoyer/"
+
+
+def _altered(path: Path) -> bytes:
+    """Her photo as a harasser re-posts it: mirrored, brightened, recompressed."""
+    image = ImageOps.mirror(Image.open(path).convert("RGB"))
+    image = ImageEnhance.Brightness(image).enhance(1.15)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=70)
+    return out.getvalue()
+
+
+@pytest.fixture
+def board(isolated: Path, mailbox: Any):
+    """The real /po/ thread of 4chan's API docs; its first image is the altered copy."""
+    site = StaticSite(
+        {
+            "/po/catalog.json": Route(
+                (DATA / "fourchan" / "4chan-API_docs_catalog_example0.json").read_bytes(),
+                JSON_TYPE,
+            ),
+            "/po/thread/570368.json": Route(
+                (DATA / "fourchan" / "4chan-API_docs_threads_example0.json").read_bytes(),
+                JSON_TYPE,
+            ),
+            "/img/po/1546293948883.png": Route(_altered(PHOTO), "image/jpeg"),
+        }
+    )
+    server = serve_site(site)
+    base = f"http://127.0.0.1:{server.server_port}"
+    write_source(
+        isolated / "sources",
+        "po",
+        base,
+        kind="fourchan",
+        options={"boards": ["po"], "image_host": f"{base}/img"},
+    )
+    yield site
+    server.shutdown()
+
+
+def _ready(page: Page) -> None:
+    expect(page.locator("h1")).to_have_text("Mes photos et vidéos")
+    page.wait_for_selector("#fingerprints-form[data-ready='1']", state="attached")
+
+
+def _open(page: Page, base: str) -> None:
+    page.goto(f"{base}/espace/empreintes/")
+    _ready(page)
+
+
+def _distances(stored: list[str], server: list[str]) -> list[int]:
+    assert len(stored) == len(server), (len(stored), len(server))
+    return [PdqHash.from_hex(a) - PdqHash.from_hex(b) for a, b in zip(stored, server, strict=True)]
+
+
+@pytest.mark.browser
+def test_her_photo_is_hashed_in_her_browser_and_a_crawl_finds_its_copy(
+    page: Page, live_server, jeanne: Client, hit_store, board
+):
+    jeanne.terms.create(kind="name", value="Personne Inconnue")
+    seen: list[Request] = []
+    page.on("request", lambda request: seen.append(request))
+    browser_sign_in(page, live_server.url, jeanne)
+    page.click("text=Mes photos et vidéos")
+    _ready(page)
+    before = len(seen)
+
+    page.set_input_files("#fp-files", str(PHOTO))
+    expect(page.locator("#fp-list li")).to_contain_text("opencv_fruits.jpg")
+    expect(page.locator("#fp-list li")).to_contain_text("empreintes calculées", timeout=30_000)
+    expect(page.locator("#fp-send")).to_be_enabled()
+    # Choosing the file sent nothing.
+    assert not [r for r in seen[before:] if r.method == "POST"]
+    page.fill("#fp-label", "photo 1")
+    page.click("#fp-send")
+    expect(page.locator("#fp-error")).to_contain_text("cocher la case")  # consent first
+    assert not ClientPhoto.objects.exists()
+    page.check("#fp-consent")
+    page.click("#fp-send")
+    expect(page.locator("#fp-done")).to_contain_text("Reçu")
+
+    # Every request the browser made: no image bytes, the registration JSON hashes only.
+    photo_bytes = PHOTO.read_bytes()
+    posts = [r for r in seen if r.method == "POST"]
+    for request in seen:
+        body = request.post_data_buffer or b""
+        assert b"\xff\xd8\xff" not in body and b"\x89PNG" not in body, request.url
+        assert photo_bytes[1000:1100] not in body
+        assert "multipart" not in (request.headers.get("content-type") or "")
+    # Only the sign-in button's form and the hashes were posted (a file picked and posted
+    # would show as multipart; Chromium does not show a file's bytes in post data).
+    assert {(r.headers.get("content-type") or "").split(";")[0] for r in posts} == {
+        "application/x-www-form-urlencoded",
+        "application/json",
+    }
+    assert all(r.url.endswith(SUBMIT) or "/espace/lien/" in r.url for r in posts)
+    [registration] = [r for r in posts if r.url.endswith(SUBMIT)]
+    assert registration.headers["content-type"] == "application/json"
+    body = registration.post_data_buffer or b""
+    assert len(body) < MAX_PHOTO_BODY_BYTES
+    sent = json.loads(body)
+    assert set(sent) == {"kind", "label", "hashes", "retro_hashes", "quality", "consent"}
+    assert sent["kind"] == "photo" and sent["label"] == "photo 1" and sent["consent"] is True
+
+    # The stored hashes are the server's own registration hashes of the same photo.
+    photo = ClientPhoto.objects.get(client=jeanne)
+    assert photo.label == "photo 1" and photo.sealed_features is None
+    server = [h.hex() for h in registration_hashes(decode(photo_bytes))]
+    distances = _distances(photo.pdq_hashes, server)
+    print("on-device vs server registration hashes: max", max(distances), "mean",
+          round(statistics.mean(distances), 2), "count", len(distances))  # fmt: skip
+    assert max(distances) <= TOLERANCE, distances
+    assert has_consent(jeanne, "monitoring")
+    assert AuditEvent.objects.filter(
+        action="photo_registered_on_device", target="client:jeanne-dupont"
+    ).exists()
+
+    # A crawl of a forum that re-posts an altered copy: an image hit for her.
+    run_cycle(list(configured_sources().values()))
+    run = CrawlRun.objects.get()
+    assert run.status == CrawlRun.Status.OK, run.message
+    [hit] = hit_store.latest(client_id="jeanne-dupont")
+    assert hit.match_kind == MatchKind.IMAGE
+    assert hit.image_url.endswith("/img/po/1546293948883.png")
+    assert hit.photo_label == "photo 1"
+    assert hit.photo_distance is not None and hit.photo_distance <= 31
+
+
+@pytest.mark.browser
+def test_a_photo_already_crawled_is_found_when_she_registers_it(
+    page: Page, live_server, jeanne: Client, hit_store, board
+):
+    """The same retro-match as a staff registration: a copy crawled before she registered,
+    cut on one side (found by the retro-only hashes her browser sent, not by the stored ones)."""
+    image = Image.open(PHOTO).convert("RGB")
+    cut = io.BytesIO()
+    image.crop((round(image.width * 0.22), 0, image.width, image.height)).save(cut, "JPEG")
+    board.routes["/img/po/1546293948883.png"] = Route(cut.getvalue(), "image/jpeg")
+    run_cycle(list(configured_sources().values()))
+    assert not list(hit_store.latest(client_id="jeanne-dupont"))
+    record_consent(jeanne, "monitoring", True, ip=None)
+    browser_sign_in(page, live_server.url, jeanne)
+    _open(page, live_server.url)
+    assert page.locator("#fp-consent").count() == 0  # already given
+    expect(page.locator("#fp-known")).to_have_text("Déjà enregistrées : 0 photo(s), 0 vidéo(s).")
+    page.set_input_files("#fp-files", str(PHOTO))
+    expect(page.locator("#fp-send")).to_be_enabled(timeout=30_000)
+    page.fill("#fp-label", "photo 2")
+    page.click("#fp-send")
+    expect(page.locator("#fp-done")).to_contain_text("Reçu")
+    [hit] = hit_store.latest(client_id="jeanne-dupont")
+    assert hit.match_kind == MatchKind.IMAGE and hit.photo_label == "photo 2"
+
+
+@pytest.mark.browser
+def test_her_video_is_hashed_in_her_browser_as_the_server_would(
+    page: Page, live_server, jeanne: Client, isolated: Path
+):
+    record_consent(jeanne, "monitoring", True, ip=None)
+    browser_sign_in(page, live_server.url, jeanne)
+    _open(page, live_server.url)
+    page.set_input_files("#fp-files", str(VIDEO))
+    expect(page.locator("#fp-list li")).to_contain_text("empreintes calculées", timeout=120_000)
+    page.fill("#fp-label", "vidéo 1")
+    page.click("#fp-send")
+    expect(page.locator("#fp-done")).to_contain_text("Reçu", timeout=30_000)
+
+    video = ClientVideo.objects.get(client=jeanne)
+    data = VIDEO.read_bytes()
+    server = fingerprint_video(data, registration=True)
+    assert video.md5 == server.md5
+    assert abs(video.duration_s - server.duration) < 0.5
+    # The browser samples the server's regular grid (4 a second); the server adds frames at
+    # scene changes. Each browser frame against the server frame nearest in time:
+    grid = list(server.frames)
+    distances, qualities = [], []
+    for at, pdq, quality in video.frame_hashes:
+        nearest = min(grid, key=lambda f: abs(f.at - float(at)))
+        assert abs(nearest.at - float(at)) < 0.3  # the last: the container outlasts it
+        distances.append(PdqHash.from_hex(str(pdq)) - nearest.pdq)
+        qualities.append(abs(int(quality) - nearest.quality))
+    assert len(video.frame_hashes) >= 0.9 * len(grid)  # the server's grid and scene cuts
+    within = sum(d <= 31 for d in distances) / len(distances)
+    print("video frames on-device vs server: median", statistics.median(distances), "max",
+          max(distances), "within 31:", round(within, 3), "frames", len(distances))  # fmt: skip
+    assert statistics.median(distances) <= TOLERANCE and within >= 0.9
+    assert statistics.median(qualities) <= 5
+    assert len(video.variant_hashes) == len(video.frame_hashes)  # mirrored
+
+
+# -- the route: hashes only ----------------------------------------------------------------------
+
+
+def _photo_body(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "kind": "photo",
+        "label": "photo 1",
+        "hashes": [h.hex() for h in registration_hashes(decode(PHOTO.read_bytes()))],
+        "retro_hashes": [h.hex() for h in retro_query_hashes(decode(PHOTO.read_bytes()))],
+        "quality": 100,
+        "consent": True,
+    }
+    body.update(changes)
+    return body
+
+
+@pytest.fixture
+def signed_in(client: DjangoClient, jeanne: Client, isolated: Path) -> DjangoClient:
+    sign_in(client, jeanne)
+    return client
+
+
+def _post(client: DjangoClient, body: Any, **extra: Any) -> Any:
+    return client.post(SUBMIT, json.dumps(body), content_type="application/json", **extra)
+
+
+def test_the_route_accepts_hashes_and_refuses_anything_else(signed_in, jeanne):
+    client = signed_in
+    photo = PHOTO.read_bytes()
+    # A file part, or any body that is not JSON: refused.
+    response = client.post(SUBMIT, {"label": "photo 1", "file": io.BytesIO(photo)})
+    assert response.status_code == 415
+    response = client.post(SUBMIT, photo, content_type="image/jpeg")
+    assert response.status_code == 415
+    # Over the size limit, even as JSON.
+    response = _post(client, _photo_body(label="x" * 300_000))
+    assert response.status_code == 413
+    response = client.post(
+        SUBMIT, b"{" + b" " * (800 * 1024) + b"}", content_type="application/json"
+    )
+    assert response.status_code == 413
+    for bad in [
+        _photo_body(hashes=["ABC"]),
+        _photo_body(hashes=["g" * 64]),
+        _photo_body(hashes=["0" * 64 + "\n"]),
+        _photo_body(hashes=[]),
+        _photo_body(hashes=["0" * 64] * 33),
+        _photo_body(retro_hashes=["0" * 64] * 17),
+        _photo_body(retro_hashes="0" * 64),
+        _photo_body(quality=101),
+        _photo_body(quality="100"),
+        _photo_body(label=""),
+        _photo_body(image="/9j/4AAQSkZJRg"),  # unknown field
+        _photo_body(kind="document"),
+        ["not", "an", "object"],
+    ]:
+        response = _post(client, bad)
+        assert response.status_code == 400, (bad, response.content)
+    assert not ClientPhoto.objects.exists()
+    # Without consent to monitoring (never given): refused until she gives it.
+    response = _post(client, _photo_body(consent=False))
+    assert response.status_code == 409
+    response = _post(client, _photo_body())
+    assert response.status_code == 200 and response.json()["registered"] is True
+    assert ClientPhoto.objects.get().pdq_hashes == _photo_body()["hashes"]
+    assert AuditEvent.objects.filter(action="on_device_refused").count() >= 15
+    # Signed out: nothing.
+    client.cookies.clear()
+    response = _post(client, _photo_body(label="photo 2"))
+    assert response.status_code == 302
+    assert ClientPhoto.objects.count() == 1
+
+
+def test_the_route_takes_a_videos_hashes(signed_in, jeanne):
+    rows = [[i * 0.25, "ab" * 32, 80] for i in range(40)]
+    body = {
+        "kind": "video", "label": "vidéo 1", "md5": "0" * 32, "duration_s": 10.0,
+        "frames": rows, "variants": rows, "consent": True,
+    }  # fmt: skip
+    assert _post(signed_in, {**body, "md5": "xyz"}).status_code == 400
+    assert _post(signed_in, {**body, "frames": [[99.0, "ab" * 32, 80]]}).status_code == 400
+    assert _post(signed_in, {**body, "frames": []}).status_code == 400
+    response = _post(signed_in, body)
+    assert response.status_code == 200, response.content
+    video = ClientVideo.objects.get(client=jeanne)
+    assert video.md5 == "0" * 32 and len(video.frame_hashes) == 40 and video.duration_s == 10.0
+
+
+def test_the_page_keeps_the_csp_and_allows_blob_media_only_there(signed_in):
+    page = signed_in.get("/espace/empreintes/")
+    assert page.status_code == 200
+    csp = page["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1]
+    assert "media-src 'self' blob:" in csp
+    assert "blob:" not in signed_in.get("/espace/situation/")["Content-Security-Policy"]
+    script = signed_in.get("/espace/empreintes/pdq.js")
+    assert script.status_code == 200 and b"BodyguardPDQ" in script.content
+    assert signed_in.get("/espace/empreintes/settings.py").status_code == 404
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("size", sorted(VIEWPORTS))
+def test_no_serious_or_critical_violation_on_the_page(
+    browser: Browser, live_server, jeanne: Client, isolated: Path, size: str
+):
+    source = axe_source()
+    context = new_context(browser, VIEWPORTS[size])
+    page = context.new_page()
+    found: dict[str, list] = {}
+
+    def check(name: str) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"axe-{size}-{name}.png"), full_page=True)
+        violations = axe_violations(page, source)
+        if violations:
+            found[name] = violations
+
+    try:
+        browser_sign_in(page, live_server.url, jeanne)
+        _open(page, live_server.url)
+        check("fingerprints")
+        page.set_input_files("#fp-files", str(PHOTO))
+        expect(page.locator("#fp-send")).to_be_enabled(timeout=30_000)
+        check("fingerprints-computed")
+        page.click("#fp-send")
+        expect(page.locator("#fp-error")).not_to_be_empty()
+        check("fingerprints-error")
+        page.fill("#fp-label", "photo 1")
+        page.check("#fp-consent")
+        page.click("#fp-send")
+        expect(page.locator("#fp-done")).to_be_visible()
+        check("fingerprints-sent")
+    finally:
+        context.close()
+    assert not found, found
