@@ -55,9 +55,16 @@ def _realdata() -> Path:
     raise SystemExit("shared/realdata not found beside the checkout")
 
 
-REALDATA = _realdata()
-VIDEOS = REALDATA / "video"
-PHOTOS = REALDATA / "photos" / "distinct"
+# Looked up when the evaluation runs, not on import: the tests import its renderers and read
+# their clips from tests/data.
+def _videos_dir() -> Path:
+    return _realdata() / "video"
+
+
+def _photos_dir() -> Path:
+    return _realdata() / "photos" / "distinct"
+
+
 DEFAULT_SEED = 20261204
 DEFAULT_DRAWS = 6
 EXCERPT_S = 5.0
@@ -402,7 +409,7 @@ def _words(frames: tuple) -> np.ndarray:
 
 
 def clips() -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(VIDEOS.glob("*.webm"))}
+    return {p.name: p.read_bytes() for p in sorted(_videos_dir().glob("*.webm"))}
 
 
 def draw_copies(
@@ -450,7 +457,7 @@ def make_copies(rng: random.Random, draws: int, slideshows: int) -> list[Copy]:
         copies.append(Copy("original (MD5)", name, name, data))
         for family, edit, copy in draw_copies(rng, data, duration, draws):
             copies.append(Copy(family, name, str(edit), copy))
-    photos = sorted(PHOTOS.iterdir())
+    photos = sorted(_photos_dir().iterdir())
     for i in range(slideshows):
         chosen = rng.sample(photos, rng.randint(4, 10))
         seconds = [round(rng.uniform(1.0, 4.0), 1) for _ in chosen]
