@@ -32,8 +32,7 @@ import av
 import numpy as np
 from av.container import InputContainer
 
-from bench.eval_videos import PHOTOS as DISTINCT_PHOTOS
-from bench.eval_videos import Edit, clips, render, slideshow
+from bench.eval_videos import Edit, _photos_dir, clips, render, slideshow
 from matching.hashes import PdqHash
 from matching.photos import MIN_QUALITY
 from matching.videos import (
@@ -174,7 +173,7 @@ def _queries() -> list[tuple[str, str | None, VideoFingerprint]]:
             ),
         )
     )
-    photos = rng.sample(sorted(DISTINCT_PHOTOS.iterdir()), 8)
+    photos = rng.sample(sorted(_photos_dir().iterdir()), 8)
     show = slideshow(photos, [3.0] * len(photos), "libx264", 500_000)
     queries.append(("slideshow of 8 photos, 24 s", None, fingerprint_video(show)))
     return queries

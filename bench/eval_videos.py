@@ -1,6 +1,7 @@
 """`make eval` (videos): recall per alteration family and false positives over every negative, on
 the real clips of shared/realdata/video (Big Buck Bunny 0-30 s and 432-433 s), for our matcher and
-the plain vPDQ baseline, in one run.
+the plain vPDQ baseline, in one run. "feat" counts the copies found by the local-features stage
+(SIFT on keyframes, matching.videos.match_video) after MD5 and PDQ frames missed them.
 
 Each clip is registered (``fingerprint_video(..., registration=True)``) into one index. Altered
 copies are made with PyAV in memory (decoded, edited as arrays, encoded into a BytesIO), each
@@ -38,12 +39,20 @@ from av.video.stream import VideoStream
 from PIL import Image, ImageDraw, ImageFont
 
 import matching.videos as videos
+from matching.features import FeatureIndex
 from matching.videos import (
     FRAME_MAX_DISTANCE,
+    KEYFRAME_EVERY_S,
+    MAX_KEYFRAMES,
     VideoFingerprint,
     VideoIndex,
     VideoMatch,
+    VideoMethod,
+    add_keyframes,
     fingerprint_video,
+    match_video,
+    registration_keyframes,
+    video_stills,
 )
 
 
@@ -377,6 +386,7 @@ class Query:
     clip: str | None  # None: a negative that must match nothing
     name: str
     fp: VideoFingerprint
+    stills: list[tuple[float, Image.Image]] = field(default_factory=list)
     duration: float = 0.0
 
 
@@ -474,15 +484,27 @@ def evaluate(copies: list[Copy]) -> None:
     registered = {
         name: fingerprint_video(data, registration=True) for name, data in sources.items()
     }
+    keyframes = {
+        name: registration_keyframes(video_stills(data, KEYFRAME_EVERY_S, MAX_KEYFRAMES))
+        for name, data in sources.items()
+    }
     full, alone, baseline, baseline_alone = VideoIndex(), {}, Baseline(), {}
+    full_features: FeatureIndex = FeatureIndex()
+    alone_features: dict[str, FeatureIndex] = {}
     for name, fp in registered.items():
         full.add_fingerprint(name, fp)
+        add_keyframes(full_features, name, keyframes[name])
         alone[name] = VideoIndex()
         alone[name].add_fingerprint(name, fp)
+        alone_features[name] = FeatureIndex()
+        add_keyframes(alone_features[name], name, keyframes[name])
         baseline.add(name, fp)
         baseline_alone[name] = Baseline()
         baseline_alone[name].add(name, fp)
-    queries = [Query(c.family, c.clip, c.name, fingerprint_video(c.data)) for c in copies]
+    queries = [
+        Query(c.family, c.clip, c.name, fingerprint_video(c.data), video_stills(c.data))
+        for c in copies
+    ]
     slideshows = sum(c.clip is None for c in copies)
     built = time.perf_counter()
 
@@ -490,6 +512,7 @@ def evaluate(copies: list[Copy]) -> None:
     strong: dict[str, list[bool]] = defaultdict(list)
     matched_frames: dict[str, list[int]] = defaultdict(list)
     base: dict[str, list[bool]] = defaultdict(list)
+    by_features: dict[str, int] = defaultdict(int)  # found through the local-features stage
     misses: list[str] = []
     false_ours: list[str] = []
     false_base: list[str] = []
@@ -498,19 +521,21 @@ def evaluate(copies: list[Copy]) -> None:
     for q in queries:
         if q.clip is None:
             negatives += 1
-            wrong = full.match(q.fp)
+            wrong = match_video(full, full_features, q.fp, q.stills)
             closest.append((_frames_aligned(full, q.fp), f"{q.family} {q.name}"))
             if wrong.video is not None:
                 false_ours.append(f"  {q.family} {q.name} -> {_describe(wrong)}")
             if baseline.match(q.fp) is not None:
                 false_base.append(f"  {q.family} {q.name}")
             continue
-        match = full.match(q.fp)
+        match = match_video(full, full_features, q.fp, q.stills)
         ok = match.video == q.clip
         found[q.family].append(ok)
         strong[q.family].append(ok and match.tier == "strong")
         base[q.family].append(baseline.match(q.fp) == q.clip)
-        if ok:
+        if ok and match.method is VideoMethod.FEATURES:
+            by_features[q.family] += 1
+        elif ok:
             matched_frames[q.family].append(match.frames_matched)
         else:
             misses.append(
@@ -522,7 +547,7 @@ def evaluate(copies: list[Copy]) -> None:
             if other == q.clip:
                 continue
             negatives += 1
-            wrong = index.match(q.fp)
+            wrong = match_video(index, alone_features[other], q.fp, q.stills)
             closest.append((_frames_aligned(index, q.fp), f"{q.family} of {q.clip} [{q.name}]"))
             if wrong.video is not None:
                 false_ours.append(f"  {q.family} of {q.clip} [{q.name}] -> {_describe(wrong)}")
@@ -530,8 +555,8 @@ def evaluate(copies: list[Copy]) -> None:
                 false_base.append(f"  {q.family} of {q.clip} [{q.name}]")
 
     print(
-        f"{'family':30} {'n':>4} {'ours':>7} {'strong':>7} {'vPDQ':>7} {'MD5':>6}   "
-        "frames matched (median, min)"
+        f"{'family':30} {'n':>4} {'ours':>7} {'strong':>7} {'vPDQ':>7} {'MD5':>6} {'feat':>5}   "
+        "frames matched by PDQ (median, min)"
     )
     total = hits = base_hits = 0
     for family, results in found.items():
@@ -543,7 +568,7 @@ def evaluate(copies: list[Copy]) -> None:
         print(
             f"{family:30} {n:>4} {100 * sum(results) / n:>6.1f}% "
             f"{100 * sum(strong[family]) / n:>6.1f}% {100 * sum(base[family]) / n:>6.1f}% "
-            f"{md5:>5.0f}%   {spread}"
+            f"{md5:>5.0f}% {by_features[family]:>5}   {spread}"
         )
     print(
         f"{'all families':30} {total:>4} {100 * hits / total:>6.1f}% {'':>7} "

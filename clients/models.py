@@ -117,6 +117,10 @@ class ClientVideo(models.Model):
     frame_hashes = models.JSONField(default=list)
     # Same shape: the frames mirrored, cropped, without static edges (looked up, never shown).
     variant_hashes = models.JSONField(default=list)
+    # SIFT keypoints of keyframes (one every few seconds, plain and mirrored), sealed in one blob
+    # with BODYGUARD_FEATURES_KEY (AES-256-GCM) as photos' are: they could be inverted into rough
+    # pictures. Matched by crawls when PDQ misses (crops).
+    sealed_features = models.BinaryField(null=True, blank=True, editable=False)
     duration_s = models.FloatField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 

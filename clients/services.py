@@ -79,6 +79,8 @@ class VideoWatch:
     md5: str
     # (seconds, PDQ hex, quality) of every sampled frame and of its variants.
     hashes: tuple[tuple[float, str, int], ...]
+    # Keyframes' local features, sealed (matching.features.seal_many): opened only by the crawl.
+    sealed_features: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -279,6 +281,7 @@ def watch_target(client: Client) -> WatchTarget:
                 tuple(
                     (float(t), str(h), int(q)) for t, h, q in [*v.frame_hashes, *v.variant_hashes]
                 ),
+                bytes(v.sealed_features) if v.sealed_features else None,
             )
             for v in client.videos.all()
         ),

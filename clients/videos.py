@@ -16,16 +16,22 @@ import av
 from django.conf import settings
 from django.utils.translation import gettext, override
 
+from clients.keys import features_key
 from clients.models import Client, ClientVideo
 from hits.errors import HitStoreError
 from hits.store import HitStore
 from hits.videos import VideoRetroMatch, VideoStore, retro_match_video
+from matching.features import seal_many
 from matching.videos import (
+    KEYFRAME_EVERY_S,
     MAX_DURATION_S,
+    MAX_KEYFRAMES,
     MAX_VIDEO_BYTES,
     FrameHash,
     VideoError,
     fingerprint_video,
+    registration_keyframes,
+    video_stills,
 )
 
 LABEL_MAX = ClientVideo._meta.get_field("label").max_length or 200
@@ -109,10 +115,13 @@ def register_video(client: Client, label: str, data: bytes) -> VideoRegistration
         )
     try:
         fingerprint = fingerprint_video(data, registration=True)
+        stills = video_stills(data, KEYFRAME_EVERY_S, MAX_KEYFRAMES)
     except VideoError as exc:
         raise VideoRegistrationError(client.reference, label, str(exc)) from None
-    # The bytes are not needed any more: only the fingerprint goes on.
-    del data
+    # Sealed before anything is stored: the clear features only ever live in this frame.
+    sealed = seal_many(registration_keyframes(stills), features_key())
+    # The bytes and pictures are not needed any more: only the fingerprint goes on.
+    del data, stills
     video, _ = ClientVideo.objects.update_or_create(
         client=client,
         label=label,
@@ -121,6 +130,7 @@ def register_video(client: Client, label: str, data: bytes) -> VideoRegistration
             "frame_hashes": [f.to_row() for f in fingerprint.frames],
             "variant_hashes": [f.to_row() for f in fingerprint.variants],
             "duration_s": round(fingerprint.duration, 3),
+            "sealed_features": sealed,
         },
     )
     registration = VideoRegistration(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.statscollectors import StatsCollector
 
+from clients.keys import features_key
 from crawlers.fingerprints import FingerprintWriter
 from crawlers.items import ForumPost, VideoMatch
 from hits.videos import (
@@ -27,6 +29,7 @@ from hits.videos import (
     video_score,
 )
 from matching import videos as mv
+from matching.features import FeatureIndex, unseal_many
 from matching.hashes import PdqHash
 
 logger = logging.getLogger(__name__)
@@ -109,6 +112,12 @@ class VideoPipeline:
         self.index = mv.VideoIndex()
         # Registered MD5 -> every registered video with it (two clients may register one file).
         self.by_md5: dict[str, list[str]] = defaultdict(list)
+        # Registered videos' keyframes (local features), for crawled videos PDQ misses (crops).
+        self.features = FeatureIndex()
+        # URL -> its local-features match (NO_VIDEO_MATCH when none), found while it was in
+        # memory: the stills are decoded only for a video no MD5 nor PDQ frame matched.
+        self.by_features: dict[str, mv.VideoMatch] = {}
+        self._features_lock = threading.Lock()
         self.fetched = 0
         # URL -> its fingerprint (None: not a video, refused or failed), for the whole crawl.
         self.prints: dict[str, mv.VideoFingerprint | None] = {}
@@ -141,6 +150,11 @@ class VideoPipeline:
                 self.index.add(key, video.md5, hashes)
                 if video.md5:
                     self.by_md5[video.md5.lower()].append(key)
+                # A wrong key raises FeatureKeyError here: the crawl stops with that message
+                # rather than silently matching nothing.
+                sealed = getattr(video, "sealed_features", None)
+                if sealed:
+                    mv.add_keyframes(self.features, key, unseal_many(sealed, features_key()))
         self.writer.open()
 
     def _allowed_hosts(self, item: ForumPost) -> set[str]:
@@ -186,12 +200,26 @@ class VideoPipeline:
                         item, url, CrawledVideo(url, item.url, item.source_id, md5, _now())
                     )
                 continue
-            self._record(item, url, CrawledVideo.of(fp, url, item.url, item.source_id, _now()))
+            self._record(
+                item,
+                url,
+                CrawledVideo.of(fp, url, item.url, item.source_id, _now()),
+                self.by_features.get(url),
+            )
         return item
 
-    def _record(self, item: ForumPost, url: str, video: CrawledVideo) -> None:
+    def _record(
+        self,
+        item: ForumPost,
+        url: str,
+        video: CrawledVideo,
+        by_features: mv.VideoMatch | None = None,
+    ) -> None:
         """Note the video's matches on the post, and queue its fingerprint for the index."""
-        for match in self._matches(video.fingerprint()):
+        matches = self._matches(video.fingerprint())
+        if not matches and by_features is not None and by_features.video is not None:
+            matches = [by_features]
+        for match in matches:
             client_id, label = str(match.video).split(_SEP, 1)
             ranges = match_ranges(match, video)
             item.video_matches.append(
@@ -287,6 +315,9 @@ class VideoPipeline:
             # Decoding takes about a second per half-minute of HD video: in a thread, so pages
             # keep being read meanwhile. The bytes never leave memory.
             fp = await asyncio.to_thread(mv.fingerprint_video, data)
+            if len(self.features) and not self._matches(fp):
+                # Only now, while the bytes are in memory: a second decode, for the stills.
+                self.by_features[url] = await asyncio.to_thread(self._match_stills, fp, data)
         except mv.VideoError as exc:
             self.stats.inc_value("bodyguard/videos_refused")
             logger.info("video %s refused: %s", url, exc)
@@ -295,6 +326,18 @@ class VideoPipeline:
             del data
         self.stats.inc_value("bodyguard/videos")
         return fp
+
+    def _match_stills(self, fp: mv.VideoFingerprint, data: bytes) -> mv.VideoMatch:
+        """The local-features match of a video no MD5 nor PDQ frame matched."""
+        self.stats.inc_value("bodyguard/videos_features_checked")
+        try:
+            stills = mv.video_stills(data)
+        except mv.VideoError as exc:
+            logger.info("stills of a crawled video not decoded: %s", exc)
+            return mv.NO_VIDEO_MATCH
+        # Two videos are hashed at once, in threads: the index is built by the first search.
+        with self._features_lock:
+            return mv.match_stills(self.features, stills)
 
     async def _fetch(self, url: str, max_bytes: int) -> bytes | None:
         request = Request(

@@ -210,6 +210,51 @@ def unseal(blob: bytes, key: bytes) -> LocalFeatures:
     return LocalFeatures.from_bytes(plain)
 
 
+# Several named feature records in one sealed blob (a registered video's keyframes): a count,
+# then per record its name and its to_bytes(), each length-prefixed; sealed like one photo's, under
+# its own associated data so that neither kind of blob opens as the other.
+_SEALED_MANY_MAGIC = b"BGM1"
+_AAD_MANY = b"bodyguard local features list v1"
+_COUNT = struct.Struct(">I")
+_NAME = struct.Struct(">H")
+
+
+def seal_many(records: list[tuple[str, LocalFeatures]], key: bytes) -> bytes:
+    parts = [_COUNT.pack(len(records))]
+    for name, features in records:
+        raw_name, raw = name.encode("utf-8"), features.to_bytes()
+        parts += [_NAME.pack(len(raw_name)), raw_name, _COUNT.pack(len(raw)), raw]
+    nonce = os.urandom(_NONCE)
+    return _SEALED_MANY_MAGIC + nonce + _aead(key).encrypt(nonce, b"".join(parts), _AAD_MANY)
+
+
+def unseal_many(blob: bytes, key: bytes) -> list[tuple[str, LocalFeatures]]:
+    blob = bytes(blob)
+    head = len(_SEALED_MANY_MAGIC) + _NONCE
+    if not blob.startswith(_SEALED_MANY_MAGIC) or len(blob) < head + 16:
+        raise FeatureKeyError("not a sealed list of local features (bad header)")
+    try:
+        plain = _aead(key).decrypt(blob[len(_SEALED_MANY_MAGIC) : head], blob[head:], _AAD_MANY)
+    except InvalidTag:
+        raise FeatureKeyError(
+            "registered video features cannot be decrypted: BODYGUARD_FEATURES_KEY is not the key they were sealed with (or the record was altered)"
+        ) from None
+    (count,) = _COUNT.unpack_from(plain)
+    offset, records = _COUNT.size, []
+    for _ in range(count):
+        (name_len,) = _NAME.unpack_from(plain, offset)
+        offset += _NAME.size
+        name = plain[offset : offset + name_len].decode("utf-8")
+        offset += name_len
+        (size,) = _COUNT.unpack_from(plain, offset)
+        offset += _COUNT.size
+        records.append((name, LocalFeatures.from_bytes(plain[offset : offset + size])))
+        offset += size
+    if offset != len(plain):
+        raise ValueError("sealed list of local features: trailing bytes")
+    return records
+
+
 # -- matching -----------------------------------------------------------------------------------
 
 # Thresholds measured by `make eval` (shared/realdata/photos: 46 distinct photos, 8 drawn

@@ -11,7 +11,9 @@ frames are looked up among the registered frames (PDQ distance <= 31, quality >=
 sides), and a clip matches a registered video when enough of its frames agree *at one time
 offset* (a re-post is an excerpt, re-encoded, resized, captioned or mirrored; it is not
 re-edited frame by frame). The time ranges that matched are kept for reviewers. Crops of more
-than a few percent are beyond PDQ (see REGISTRATION_DENSITY's neighbours and `make eval`).
+than a few percent are beyond PDQ (see REGISTRATION_DENSITY's neighbours and `make eval`): for
+those, a second stage (:func:`match_video`) compares the SIFT local features (matching.features,
+as for photos) of a few stills of the crawled clip with registered keyframes, sealed at rest.
 """
 
 from __future__ import annotations
@@ -28,7 +30,15 @@ from typing import cast
 import av
 import numpy as np
 import pdqhash
+from PIL import Image
 
+from matching.features import (
+    FeatureIndex,
+    FeatureTier,
+    LocalFeatures,
+    query_features,
+    registration_features,
+)
 from matching.hashes import PdqHash
 from matching.photos import MIN_QUALITY, chunk_index, rows_near
 
@@ -102,6 +112,29 @@ ALIGN_TOLERANCE_S = 1.5
 # STRONG needs this many aligned frames; fewer is a CANDIDATE for a reviewer to confirm.
 STRONG_ALIGNED_FRAMES = 5
 
+# Second stage, for what PDQ cannot see (crops of 5-15%, off-centre): SIFT local features
+# (matching.features, as for photos) of a few stills, looked up among registered keyframes.
+# Registration: one keyframe every KEYFRAME_EVERY_S seconds, at most MAX_KEYFRAMES (longer videos
+# are sampled more sparsely), each also mirrored (the eval's crop+mirror copies; SIFT is not
+# mirror-invariant). `make eval` (seeds 20261204 and 777, 62 positives and 68 negatives each):
+# cropped 0/8 -> 8/8, crop+mirror?+caption+resize 0/8 -> 8/8 (6 STRONG of each 8), no false
+# positive. A crawled video PDQ missed costs 0.05-0.35 s of CPU to decode its stills and
+# 0.1-0.25 s to match them (30 s 720p VP8; 8-10 s 270-360p H.264), against 0.15-0.6 s for its
+# fingerprint. Keyframes without their mirrored twins were not measured.
+KEYFRAME_EVERY_S = 2.0
+MAX_KEYFRAMES = 60
+# A crawled video with no PDQ/MD5 match: QUERY_STILLS stills spread evenly over the clip (at
+# 20/40/60/80%); it matches a registered video when MIN_STILLS_MATCHING of them (all of them when
+# fewer were decoded) find a keyframe of that video; STRONG when STRONG_STILLS of them do at the
+# features' STRONG tier, else a CANDIDATE for a reviewer.
+QUERY_STILLS = 4
+MIN_STILLS_MATCHING = 2
+STRONG_STILLS = 3
+# Stills are decoded at most this many pixels a side (the features analyse 320).
+STILL_SIDE = 320
+# Separates a registered video's key from the keyframe's time in FeatureIndex labels.
+KEYFRAME_SEP = "\x1e"
+
 
 class VideoError(ValueError):
     """A video that cannot be fingerprinted, with the reason (limits, format, corruption)."""
@@ -115,6 +148,7 @@ class VideoTier(StrEnum):
 class VideoMethod(StrEnum):
     MD5 = "md5"
     FRAMES = "frames"
+    FEATURES = "features"
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,6 +404,12 @@ class VideoMatch:
             return ""
         if self.method is VideoMethod.MD5:
             return "identical file (MD5)"
+        if self.method is VideoMethod.FEATURES:
+            at = ", ".join(f"{a:.0f} s" for a, _ in self.ranges)
+            return (
+                f"local features: {self.frames_matched} of {self.frames_compared} stills match "
+                f"keyframes of the registered video (SIFT, geometrically verified); clip at {at}"
+            )
         spans = ", ".join(f"{a:.0f}-{b:.0f} s" for a, b in self.ranges)
         return (
             f"{self.frames_matched} of {self.frames_compared} sampled frames match at one "
@@ -553,3 +593,130 @@ def _aligned(pairs: list[tuple[float, float, int]]) -> tuple[set[float], float]:
     best_offset = float(np.median(votes[best_window[0] : best_window[1]]))
     times = {q for q, r, _ in pairs if abs((r - q) - best_offset) <= ALIGN_TOLERANCE_S}
     return times, best_offset
+
+
+# -- second stage: local features of stills -----------------------------------------------------
+
+
+def video_stills(
+    data: bytes, every_s: float | None = None, limit: int = QUERY_STILLS
+) -> list[tuple[float, Image.Image]]:
+    """(seconds, picture) of at most ``limit`` frames of ``data``, decoded in memory under the
+    same limits as :func:`fingerprint_video`, at most STILL_SIDE pixels a side: one every
+    ``every_s`` seconds (further apart when the video is too long for ``limit``), or, when
+    ``every_s`` is None, ``limit`` stills spread evenly over the clip (at 1/(limit+1), 2/(limit+1)
+    ... of its length: no opening title nor closing frame)."""
+    if limit <= 0:
+        return []
+    container = _open(data)
+    try:
+        stream = container.streams.video[0]
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if width * height > MAX_FRAME_PIXELS:
+            raise VideoError(
+                f"video of {width}x{height} pixels exceeds the {MAX_FRAME_PIXELS}-pixel limit"
+            )
+        declared = (container.duration or 0) / 1_000_000
+        if declared > MAX_DURATION_S:
+            raise VideoError(
+                f"video of {declared:.0f} s is longer than the {MAX_DURATION_S} s limit"
+            )
+        if every_s is None:
+            length = declared or limit * SAMPLE_EVERY_S
+            targets = [length * (i + 1) / (limit + 1) for i in range(limit)]
+        else:
+            every = max(every_s, declared / limit) if declared else every_s
+            targets = [i * every for i in range(limit)]
+        scale = min(1.0, STILL_SIDE / max(width, height, 1))
+        size_w, size_h = max(1, round(width * scale)), max(1, round(height * scale))
+        stills: list[tuple[float, Image.Image]] = []
+        decoded = 0
+        for frame in _frames(container, stream):
+            decoded += 1
+            if decoded > MAX_DECODED_FRAMES:
+                raise VideoError(f"video has more than {MAX_DECODED_FRAMES} frames")
+            at = float(frame.time) if frame.time is not None else decoded / 25.0
+            if at > MAX_DURATION_S:
+                raise VideoError(f"video is longer than the {MAX_DURATION_S} s limit")
+            if at + 1e-6 < targets[len(stills)]:
+                continue
+            stills.append((at, frame.to_image(width=size_w, height=size_h)))
+            # Frames far apart in time (a slideshow) serve one target each.
+            while len(stills) < len(targets) and targets[len(stills)] <= at:
+                targets.pop(len(stills))
+            if len(stills) >= len(targets):
+                break
+        return stills
+    except av.error.FFmpegError as exc:
+        raise VideoError(f"truncated or corrupt video: {exc}") from None
+    finally:
+        container.close()
+
+
+def registration_keyframes(
+    stills: Sequence[tuple[float, Image.Image]],
+) -> list[tuple[str, LocalFeatures]]:
+    """(tag, features) of each registration keyframe, plain ("12.00") and mirrored ("12.00m")."""
+    keyframes: list[tuple[str, LocalFeatures]] = []
+    for at, image in stills:
+        keyframes.append((f"{at:.2f}", registration_features(image)))
+        mirrored = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        keyframes.append((f"{at:.2f}m", registration_features(mirrored)))
+    return keyframes
+
+
+def add_keyframes(
+    features: FeatureIndex, video: str, keyframes: Iterable[tuple[str, LocalFeatures]]
+) -> None:
+    """Each keyframe of registered ``video`` into ``features``, labelled back to the video."""
+    for tag, local in keyframes:
+        features.add(f"{video}{KEYFRAME_SEP}{tag}", local)
+
+
+def _keyframe_at(tag: str) -> float:
+    return float(tag.rstrip("m"))
+
+
+def match_video(
+    index: VideoIndex,
+    features: FeatureIndex | None,
+    query_fp: VideoFingerprint,
+    query_stills: Sequence[tuple[float, Image.Image]] | None,
+) -> VideoMatch:
+    """MD5 and PDQ frames first (what the field exchanges); then, for what they miss (crops),
+    the local features of the query's stills against the registered keyframes."""
+    found = index.match(query_fp)
+    if found.video is not None or features is None or not query_stills:
+        return found
+    return match_stills(features, query_stills)
+
+
+def match_stills(
+    features: FeatureIndex, query_stills: Sequence[tuple[float, Image.Image]]
+) -> VideoMatch:
+    """The registered video whose keyframes MIN_STILLS_MATCHING of ``query_stills`` match."""
+    if not len(features) or not query_stills:
+        return NO_VIDEO_MATCH
+    # registered video -> [(query still's time, keyframe's time, strong)]
+    agreeing: dict[str, list[tuple[float, float, bool]]] = defaultdict(list)
+    for at, image in query_stills:
+        best = features.best_match(query_features(image))
+        if best.photo is None or best.tier is None:
+            continue
+        video, tag = best.photo.rsplit(KEYFRAME_SEP, 1)
+        agreeing[video].append((at, _keyframe_at(tag), best.tier is FeatureTier.STRONG))
+    needed = min(MIN_STILLS_MATCHING, len(query_stills))
+    best_video, votes = max(agreeing.items(), key=lambda kv: len(kv[1]), default=(None, []))
+    if best_video is None or len(votes) < needed:
+        return NO_VIDEO_MATCH
+    strong = sum(s for _, _, s in votes) >= min(STRONG_STILLS, len(query_stills))
+    return VideoMatch(
+        best_video,
+        VideoMethod.FEATURES,
+        VideoTier.STRONG if strong and len(votes) >= STRONG_STILLS else VideoTier.CANDIDATE,
+        len(votes),
+        len(query_stills),
+        tuple((round(q, 2), round(q, 2)) for q, _, _ in votes),
+        tuple((round(r, 2), round(r, 2)) for _, r, _ in votes),
+        None,
+    )

@@ -215,6 +215,9 @@ def _report_html(case: Case, hits: list[Hit], accesses: list[CustodyEntry]) -> s
             how = (
                 "fichier identique (MD5)"
                 if hit.video_method == "md5"
+                else f"{hit.video_frames_matched} images fixes sur {hit.video_frames_compared} "
+                "concordent par points caractéristiques (copie recadrée)"
+                if hit.video_method == "features"
                 else f"{hit.video_frames_matched} images échantillonnées sur "
                 f"{hit.video_frames_compared} concordent"
             )

@@ -3,7 +3,9 @@ clear errors; and the videos already crawled searched for it."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,11 +17,19 @@ from django.core.files.uploadedfile import InMemoryUploadedFile, SimpleUploadedF
 from django.core.management import CommandError, call_command
 from django.test import RequestFactory
 
+from clients.keys import features_key
 from clients.models import Client, ClientVideo
 from clients.services import watch_target
 from clients.uploads import InMemoryUploadHandler, OversizedUpload
 from clients.videos import VideoRegistrationError, register_video
-from matching.videos import MAX_SAMPLED_FRAMES
+from matching.features import FeatureKeyError, unseal_many
+from matching.videos import (
+    KEYFRAME_EVERY_S,
+    MAX_KEYFRAMES,
+    MAX_SAMPLED_FRAMES,
+    registration_keyframes,
+    video_stills,
+)
 from tests.conftest import DATA
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -87,6 +97,28 @@ def test_a_video_is_registered_by_its_md5_and_frame_hashes_only(isolated, jeanne
     # The retro-match ran (no video crawled yet: nothing found).
     assert result.retro is not None and result.retro.hits_created == 0
     assert result.retro_error == ""
+
+
+def test_keyframe_features_are_stored_sealed_and_open_only_with_the_key(isolated, jeanne, settings):
+    settings.BODYGUARD_FEATURES_KEY = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    register_video(jeanne, "video 1", SHORT.read_bytes())
+
+    stored = bytes(ClientVideo.objects.get().sealed_features or b"")
+    clear = registration_keyframes(
+        video_stills(SHORT.read_bytes(), KEYFRAME_EVERY_S, MAX_KEYFRAMES)
+    )
+    assert clear and all(len(features) for _, features in clear)
+    # No descriptor in clear (the keypoints could be turned back into rough pictures).
+    for _, features in clear:
+        for row in features.descriptors[::5]:
+            assert row[:16].tobytes() not in stored
+    assert unseal_many(stored, features_key()) == clear
+    # The crawl gets the sealed blob, as stored.
+    (watched,) = watch_target(jeanne).videos
+    assert watched.sealed_features == stored
+    settings.BODYGUARD_FEATURES_KEY = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    with pytest.raises(FeatureKeyError, match="BODYGUARD_FEATURES_KEY"):
+        unseal_many(stored, features_key())
 
 
 def test_registering_again_under_the_same_label_replaces_the_hashes(isolated, jeanne):

@@ -10,6 +10,7 @@ import base64
 import copy
 import hashlib
 import json
+import os
 import re
 import time
 import zlib
@@ -19,13 +20,23 @@ from typing import Any
 import ahocorasick
 import pytest
 
+from bench.eval_videos import Edit, render
+from clients.keys import features_key
 from clients.models import Client, ClientVideo
 from crawlers.models import CrawlRun
 from demo.smtp_sink import free_port
 from hits.documents import MatchKind
 from hits.store import HitStore
 from hits.videos import VideoJournal, VideoStore, retro_match_video
-from matching.videos import VideoFingerprint, fingerprint_video
+from matching.features import seal_many
+from matching.videos import (
+    KEYFRAME_EVERY_S,
+    MAX_KEYFRAMES,
+    VideoFingerprint,
+    fingerprint_video,
+    registration_keyframes,
+    video_stills,
+)
 from operations.scheduler import configured_sources, run_cycle
 from tests.conftest import DATA, database_contents, write_source
 from tests.crawlers.cassettes import load_cassette
@@ -204,6 +215,63 @@ def test_a_registered_video_attached_to_a_mastodon_status_is_a_video_hit(
     assert within(hit.video_ranges, 0, 10) and within(hit.video_registered_ranges, 3, 13)
     assert remote.removeprefix(base) in site.requests  # fetched, hashed, not a match
     assert len(mailbox.messages) == 1
+
+
+def test_a_cropped_copy_pdq_misses_is_a_video_hit_by_local_features(
+    telegram, hit_store: HitStore, registered
+):
+    site, base = telegram
+    # 10% cut off, off-centre, halved, re-encoded: beyond PDQ (tests/matching/test_videos.py).
+    cropped = render(
+        original(),
+        Edit(start=9.0, length=8.0, scale=0.5, crop=(0.03, 0.07, 0.06, 0.04), bitrate=250_000),
+    )
+    unrelated = excerpt(0.0, 1.0, source="other")
+    site.routes.update(
+        {
+            "/s/durov": Route(
+                _telegram_page(
+                    base, {TG_VIDEO[1]: base + TG_VIDEO[1], TG_OTHER[1]: base + TG_OTHER[1]}
+                )
+            ),
+            TG_VIDEO[1]: Route(cropped, MP4),
+            TG_OTHER[1]: Route(unrelated, MP4),
+        }
+    )
+    video = _register(_client("jeanne"), "video 1", registered)
+    stills = video_stills(original(), KEYFRAME_EVERY_S, MAX_KEYFRAMES)
+    video.sealed_features = seal_many(registration_keyframes(stills), features_key())
+    video.save()
+
+    run_cycle(list(configured_sources().values()))
+
+    run = CrawlRun.objects.get()
+    assert run.status == CrawlRun.Status.OK, run.message
+    [hit] = hit_store.latest(client_id="jeanne")  # the unrelated clip matched nothing
+    assert (hit.url, hit.video_url) == (_permalink(TG_VIDEO[0]), base + TG_VIDEO[1])
+    assert (hit.video_label, hit.video_method) == ("video 1", "features")
+    assert hit.video_frames_matched is not None and hit.video_frames_matched >= 2
+    assert hit.video_why.startswith("local features:")
+    assert TG_OTHER[1] in site.requests
+
+
+def test_a_wrong_features_key_stops_the_crawl_with_a_clear_error(
+    telegram, hit_store: HitStore, registered
+):
+    site, base = telegram
+    site.routes["/s/durov"] = Route(_telegram_page(base, {}))
+    video = _register(_client("jeanne"), "video 1", registered)
+    stills = video_stills(excerpt(), limit=2)
+    video.sealed_features = seal_many(registration_keyframes(stills), os.urandom(32))
+    video.save()
+
+    run_cycle(list(configured_sources().values()))
+
+    run = CrawlRun.objects.get()
+    assert run.status != CrawlRun.Status.OK
+    log = Path(run.log_file).read_text(encoding="utf-8")
+    assert "BODYGUARD_FEATURES_KEY" in log + run.message
+    assert hit_store.count() == 0
 
 
 def test_a_video_over_the_budget_or_on_another_host_is_not_fetched_and_the_crawl_goes_on(

@@ -20,16 +20,24 @@ import pytest
 
 import matching.videos as videos
 from bench.eval_videos import Caption, Edit, render, slideshow
+from matching.features import FeatureIndex
 from matching.hashes import PdqHash
 from matching.videos import (
+    KEYFRAME_EVERY_S,
+    MAX_KEYFRAMES,
     FrameHash,
     VideoError,
     VideoFingerprint,
     VideoIndex,
     VideoMethod,
     VideoTier,
+    add_keyframes,
     fingerprint_video,
+    match_stills,
+    match_video,
     md5_of,
+    registration_keyframes,
+    video_stills,
 )
 from tests.conftest import DATA
 
@@ -150,6 +158,74 @@ def test_a_slideshow_of_photos_matches_nothing(index, copies):
 
     assert len(fp.usable) >= 5
     assert index.match(fp).video is None
+
+
+# -- second stage: local features of stills ------------------------------------------------------
+
+# 10% cut off, off-centre (3% top, 7% bottom, 6% left, 4% right), halved, re-encoded: PDQ holds
+# only ~1% crops.
+CROPPED = Edit(start=9.0, length=8.0, scale=0.5, crop=(0.03, 0.07, 0.06, 0.04), bitrate=250_000)
+
+
+@pytest.fixture(scope="module")
+def keyframes() -> dict[str, FeatureIndex]:
+    """Each clip's registration keyframes alone in a FeatureIndex, and both together."""
+    made = {
+        name: registration_keyframes(video_stills(_clip(name), KEYFRAME_EVERY_S, MAX_KEYFRAMES))
+        for name in (LONG, SHORT)
+    }
+    indexes = {"both": FeatureIndex()}
+    for name, frames in made.items():
+        indexes[name] = FeatureIndex()
+        add_keyframes(indexes[name], name, frames)
+        add_keyframes(indexes["both"], name, frames)
+    return indexes
+
+
+def test_a_cropped_copy_pdq_misses_is_found_by_local_features(index, keyframes):
+    data = render(_clip(LONG), CROPPED)
+    fp = fingerprint_video(data)
+    stills = video_stills(data)
+
+    assert index.match(fp).video is None  # beyond PDQ: the reason for the second stage
+    match = match_video(index, keyframes["both"], fp, stills)
+
+    assert (match.video, match.method) == (LONG, VideoMethod.FEATURES)
+    assert match.frames_compared == len(stills) == videos.QUERY_STILLS
+    assert match.frames_matched >= videos.MIN_STILLS_MATCHING
+    assert match.why.startswith(f"local features: {match.frames_matched} of {len(stills)} stills")
+    # The stills are at 9-17 s of the registered video; its keyframes are 2 s apart.
+    assert all(
+        8 - KEYFRAME_EVERY_S <= a <= 17 + KEYFRAME_EVERY_S for a, _ in match.registered_ranges
+    )
+
+
+def test_the_other_clip_and_a_slideshow_match_no_keyframe(registered, keyframes):
+    only_long = _alone(registered, LONG)
+    short = _clip(SHORT)
+    photos = sorted(p for p in PHOTOS.iterdir() if p.suffix in {".jpg", ".png"})[:4]
+    show = slideshow(photos, [1.5] * len(photos), "libx264", 300_000, (640, 360))
+
+    for data in (short, show):
+        stills = video_stills(data)
+        assert stills
+        assert (
+            match_video(only_long, keyframes[LONG], fingerprint_video(data), stills).video is None
+        )
+    cropped_long = render(_clip(LONG), CROPPED)
+    assert match_stills(keyframes[SHORT], video_stills(cropped_long)).video is None
+
+
+def test_stills_are_decoded_in_memory_within_the_limits(monkeypatch):
+    stills = video_stills(_clip(LONG))
+    assert [round(at) for at, _ in stills] == [6, 12, 18, 24]
+    assert all(max(image.size) <= videos.STILL_SIDE for _, image in stills)
+    registration = video_stills(_clip(LONG), KEYFRAME_EVERY_S, MAX_KEYFRAMES)
+    assert len(registration) == 15 and registration[1][0] == pytest.approx(2.0, abs=0.05)
+    assert len(video_stills(_clip(LONG), 0.5, 10)) == 10  # bounded: spread further apart
+    monkeypatch.setattr(videos, "MAX_DURATION_S", 10)
+    with pytest.raises(VideoError, match="longer than"):
+        video_stills(_clip(LONG))
 
 
 def test_a_one_second_clip_is_sampled_enough_to_be_matched(registered):
@@ -300,6 +376,8 @@ def test_decoding_opens_no_file(monkeypatch):
     try:
         fingerprint_video(data, registration=True)
         fingerprint_video(data)
+        video_stills(data, KEYFRAME_EVERY_S, MAX_KEYFRAMES)  # keyframes, as registration
+        video_stills(data)  # a crawl's stills
     finally:
         watching = False
 

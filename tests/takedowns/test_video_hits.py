@@ -84,3 +84,24 @@ def test_the_hit_page_says_how_the_video_matched_and_never_shows_it(client, hits
     identical = client.get(f"/review/hit/{same_file.hit_id}/").content.decode()
     assert "Le fichier identique (même MD5)." in identical
     assert "Passages" not in identical
+
+
+def test_a_hit_found_by_local_features_says_so(client, isolated, hit_store):
+    Client.objects.create(reference="jeanne", display_name="Jeanne", email="j@example.org")
+    now = datetime.now(UTC)
+    cropped = Hit(
+        client_id="jeanne", source_id="tg", url="https://t.me/durov/523", match_kind=MatchKind.VIDEO,
+        matched_terms=(), first_seen=now, last_seen=now, score=0.75, video_url=VIDEO_URL,
+        video_label="video 1", video_tier="candidate", video_method="features",
+        video_frames_matched=3, video_frames_compared=4, video_ranges=((2.0, 2.0), (4.0, 4.0)),
+        video_why="local features: 3 of 4 stills match keyframes of the registered video",
+    )  # fmt: skip
+    hit_store.upsert([cropped])
+    client.force_login(_reviewer())
+
+    queue = client.get("/review/").content.decode()
+    page = client.get(f"/review/hit/{cropped.hit_id}/").content.decode()
+
+    assert "vidéo « video 1 » (candidat, 3 images fixes sur 4 par points caractéristiques)" in queue
+    assert "3 de ses 4 images fixes correspondent à des images clés" in page
+    assert "images échantillonnées" not in page
