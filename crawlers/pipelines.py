@@ -139,34 +139,48 @@ def _evidence(post: ForumPost) -> dict[str, Any]:
     }
 
 
+def _media_hit(
+    post: ForumPost, seen_at: datetime, kind: MatchKind, score: float, **found: Any
+) -> Hit:
+    """A hit for a photo or video found on ``post``: the post's fields, and what matched."""
+    return Hit(
+        client_id=found.pop("client_id"),
+        source_id=post.source_id,
+        url=post.url,
+        match_kind=kind,
+        matched_terms=(),
+        first_seen=seen_at,
+        last_seen=seen_at,
+        title=post.thread_title,
+        excerpt=post.text[:EXCERPT_MAX],
+        author=post.author,
+        posted_at=post.posted_at,
+        score=score,
+        content_sha256=post.content_sha256,
+        thread_url=post.thread_url,
+        **found,
+        **_evidence(post),
+    )
+
+
 def _image_hits(post: ForumPost, seen_at: datetime) -> list[Hit]:
     best: dict[str, ImageMatch] = {}
     for match in post.image_matches:
         if match.client_id not in best or match.score > best[match.client_id].score:
             best[match.client_id] = match
     return [
-        Hit(
+        _media_hit(
+            post,
+            seen_at,
+            MatchKind.IMAGE,
+            match.score,
             client_id=match.client_id,
-            source_id=post.source_id,
-            url=post.url,
-            match_kind=MatchKind.IMAGE,
-            matched_terms=(),
-            first_seen=seen_at,
-            last_seen=seen_at,
-            title=post.thread_title,
-            excerpt=post.text[:EXCERPT_MAX],
-            author=post.author,
-            posted_at=post.posted_at,
-            score=match.score,
-            content_sha256=post.content_sha256,
-            thread_url=post.thread_url,
             image_url=match.image_url,
             photo_label=match.photo_label,
             photo_distance=match.distance,
             photo_tier=match.tier,
             photo_method=match.method,
             photo_why=match.why,
-            **_evidence(post),
         )
         for match in best.values()
     ]
@@ -184,21 +198,12 @@ def _video_hits(post: ForumPost, seen_at: datetime) -> list[Hit]:
         ):
             best[match.client_id] = match
     return [
-        Hit(
+        _media_hit(
+            post,
+            seen_at,
+            MatchKind.VIDEO,
+            match.score,
             client_id=match.client_id,
-            source_id=post.source_id,
-            url=post.url,
-            match_kind=MatchKind.VIDEO,
-            matched_terms=(),
-            first_seen=seen_at,
-            last_seen=seen_at,
-            title=post.thread_title,
-            excerpt=post.text[:EXCERPT_MAX],
-            author=post.author,
-            posted_at=post.posted_at,
-            score=match.score,
-            content_sha256=post.content_sha256,
-            thread_url=post.thread_url,
             video_url=match.video_url,
             video_label=match.video_label,
             video_tier=match.tier,
@@ -208,7 +213,6 @@ def _video_hits(post: ForumPost, seen_at: datetime) -> list[Hit]:
             video_ranges=match.ranges,
             video_registered_ranges=match.registered_ranges,
             video_why=match.why,
-            **_evidence(post),
         )
         for match in best.values()
     ]

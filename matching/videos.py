@@ -226,20 +226,26 @@ def _open(data: bytes) -> av.container.InputContainer:
     return container
 
 
+def _checked_stream(
+    container: av.container.InputContainer,
+) -> tuple[av.video.stream.VideoStream, int, int, float]:
+    """The video stream, its size and declared duration, once the limits are checked."""
+    stream = container.streams.video[0]
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if width * height > MAX_FRAME_PIXELS:
+        raise VideoError(
+            f"video of {width}x{height} pixels exceeds the {MAX_FRAME_PIXELS}-pixel limit"
+        )
+    declared = (container.duration or 0) / 1_000_000
+    if declared > MAX_DURATION_S:
+        raise VideoError(f"video of {declared:.0f} s is longer than the {MAX_DURATION_S} s limit")
+    return stream, width, height, declared
+
+
 def _sample(data: bytes, registration: bool = False) -> tuple[list[_Sampled], float, int, int]:
     container = _open(data)
     try:
-        stream = container.streams.video[0]
-        width, height = stream.codec_context.width, stream.codec_context.height
-        if width * height > MAX_FRAME_PIXELS:
-            raise VideoError(
-                f"video of {width}x{height} pixels exceeds the {MAX_FRAME_PIXELS}-pixel limit"
-            )
-        declared = (container.duration or 0) / 1_000_000
-        if declared > MAX_DURATION_S:
-            raise VideoError(
-                f"video of {declared:.0f} s is longer than the {MAX_DURATION_S} s limit"
-            )
+        stream, width, height, declared = _checked_stream(container)
         every, most = _sampling(declared, registration)
         scale = min(1.0, HASH_INPUT_MAX / max(width, height, 1))
         size_w, size_h = max(1, round(width * scale)), max(1, round(height * scale))
@@ -610,17 +616,7 @@ def video_stills(
         return []
     container = _open(data)
     try:
-        stream = container.streams.video[0]
-        width, height = stream.codec_context.width, stream.codec_context.height
-        if width * height > MAX_FRAME_PIXELS:
-            raise VideoError(
-                f"video of {width}x{height} pixels exceeds the {MAX_FRAME_PIXELS}-pixel limit"
-            )
-        declared = (container.duration or 0) / 1_000_000
-        if declared > MAX_DURATION_S:
-            raise VideoError(
-                f"video of {declared:.0f} s is longer than the {MAX_DURATION_S} s limit"
-            )
+        stream, width, height, declared = _checked_stream(container)
         if every_s is None:
             length = declared or limit * SAMPLE_EVERY_S
             targets = [length * (i + 1) / (limit + 1) for i in range(limit)]

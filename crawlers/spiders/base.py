@@ -7,18 +7,19 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 from urllib.parse import urlencode, urljoin
 
 import scrapy
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import CloseSpider, IgnoreRequest
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from clients.services import WatchTarget, watchlist
+from config.environment import secret
 from config.sources import Source, load_sources
 from crawlers.guard import on_hosts
 from crawlers.models import SourceState
@@ -266,6 +267,23 @@ class SourceSpider(scrapy.Spider):
 
     def option(self, key: str, default: Any) -> Any:
         return self.source.options.get(key, default)
+
+    def access_token(self) -> str:
+        """The access token the source's credentials name (``access_token: ENV_NAME``), or ""."""
+        name = (self.source.credentials or {}).get("access_token", "")
+        return secret(name) if name else ""
+
+    def token_refused(self, status: int, what: str) -> NoReturn:
+        """Stop the run as "credentials refused" (never as "no results"), saying what to fix."""
+        reason = (
+            "the access token named in the source's credentials expired or was revoked"
+            if self.access_token()
+            else "this server answers signed-in clients only: name an access token in "
+            "the source's credentials"
+        )
+        raise CloseSpider(
+            f"credentials refused by {self.source.host} (HTTP {status}) for {what}: {reason}"
+        )
 
     def api_url(self, path: str, params: dict[str, Any] | None = None) -> str:
         url = self.source.base_url + path

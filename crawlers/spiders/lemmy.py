@@ -24,7 +24,6 @@ from scrapy import Request
 from scrapy.exceptions import CloseSpider
 from scrapy.http import Response
 
-from config.environment import secret
 from config.sources import Source
 from crawlers.dates import parse_post_time
 from crawlers.items import ForumPost
@@ -83,15 +82,11 @@ class LemmySpider(SourceSpider):
             found.append(name if local else f"{name}@{host}")
         return found
 
-    def _token(self) -> str:
-        name = (self.source.credentials or {}).get("access_token", "")
-        return secret(name) if name else ""
-
     def _api(
         self, path: str, params: dict[str, Any], what: str, page: int = 1, term: str = ""
     ) -> Request:
         headers = {"Accept": "application/json"}
-        token = self._token()
+        token = self.access_token()
         if token:
             headers["Authorization"] = f"Bearer {token}"
         return Request(
@@ -105,16 +100,7 @@ class LemmySpider(SourceSpider):
     def _refused(self, response: Response, what: str, community: str) -> bool:
         error = _error(response)
         if response.status in (401, 403) or error in _LOGIN_ERRORS:
-            reason = (
-                "the access token named in the source's credentials expired or was revoked"
-                if self._token()
-                else "this server answers signed-in clients only: name an access token in "
-                "the source's credentials"
-            )
-            raise CloseSpider(
-                f"credentials refused by {self.source.host} (HTTP {response.status}) for {what}: "
-                f"{reason}"
-            )
+            self.token_refused(response.status, what)
         if response.status == 429 or error == "rate_limit_error":
             raise CloseSpider(f"rate limited by {self.source.host} (HTTP 429) for {what}")
         if response.status >= 400:

@@ -20,7 +20,6 @@ from scrapy import Request
 from scrapy.exceptions import CloseSpider
 from scrapy.http import Response
 
-from config.environment import secret
 from config.sources import Source
 from crawlers.dates import parse_post_time
 from crawlers.items import ForumPost, primary_language
@@ -60,7 +59,7 @@ class MastodonSpider(SourceSpider):
                 what=f"@{acct}",
                 cb_kwargs={"acct": acct},
             )
-        token = self._token()
+        token = self.access_token()
         if token:
             for term in self.search_terms():
                 yield self._api(
@@ -74,10 +73,6 @@ class MastodonSpider(SourceSpider):
     def searches(cls, source: Source) -> bool:
         # Only signed-in clients may search statuses: without a token no name is searched.
         return bool((source.credentials or {}).get("access_token"))
-
-    def _token(self) -> str:
-        name = (self.source.credentials or {}).get("access_token", "")
-        return secret(name) if name else ""
 
     def _api(
         self,
@@ -93,7 +88,7 @@ class MastodonSpider(SourceSpider):
         self, url: str, what: str, callback: Any = None, cb_kwargs: dict[str, Any] | None = None
     ) -> Request:
         headers = {"Accept": "application/json"}
-        token = self._token()
+        token = self.access_token()
         if token:
             headers["Authorization"] = f"Bearer {token}"
         return Request(
@@ -106,10 +101,7 @@ class MastodonSpider(SourceSpider):
 
     def _refused(self, response: Response, what: str) -> bool:
         if response.status in (401, 403):
-            raise CloseSpider(
-                f"credentials refused by {self.source.host} (HTTP {response.status}) for {what}: "
-                "the access token named in the source's credentials expired or was revoked"
-            )
+            self.token_refused(response.status, what)
         if response.status == 429:
             raise CloseSpider(f"rate limited by {self.source.host} (HTTP 429) for {what}")
         if response.status >= 400:

@@ -23,7 +23,6 @@ from scrapy import Request
 from scrapy.exceptions import CloseSpider
 from scrapy.http import Response
 
-from config.environment import secret
 from config.sources import Source
 from crawlers.dates import parse_post_time
 from crawlers.items import ForumPost, primary_language
@@ -79,10 +78,6 @@ class MisskeySpider(SourceSpider):
             host = None
         return username, host
 
-    def _token(self) -> str:
-        name = (self.source.credentials or {}).get("access_token", "")
-        return secret(name) if name else ""
-
     def _call(
         self,
         endpoint: str,
@@ -99,7 +94,7 @@ class MisskeySpider(SourceSpider):
         # each call's URL its own, which is how evidence finds and names the response a note
         # came from (two searches at one URL would share one capture).
         url = self.api_url(f"/api/{endpoint}", {k: v for k, v in body.items() if v is not None})
-        token = self._token()
+        token = self.access_token()
         if token:
             body["i"] = token
         return Request(
@@ -120,16 +115,7 @@ class MisskeySpider(SourceSpider):
 
     def _refused(self, response: Response, what: str) -> bool:
         if response.status in (401, 403):
-            reason = (
-                "the access token named in the source's credentials expired or was revoked"
-                if self._token()
-                else "this server answers signed-in clients only: name an access token in "
-                "the source's credentials"
-            )
-            raise CloseSpider(
-                f"credentials refused by {self.source.host} (HTTP {response.status}) for {what}: "
-                f"{reason}"
-            )
+            self.token_refused(response.status, what)
         if response.status == 429:
             raise CloseSpider(f"rate limited by {self.source.host} (HTTP 429) for {what}")
         if response.status >= 400:
