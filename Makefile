@@ -75,10 +75,11 @@ eval: install
 	$(PY) -W ignore -m bench.eval_videos
 
 # Speed, with the baseline measured in the same run.
-bench: install
+bench: install elasticsearch postgres
 	$(PY) -m bench.bench_names
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -W ignore -m bench.bench_images
 	$(PY) -W ignore -m bench.bench_crawl
+	$(PY) -W ignore -m bench.bench_nodes
 	$(PY) -W ignore -m bench.bench_queue
 	$(PY) -W ignore -m bench.bench_retro
 	$(PY) -W ignore -m bench.bench_backscan

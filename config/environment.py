@@ -11,9 +11,9 @@ import ipaddress
 import os
 import secrets
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -58,7 +58,7 @@ class Environment:
     allowed_hosts: tuple[str, ...]
     var_dir: Path
     database_url: str
-    elasticsearch_url: str
+    elasticsearch: ElasticsearchAccess
     es_index_prefix: str
     es_timeout_s: int
     sources_dir: Path
@@ -99,6 +99,13 @@ class Environment:
     trusted_flagger: str = ""
     # Where the victim space's "Quick exit" button leads: a neutral, everyday site.
     portal_exit_url: str = "https://www.google.fr/"
+    # Scrapyd nodes the monitor schedules crawls on; empty: crawls are local subprocesses.
+    scrapyd_urls: tuple[str, ...] = ()
+
+    @property
+    def elasticsearch_url(self) -> str:
+        """The cluster's URLs, comma-separated, without credentials."""
+        return self.elasticsearch.url
 
     @property
     def proxy_ssl_header(self) -> tuple[str, str] | None:
@@ -230,7 +237,7 @@ def load(environ: dict[str, str] | None = None) -> Environment:
         ),
         var_dir=var_dir,
         database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'bodyguard.sqlite3'}",
-        elasticsearch_url=env.get("ELASTICSEARCH_URL") or f"http://127.0.0.1:{es_port}",
+        elasticsearch=_elasticsearch(env, default_url=f"http://127.0.0.1:{es_port}"),
         es_index_prefix=env.get("BODYGUARD_INDEX_PREFIX", "bodyguard"),
         es_timeout_s=_int(env, "BODYGUARD_ES_TIMEOUT", 10),
         sources_dir=Path(env.get("BODYGUARD_SOURCES_DIR") or BASE_DIR / "config" / "sources"),
@@ -272,7 +279,211 @@ def load(environ: dict[str, str] | None = None) -> Environment:
         features_key=_features_key(env),
         trusted_flagger=env.get("BODYGUARD_TRUSTED_FLAGGER", "").strip(),
         portal_exit_url=_exit_url(env),
+        scrapyd_urls=_scrapyd_urls(env),
     )
+
+
+def _scrapyd_urls(env: dict[str, str]) -> tuple[str, ...]:
+    found: list[str] = []
+    for raw in env.get("BODYGUARD_SCRAPYD_URLS", "").split(","):
+        value = raw.strip().rstrip("/")
+        if not value:
+            continue
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            shown = value.replace(f":{parts.password}@", ":***@") if parts.password else value
+            raise ConfigurationError(
+                f"BODYGUARD_SCRAPYD_URLS: {shown!r} is not a Scrapyd node address such as "
+                "http://bodyguard:PASSWORD@crawler-1:6800"
+            )
+        if value not in found:
+            found.append(value)
+    database = env.get("DATABASE_URL", "")
+    if found and not database.startswith(("postgres://", "postgresql://", "pgsql://")):
+        # Crawls on other machines write their state and stats into the database: a SQLite
+        # file on the monitor's disk cannot be shared with them.
+        raise ConfigurationError(
+            "BODYGUARD_SCRAPYD_URLS is set, so crawls run on other machines and the database "
+            "must be PostgreSQL, shared by the monitor and every node: set DATABASE_URL to "
+            "postgres://user:password@host:5432/bodyguard (SQLite cannot be shared)"
+        )
+    return tuple(found)
+
+
+# The variables that say how to reach Elasticsearch; a crawl process gets all of them.
+ELASTICSEARCH_VARIABLES = (
+    "ELASTICSEARCH_URL",
+    "ELASTICSEARCH_API_KEY",
+    "ELASTICSEARCH_USERNAME",
+    "ELASTICSEARCH_PASSWORD",
+    "ELASTICSEARCH_CA_CERTS",
+)
+
+
+@dataclass(frozen=True)
+class ElasticsearchAccess:
+    """How to reach the Elasticsearch cluster: its nodes' URLs (credentials never in them) and
+    at most one way to authenticate. The secrets stay out of ``repr`` and of every message."""
+
+    hosts: tuple[str, ...]
+    api_key: str = field(default="", repr=False)
+    username: str = ""
+    password: str = field(default="", repr=False)
+    ca_certs: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return ",".join(self.hosts)
+
+    def with_url(self, url: str) -> ElasticsearchAccess:
+        """The same credentials and CA for the nodes ``url`` lists (comma-separated)."""
+        hosts, user, password = parse_elasticsearch_urls(url, "the Elasticsearch URL")
+        # The CA only concerns https nodes (load() refuses it without one).
+        ca_certs = self.ca_certs if any(h.startswith("https://") for h in hosts) else None
+        if user:
+            return replace(
+                self, hosts=hosts, api_key="", username=user, password=password, ca_certs=ca_certs
+            )
+        return replace(self, hosts=hosts, ca_certs=ca_certs)
+
+    def environment(self) -> dict[str, str]:
+        """The variables a child process reads back into this same access (all of them, so
+        none is inherited from elsewhere)."""
+        return {
+            "ELASTICSEARCH_URL": self.url,
+            "ELASTICSEARCH_API_KEY": self.api_key,
+            "ELASTICSEARCH_USERNAME": self.username,
+            "ELASTICSEARCH_PASSWORD": self.password,
+            "ELASTICSEARCH_CA_CERTS": str(self.ca_certs) if self.ca_certs else "",
+        }
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password it carries (``https://user:secret@host``) masked."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{netloc}"))
+
+
+def parse_elasticsearch_urls(raw: str, name: str) -> tuple[tuple[str, ...], str, str]:
+    """(URLs without credentials, user, password) of a comma-separated list of node URLs;
+    credentials written in the URLs (https://user:password@host) are taken out of them."""
+    hosts: list[str] = []
+    users: set[tuple[str, str]] = set()
+    for item in raw.split(","):
+        value = item.strip()
+        if not value:
+            continue
+        shown = redact_url(value)
+        parts = urlsplit(value)
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if (
+            parts.scheme not in {"http", "https"}
+            or not parts.hostname
+            or port == -1
+            or parts.query
+            or parts.fragment
+        ):
+            raise ConfigurationError(
+                f"{name}: {shown!r} is not the URL of an Elasticsearch node such as "
+                "https://es-1.example.org:9200 (http or https, a host, an optional port; "
+                "several nodes are separated by commas)"
+            )
+        if parts.username is not None:
+            if not parts.username or parts.password is None:
+                raise ConfigurationError(
+                    f"{name}: {shown!r} names a user without a password; "
+                    "set ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD instead"
+                )
+            users.add((unquote(parts.username), unquote(parts.password)))
+        netloc = parts.netloc.rpartition("@")[2]
+        host = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+        if host not in hosts:
+            hosts.append(host)
+    if not hosts:
+        raise ConfigurationError(
+            f"{name} names no Elasticsearch node: give one or more URLs separated by commas, "
+            "e.g. https://es-1.example.org:9200,https://es-2.example.org:9200"
+        )
+    if len(users) > 1:
+        raise ConfigurationError(
+            f"{name}: its URLs carry different credentials; one cluster has one set: "
+            "set ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD and remove them from the URLs"
+        )
+    user, password = next(iter(users)) if users else ("", "")
+    return tuple(hosts), user, password
+
+
+def _elasticsearch(env: dict[str, str], default_url: str) -> ElasticsearchAccess:
+    # Never quote a secret's value in an error: these messages reach logs and terminals.
+    hosts, url_user, url_password = parse_elasticsearch_urls(
+        env.get("ELASTICSEARCH_URL", "").strip() or default_url, "ELASTICSEARCH_URL"
+    )
+    api_key = env.get("ELASTICSEARCH_API_KEY", "").strip()
+    username = env.get("ELASTICSEARCH_USERNAME", "").strip()
+    password = env.get("ELASTICSEARCH_PASSWORD", "")
+    if bool(username) != bool(password):
+        missing = "ELASTICSEARCH_PASSWORD" if username else "ELASTICSEARCH_USERNAME"
+        raise ConfigurationError(
+            "ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD go together: "
+            f"{missing} is not set (set both, or neither)"
+        )
+    if url_user:
+        if username:
+            raise ConfigurationError(
+                "ELASTICSEARCH_URL carries a user and password and ELASTICSEARCH_USERNAME is "
+                "set too: keep only ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD"
+            )
+        username, password = url_user, url_password
+    if api_key:
+        if username:
+            raise ConfigurationError(
+                "ELASTICSEARCH_API_KEY and a user name and password (ELASTICSEARCH_USERNAME, "
+                "ELASTICSEARCH_PASSWORD or a user in ELASTICSEARCH_URL) are both set: "
+                "use one way to authenticate"
+            )
+        try:
+            decoded = base64.b64decode(api_key.encode("ascii"), validate=True).decode("utf-8")
+        except (ValueError, UnicodeError):
+            decoded = ""
+        if ":" not in decoded:
+            raise ConfigurationError(
+                "ELASTICSEARCH_API_KEY is not an encoded API key: give the `encoded` value "
+                "Elasticsearch returns when the key is created (base64 of id:api_key)"
+            )
+    ca_certs = _ca_certs(env)
+    if ca_certs is not None and not any(h.startswith("https://") for h in hosts):
+        raise ConfigurationError(
+            "ELASTICSEARCH_CA_CERTS is set but no URL in ELASTICSEARCH_URL uses https: "
+            "write the nodes as https://... or unset ELASTICSEARCH_CA_CERTS"
+        )
+    return ElasticsearchAccess(hosts, api_key, username, password, ca_certs)
+
+
+def _ca_certs(env: dict[str, str]) -> Path | None:
+    raw = env.get("ELASTICSEARCH_CA_CERTS", "").strip()
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    try:
+        text = path.read_text(encoding="ascii", errors="replace")
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise ConfigurationError(
+            f"ELASTICSEARCH_CA_CERTS={raw!r} cannot be read ({reason}): give the path of the "
+            "PEM file of the certificate authority that signed the cluster's certificates"
+        ) from None
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise ConfigurationError(
+            f"ELASTICSEARCH_CA_CERTS={raw!r} holds no PEM certificate "
+            "(-----BEGIN CERTIFICATE-----): give the cluster's CA file, e.g. config/certs/http_ca.crt"
+        )
+    return path.resolve()
 
 
 def _exit_url(env: dict[str, str]) -> str:

@@ -150,6 +150,8 @@ LOGGING = {
 # Bodyguard's own settings (tests override them with pytest-django's `settings` fixture).
 BODYGUARD_VAR_DIR = ENV.var_dir
 BODYGUARD_ELASTICSEARCH_URL = ENV.elasticsearch_url
+# Credentials and CA for that cluster (hits.connection); its URLs, without credentials, above.
+BODYGUARD_ELASTICSEARCH = ENV.elasticsearch
 BODYGUARD_INDEX_PREFIX = ENV.es_index_prefix
 BODYGUARD_ES_TIMEOUT_S = ENV.es_timeout_s
 BODYGUARD_SOURCES_DIR = ENV.sources_dir
@@ -187,4 +189,7 @@ BODYGUARD_FEATURES_KEY = ENV.features_key
 # The victim's space (/espace/): where "Quick exit" leads, and the private host:port pairs a
 # link she reports may reach (tests and the demo only; public addresses otherwise).
 BODYGUARD_PORTAL_EXIT_URL = ENV.portal_exit_url
+# Crawl workers (ADR 0023): Scrapyd nodes, and how often a running crawl's job is looked at.
+BODYGUARD_SCRAPYD_URLS = list(ENV.scrapyd_urls)
+BODYGUARD_SCRAPYD_POLL_S = 5.0
 BODYGUARD_PORTAL_PRIVATE_ALLOWLIST: list[str] = []

@@ -15,19 +15,21 @@ from scrapy.logformatter import LogFormatter
 from crawlers.evidence import Redactor, source_credentials
 
 
-class RunStatsFile:
-    """Writes the crawl's stats as JSON when it closes, for the scheduler to record."""
+class _RunStats:
+    """The crawl's final stats (with its finish reason), handed to ``keep`` when it closes."""
 
-    def __init__(self, crawler: Crawler, path: Path) -> None:
+    SETTING: str
+
+    def __init__(self, crawler: Crawler, target: str) -> None:
         self.crawler = crawler
-        self.path = path
+        self.target = target
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> RunStatsFile:
-        path = crawler.settings.get("BODYGUARD_STATS_FILE")
-        if not path:
-            raise NotConfigured("BODYGUARD_STATS_FILE is not set")
-        ext = cls(crawler, Path(path))
+    def from_crawler(cls, crawler: Crawler) -> _RunStats:
+        target = crawler.settings.get(cls.SETTING)
+        if not target or target == "0":
+            raise NotConfigured(f"{cls.SETTING} is not set")
+        ext = cls(crawler, str(target))
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         return ext
 
@@ -35,7 +37,35 @@ class RunStatsFile:
         assert self.crawler.stats is not None
         stats = {k: _jsonable(v) for k, v in self.crawler.stats.get_stats().items()}
         stats["finish_reason"] = reason
-        self.path.write_text(json.dumps(stats, indent=1, sort_keys=True), encoding="utf-8")
+        self.keep(stats)
+
+    def keep(self, stats: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+class RunStatsFile(_RunStats):
+    """Writes the stats as JSON for the local scheduler to record."""
+
+    SETTING = "BODYGUARD_STATS_FILE"
+
+    def keep(self, stats: dict[str, Any]) -> None:
+        Path(self.target).write_text(json.dumps(stats, indent=1, sort_keys=True), encoding="utf-8")
+
+
+class RunStatsRecord(_RunStats):
+    """Writes the stats into the crawl's ``CrawlRun`` row: a crawl on a Scrapyd node shares the
+    database with the monitor, not a file system."""
+
+    SETTING = "BODYGUARD_CRAWL_RUN_ID"
+
+    def keep(self, stats: dict[str, Any]) -> None:
+        from django.db import close_old_connections
+
+        from crawlers.models import CrawlRun
+
+        # The connection may have idled through a long crawl: a fresh one if it is gone.
+        close_old_connections()
+        CrawlRun.objects.filter(pk=int(self.target)).update(stats=stats)
 
 
 def _jsonable(value: Any) -> Any:

@@ -29,6 +29,11 @@ class CrawlRun(models.Model):
     images = models.IntegerField(default=0)
     message = models.TextField(blank=True)
     log_file = models.CharField(max_length=500, blank=True)
+    # The Scrapyd node and job that ran it; empty for a crawl run as a local subprocess.
+    node = models.CharField(max_length=200, blank=True)
+    job_id = models.CharField(max_length=64, blank=True)
+    # The crawl's Scrapy stats, written by the crawl itself when it ran on a node.
+    stats = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
@@ -51,3 +56,17 @@ class SourceState(models.Model):
         return (
             f"{self.source_id}: {len(self.seen)} item(s) remembered, {len(self.failures)} to retry"
         )
+
+
+class CrawlNode(models.Model):
+    """A Scrapyd node as the monitor last saw it, so staff are told once when it stops
+    answering (and again only after it came back)."""
+
+    url = models.CharField(max_length=200, unique=True)
+    answering = models.BooleanField(default=True)
+    checked_at = models.DateTimeField(auto_now=True)
+    error = models.TextField(blank=True)
+    jobs = models.IntegerField(default=0, help_text="Crawls scheduled on it by this monitor")
+
+    def __str__(self) -> str:
+        return f"{self.url} ({'answering' if self.answering else 'down'})"

@@ -85,7 +85,10 @@ def crawl_environment() -> dict[str, str]:
     return child_environment(
         {
             "DATABASE_URL": database_url_of(connection.settings_dict),
-            "ELASTICSEARCH_URL": settings.BODYGUARD_ELASTICSEARCH_URL,
+            # The cluster's URLs, credentials and CA (all five ELASTICSEARCH_* variables).
+            **settings.BODYGUARD_ELASTICSEARCH.with_url(
+                settings.BODYGUARD_ELASTICSEARCH_URL
+            ).environment(),
             "BODYGUARD_INDEX_PREFIX": settings.BODYGUARD_INDEX_PREFIX,
             "BODYGUARD_SOURCES_DIR": str(settings.BODYGUARD_SOURCES_DIR),
             "BODYGUARD_JOURNAL_DIR": str(settings.BODYGUARD_JOURNAL_DIR),
@@ -116,13 +119,16 @@ def run_crawl(
     full: bool = False,
 ) -> CrawlOutcome:
     limit = time_limit_s or settings.BODYGUARD_CRAWL_TIME_LIMIT_S
-    started = datetime.now(UTC)
-    log_dir = Path(settings.BODYGUARD_VAR_DIR) / "logs" / "crawls"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_file = log_dir / f"{source.id}-{started:%Y%m%dT%H%M%S%f}.log"
-    run = CrawlRun.objects.create(
-        source_id=source.id, kind=source.kind, started_at=started, log_file=str(log_file)
-    )
+    overrides = {
+        "CLOSESPIDER_TIMEOUT": str(max(10, limit - CLOSE_MARGIN_S)),
+        **settings.BODYGUARD_CRAWL_SETTINGS,
+        **(extra_settings or {}),
+    }
+    if settings.BODYGUARD_SCRAPYD_URLS:
+        from crawlers.remote import run_on_nodes
+
+        return run_on_nodes(source, limit=limit, overrides=overrides, full=full)
+    run, log_file = new_run(source)
     with tempfile.TemporaryDirectory(prefix="bodyguard-crawl-") as tmp:
         stats_file = Path(tmp) / "stats.json"
         command = [
@@ -130,9 +136,7 @@ def run_crawl(
             "-a", f"source={source.id}",
             "-a", f"full={int(full)}",
             "-s", f"BODYGUARD_STATS_FILE={stats_file}",
-            "-s", f"CLOSESPIDER_TIMEOUT={max(10, limit - CLOSE_MARGIN_S)}",
         ]  # fmt: skip
-        overrides = {**settings.BODYGUARD_CRAWL_SETTINGS, **(extra_settings or {})}
         for key, value in overrides.items():
             command += ["-s", f"{key}={value}"]
         exit_code: int | None
@@ -152,10 +156,22 @@ def run_crawl(
                     process.wait()
                 exit_code, timed_out = None, True
         stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
-    return _record(run, stats, exit_code, timed_out, log_file, limit)
+    return record_run(run, stats, exit_code, timed_out, log_file, limit)
 
 
-def _record(
+def new_run(source: Source) -> tuple[CrawlRun, Path]:
+    """A ``running`` CrawlRun row and the local file its log is kept in."""
+    started = datetime.now(UTC)
+    log_dir = Path(settings.BODYGUARD_VAR_DIR) / "logs" / "crawls"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_file = log_dir / f"{source.id}-{started:%Y%m%dT%H%M%S%f}.log"
+    run = CrawlRun.objects.create(
+        source_id=source.id, kind=source.kind, started_at=started, log_file=str(log_file)
+    )
+    return run, log_file
+
+
+def record_run(
     run: CrawlRun,
     stats: dict[str, Any],
     exit_code: int | None,

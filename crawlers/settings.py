@@ -68,6 +68,7 @@ SPIDER_MIDDLEWARES = {"crawlers.evidence.CaptureRecorder": 50}
 EXTENSIONS = {
     "crawlers.extensions.RedactLogs": 0,
     "crawlers.extensions.RunStatsFile": 500,
+    "crawlers.extensions.RunStatsRecord": 510,
 }
 LOG_FORMATTER = "crawlers.extensions.QuietDropLogFormatter"
 LOG_LEVEL = "INFO"
@@ -87,6 +88,8 @@ BODYGUARD_HIT_BATCH = 1
 BODYGUARD_CORPUS = True
 BODYGUARD_CORPUS_BATCH = 500
 BODYGUARD_STATS_FILE = ""
+# The CrawlRun a crawl on a Scrapyd node writes its stats into (crawlers/scrapyd.py).
+BODYGUARD_CRAWL_RUN_ID = 0
 BODYGUARD_FETCH_IMAGES = True
 BODYGUARD_ONLY_HOSTS: list[str] = []
 # Images of a post are all fetched (photos first) within these byte budgets; each fetch counts

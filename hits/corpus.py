@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from elasticsearch import Elasticsearch, helpers
+from elasticsearch import helpers
 
+from hits.connection import ElasticsearchAccess, connect
 from hits.documents import Hit, HitDocument, ReviewStatus, _iso, _parse_time
+from hits.errors import redact
 from hits.journal import Journal
 from hits.store import HIT_ORDER, _guard, bulk_write, scan_sources
 from hits.urls import canonicalize
@@ -407,15 +409,15 @@ class CorpusPage:
 
 
 class CorpusStore:
-    def __init__(self, url: str, index_prefix: str, timeout_s: float = 30) -> None:
-        self.url = url
+    def __init__(
+        self, es: ElasticsearchAccess | str, index_prefix: str, timeout_s: float = 30
+    ) -> None:
+        self._es = connect(es, timeout_s)
+        self.url = es.url if isinstance(es, ElasticsearchAccess) else redact(es)
         self.index = f"{index_prefix}-corpus"
         self._template = f"{index_prefix}-corpus"
         # Read for what the posts mean to clients (which hits they carry): hits.store's index.
         self.hits_index = f"{index_prefix}-hits"
-        self._es = Elasticsearch(
-            url, request_timeout=timeout_s, max_retries=1, retry_on_timeout=False
-        )
 
     def close(self) -> None:
         self._es.close()

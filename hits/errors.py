@@ -16,6 +16,12 @@ class HitStoreUnavailable(HitStoreError):
     """Elasticsearch cannot be reached or is overloaded: retry later, lose nothing."""
 
 
+class HitStoreUnauthorized(HitStoreUnavailable):
+    """Elasticsearch refused our credentials (401) or their privileges (403, a security
+    exception): a configuration to fix; what was to be written waits in the journal meanwhile,
+    as during an outage."""
+
+
 # Per-document statuses that mean "try again later" (overload, a shard not ready, a version
 # conflict left after the retries); anything else is Elasticsearch refusing that document.
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 502, 503, 504})
@@ -24,6 +30,17 @@ RETRYABLE_STATUSES = frozenset({408, 409, 429, 502, 503, 504})
 # is page content (a name, a message): it must not reach logs, emails or the CrawlRun record.
 _PREVIEW = re.compile(r"\.?\s*Preview of field's value:.*", re.DOTALL)
 _REASON_MAX = 300
+
+
+# Secrets a message about Elasticsearch may carry: a password in a URL (https://user:pw@host)
+# and an Authorization header's value. Neither may reach a log, a CrawlRun or evidence.
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s/@:]*:)[^\s/@]*@", re.IGNORECASE)
+_AUTH_HEADER = re.compile(r"\b(ApiKey|Basic|Bearer)\s+[A-Za-z0-9+/=._~-]{8,}")
+
+
+def redact(text: str) -> str:
+    """``text`` with URL passwords and authorization header values masked."""
+    return _AUTH_HEADER.sub(r"\1 ***", _URL_PASSWORD.sub(r"\1***@", text))
 
 
 def describe_es_error(error: Any) -> tuple[str, str]:
@@ -36,7 +53,7 @@ def describe_es_error(error: Any) -> tuple[str, str]:
             reason = f"{reason} (caused by {cause.get('type')}: {cause.get('reason')})"
     else:
         kind, reason = "unknown_error", str(error or "")
-    return kind, _PREVIEW.sub("", reason)[:_REASON_MAX]
+    return kind, redact(_PREVIEW.sub("", reason))[:_REASON_MAX]
 
 
 @dataclass(frozen=True)

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Self, TypeVar
 
+from elastic_transport import TlsError
 from elasticsearch import ApiError, Elasticsearch, TransportError, helpers
 from elasticsearch.helpers import BulkIndexError
 
+from hits.connection import ElasticsearchAccess, connect
 from hits.documents import Hit, HitDocument, _iso
-from hits.errors import BulkWriteFailed, DocumentFailure, HitStoreError, HitStoreUnavailable
+from hits.errors import (
+    BulkWriteFailed,
+    DocumentFailure,
+    HitStoreError,
+    HitStoreUnauthorized,
+    HitStoreUnavailable,
+    redact,
+)
 
 T = TypeVar("T")
 
@@ -143,14 +153,48 @@ def _guard(action: str, call: Callable[[], T]) -> T:
     except ApiError as exc:
         if exc.meta.status in _UNAVAILABLE_STATUSES:
             raise HitStoreUnavailable(
-                f"Elasticsearch is overloaded during {action}: {exc}"
+                f"Elasticsearch is overloaded during {action}: {redact(str(exc))}"
             ) from exc
-        raise HitStoreError(f"Elasticsearch refused {action}: {exc}") from exc
+        # 401: who we are was refused; 403 security_exception: what we may do. (Other 403s,
+        # such as an index made read-only by a full disk, are not about credentials.)
+        if exc.meta.status == 401 or exc.error == "security_exception":
+            raise HitStoreUnauthorized(
+                f"Elasticsearch refused our credentials during {action} "
+                f"({exc.meta.status} {redact(str(exc.message))}): check ELASTICSEARCH_API_KEY, or "
+                "ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD, and that role's privileges"
+            ) from exc
+        raise HitStoreError(f"Elasticsearch refused {action}: {redact(str(exc))}") from exc
+    except TlsError as exc:
+        raise HitStoreUnavailable(
+            f"the TLS connection to Elasticsearch failed during {action} ({_tls_reason(exc)}); "
+            "if the cluster's certificate is signed by its own CA, set ELASTICSEARCH_CA_CERTS "
+            "to that CA's PEM file (e.g. the node's config/certs/http_ca.crt)"
+        ) from exc
     except TransportError as exc:
         raise HitStoreUnavailable(
-            f"Elasticsearch is unreachable during {action} ({exc.__class__.__name__}: {exc}); "
+            f"Elasticsearch is unreachable during {action} "
+            f"({exc.__class__.__name__}: {redact(str(exc))}); "
             "check that it runs (scripts/elasticsearch.sh status) or ELASTICSEARCH_URL"
         ) from exc
+
+
+def _tls_reason(exc: BaseException) -> str:
+    """Why a TLS handshake failed, from the SSL error the client wraps (its own message
+    loses it when the request is not retried)."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        error = pending.pop()
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return f"certificate verify failed: {error.verify_message}"
+        if isinstance(error, ssl.SSLError):
+            return str(error.reason or error)
+        pending.extend(e for e in getattr(error, "errors", ()) if isinstance(e, BaseException))
+        pending.extend(e for e in (error.__cause__, error.__context__) if e is not None)
+    return redact(str(exc))
 
 
 def bulk_write(
@@ -212,13 +256,13 @@ def scan_sources(
 
 
 class HitStore:
-    def __init__(self, url: str, index_prefix: str, timeout_s: float = 10) -> None:
-        self.url = url
+    def __init__(
+        self, es: ElasticsearchAccess | str, index_prefix: str, timeout_s: float = 10
+    ) -> None:
+        self._es = connect(es, timeout_s)
+        self.url = es.url if isinstance(es, ElasticsearchAccess) else redact(es)
         self.index = f"{index_prefix}-hits"
         self._template = f"{index_prefix}-hits"
-        self._es = Elasticsearch(
-            url, request_timeout=timeout_s, max_retries=1, retry_on_timeout=False
-        )
 
     def close(self) -> None:
         self._es.close()
@@ -755,11 +799,10 @@ class FingerprintIndex:
         self.index = f"{index_prefix}-{self.SUFFIX}"
 
     @classmethod
-    def connect(cls, url: str, index_prefix: str, timeout_s: float = 10) -> Self:
-        return cls(
-            Elasticsearch(url, request_timeout=timeout_s, max_retries=1, retry_on_timeout=False),
-            index_prefix,
-        )
+    def connect(
+        cls, es: ElasticsearchAccess | str, index_prefix: str, timeout_s: float = 10
+    ) -> Self:
+        return cls(connect(es, timeout_s), index_prefix)
 
     def close(self) -> None:
         self._es.close()

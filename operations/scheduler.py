@@ -6,16 +6,18 @@ import fcntl
 import logging
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from apscheduler.executors.pool import ThreadPoolExecutor as ApsThreadPool
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from alerts.services import (
     CollectReport,
@@ -40,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 # How often pending alerts are collected and sent even when no crawl just finished.
 ALERTS_EVERY_S = 60
+# Crawls a one-off cycle hands to Scrapyd nodes at once (each is a thread following its job;
+# the nodes' own max_proc decides how many run, the rest wait in the nodes' queues).
+MAX_REMOTE_FOLLOWERS = 32
 
 
 class MonitorAlreadyRunning(RuntimeError):
@@ -111,12 +116,31 @@ def process_alerts(*, digest: bool = False) -> AlertsOutcome:
 
 def run_cycle(sources: list[Source], *, full: bool = False) -> CycleReport:
     report = CycleReport()
+    if settings.BODYGUARD_SCRAPYD_URLS:
+        from crawlers.remote import settle_orphans
+
+        settle_orphans()
     # Back-scans first: the crawls below are then the new names' first-sight crawls.
     report.backscans = run_pending_backscans()
-    for source in sources:
-        report.crawls.append(crawl_source(source, full=full))
+    if settings.BODYGUARD_SCRAPYD_URLS and len(sources) > 1:
+        # Crawl workers: every crawl is handed out at once and the nodes share them.
+        with ThreadPoolExecutor(max_workers=min(len(sources), MAX_REMOTE_FOLLOWERS)) as pool:
+            report.crawls = list(
+                pool.map(lambda s: _in_thread(crawl_source, s, full=full), sources)
+            )
+    else:
+        for source in sources:
+            report.crawls.append(crawl_source(source, full=full))
     report.alerts = process_alerts()
     return report
+
+
+def _in_thread(func, *args, **kwargs):
+    # A thread's own database connection, closed when its work is done.
+    try:
+        return func(*args, **kwargs)
+    finally:
+        connection.close()
 
 
 def _job(func, *args, **kwargs):
@@ -130,7 +154,15 @@ def _job(func, *args, **kwargs):
 
 
 def build_scheduler(sources: list[Source]) -> BlockingScheduler:
-    scheduler = BlockingScheduler(timezone=settings.TIME_ZONE)
+    if settings.BODYGUARD_SCRAPYD_URLS:
+        from crawlers.remote import settle_orphans
+
+        settle_orphans()
+    executors = {}
+    if settings.BODYGUARD_SCRAPYD_URLS:
+        # Following a crawl on a node costs a thread, not a core: as many as the nodes take.
+        executors["default"] = ApsThreadPool(MAX_REMOTE_FOLLOWERS)
+    scheduler = BlockingScheduler(timezone=settings.TIME_ZONE, executors=executors)
     now = datetime.now(UTC)
     for source in sources:
         scheduler.add_job(

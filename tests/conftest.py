@@ -82,9 +82,11 @@ def isolated(settings: Any, tmp_path: Path, elasticsearch_url: str) -> Iterator[
 
 
 def _delete_indexes(url: str, prefix: str) -> None:
-    from elasticsearch import Elasticsearch, NotFoundError
+    from elasticsearch import NotFoundError
 
-    es = Elasticsearch(url, request_timeout=30)
+    from hits.connection import connect
+
+    es = connect(url, 30)
     try:
         # Names, not a wildcard: Elasticsearch 8 refuses wildcard deletes by default.
         names = list(es.indices.get(index=f"{prefix}*", ignore_unavailable=True))
