@@ -73,6 +73,7 @@ eval: install
 	$(PY) -W ignore -m bench.eval_photos
 	$(PY) -W ignore -m bench.eval_retro
 	$(PY) -W ignore -m bench.eval_videos
+	$(PY) -W ignore -m bench.eval_device_sift --draws 2
 
 # Speed, with the baseline measured in the same run.
 bench: install elasticsearch postgres

@@ -44,6 +44,8 @@ def _setup(tmp: Path) -> None:
             "BODYGUARD_SOURCES_DIR": str(tmp / "sources"),
             "BODYGUARD_JOURNAL_DIR": str(tmp / "journal"),
             "BODYGUARD_EVIDENCE_DIR": str(tmp / "evidence"),
+            # Crawls share the cores with Elasticsearch here: no journaling for a slow bulk.
+            "BODYGUARD_ES_TIMEOUT": "60",
         }
     )
     import psycopg
@@ -58,6 +60,22 @@ def _setup(tmp: Path) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    _drop_indexes()
+
+
+def _drop_indexes() -> None:
+    """The bench's own indexes, from an earlier run or this one."""
+    from django.conf import settings
+
+    from hits.connection import connect
+
+    es = connect(settings.BODYGUARD_ELASTICSEARCH_URL, 60)
+    try:
+        names = list(es.indices.get(index="bodyguard-bench-nodes-*", ignore_unavailable=True))
+        if names:
+            es.indices.delete(index=",".join(names))
+    finally:
+        es.close()
 
 
 def _photos() -> list[bytes]:
@@ -195,6 +213,7 @@ def main() -> int:
                 node.stop()
             for server in servers:
                 server.shutdown()
+            _drop_indexes()
         print(
             f"crawl workers: {SOURCES} local phpBB forums x {PAGES} pages (real page), one in "
             f"{IMAGE_EVERY} with a distinct real photo; {os.cpu_count()} cores on this machine"

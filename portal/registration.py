@@ -3,33 +3,46 @@ hashes (never a picture).
 
 The browser decodes what she picks and computes what the server's registration would
 (portal/static/portal/pdq.js: the PDQ registration variants of matching.images with the same
-geometry and quality; for a video the frames' PDQ hashes at the registration sampling times,
-mirrored too, and the file's MD5). Only JSON hashes and her label are sent. This route refuses
-a file part, a body over MAX_BODY_BYTES, an unknown field, a malformed hash, then stores the
-photo or video as staff registration does and runs the same retro-match.
+geometry and quality; portal/static/portal/sift.js: the local features of
+matching.features.registration_features, a port of OpenCV's SIFT with Pillow's "L" conversion
+and BILINEAR resizing; for a video the frames' PDQ hashes at the registration sampling times,
+mirrored too, and the file's MD5). Only JSON hashes, features and her label are sent. This
+route refuses a file part, a body over MAX_BODY_BYTES, an unknown field, a malformed hash or
+malformed features, then stores the photo or video as staff registration does (the features
+sealed with the features key, never kept in clear) and runs the same retro-match.
+
+A photo's features are ``{"width", "height", "points", "descriptors"}``: the size of the image
+SIFT saw (at most REGISTER_SIDE a side), at most REGISTERED_FEATURES keypoint positions as
+[x, y] inside it, and their descriptors as the base64 of 128 bytes each, every one a SIFT
+descriptor (L2 norm near 512). They are as sensitive as the stored ones (keypoints with
+positions can be inverted into a rough picture): they travel over the portal's HTTPS, are
+never logged, and are sealed before anything is stored (docs/adr/0025-sift-on-device.md). A photo sent without them (a page cached before this
+change) is matched by its PDQ variants only, as before.
 
 A photo also brings the hashes matching.images.retro_query_hashes gives (one-sided crops, the
 square centre, small rotations): looked up once among crawled images, never stored, as at
 staff registration.
 
-Not computed on the device: the photo's local features (SIFT; no maintained OpenCV build on
-npm includes SIFT, and its embind glue needs 'unsafe-eval'), so a photo registered here is
-matched by its PDQ variants only; a video's extra frames at scene changes and
-its variants without static edges (its frames on the registration grid, 4 a second, and their
-mirrors are computed).
+Not computed on the device: a video's extra frames at scene changes and its variants without
+static edges (its frames on the registration grid, 4 a second, and their mirrors are computed),
+nor a video's keyframe features.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import re
 from typing import Any
 
+import numpy as np
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
+from clients.keys import features_key
 from clients.models import Client, ClientPhoto, ClientVideo, Consent
 from clients.photos import run_retro_match as run_photo_retro_match
 from clients.videos import LABEL_MAX
@@ -37,6 +50,13 @@ from clients.videos import run_retro_match as run_video_retro_match
 from config.environment import BASE_DIR
 from config.middleware import CONTENT_SECURITY_POLICY
 from hits.errors import HitStoreError
+from matching.features import (
+    DESCRIPTOR_SIZE,
+    REGISTER_SIDE,
+    REGISTERED_FEATURES,
+    LocalFeatures,
+    seal,
+)
 from matching.hashes import PdqHash
 from matching.videos import MAX_DURATION_S, MAX_SAMPLED_FRAMES, REGISTRATION_DENSITY
 from portal.mandates import has_consent, record_consent
@@ -54,13 +74,21 @@ MAX_VIDEO_FRAMES = MAX_SAMPLED_FRAMES * REGISTRATION_DENSITY
 MAX_VARIANTS_PER_FRAME = 2
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX32 = re.compile(r"[0-9a-f]{32}")
-PHOTO_FIELDS = {"kind", "label", "hashes", "retro_hashes", "quality", "consent"}
+PHOTO_FIELDS = {"kind", "label", "hashes", "retro_hashes", "quality", "consent", "features"}
+FEATURE_FIELDS = {"width", "height", "points", "descriptors"}
+# SIFT descriptors are normalised to 512 before rounding to bytes (128 roundings move the norm by
+# at most 5.7); measured 510.5-513.5 over 6,198 descriptors of 66 real photos. Anything else is
+# not a SIFT descriptor.
+DESCRIPTOR_NORM = (480.0, 520.0)
+MAX_DESCRIPTOR_CHARS = 4 * math.ceil(REGISTERED_FEATURES * DESCRIPTOR_SIZE / 3)
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 # matching.images.retro_query_hashes gives at most 15 (8 side crops, a square, 6 rotations).
 MAX_RETRO_HASHES = 16
 VIDEO_FIELDS = {"kind", "label", "md5", "duration_s", "frames", "variants", "consent"}
 
 SCRIPTS = {
     "pdq.js": BASE_DIR / "portal" / "static" / "portal" / "pdq.js",
+    "sift.js": BASE_DIR / "portal" / "static" / "portal" / "sift.js",
     "md5.js": BASE_DIR / "portal" / "static" / "portal" / "md5.js",
     "empreintes.js": BASE_DIR / "portal" / "static" / "portal" / "empreintes.js",
 }
@@ -93,6 +121,49 @@ def _pdq(value: object) -> str:
     if not isinstance(value, str) or not _HEX64.fullmatch(value):
         raise Refused("hash: 64 lowercase hexadecimal digits")
     return value
+
+
+def _number(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _features(value: object) -> LocalFeatures:
+    """The photo's SIFT features as sift.js sends them, checked field by field."""
+    if not isinstance(value, dict) or set(value) != FEATURE_FIELDS:
+        raise Refused(f"features: an object with exactly {sorted(FEATURE_FIELDS)}")
+    width, height = value["width"], value["height"]
+    for name, side in (("width", width), ("height", height)):
+        if isinstance(side, bool) or not isinstance(side, int) or not 1 <= side <= REGISTER_SIDE:
+            raise Refused(f"features: {name} is the analysed image's, 1 to {REGISTER_SIDE} pixels")
+    points = value["points"]
+    if not isinstance(points, list) or len(points) > REGISTERED_FEATURES:
+        raise Refused(f"features: points is a list of at most {REGISTERED_FEATURES} [x, y]")
+    for point in points:
+        if not isinstance(point, list) or len(point) != 2 or not all(map(_number, point)):
+            raise Refused("features: each point is [x, y], two numbers")
+        if not (0 <= point[0] <= width and 0 <= point[1] <= height):
+            raise Refused("features: a point lies outside the analysed image")
+    text = value["descriptors"]
+    if not isinstance(text, str) or len(text) > MAX_DESCRIPTOR_CHARS or not _BASE64.fullmatch(text):
+        raise Refused("features: descriptors is base64 (RFC 4648, no line breaks)")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise Refused("features: descriptors is base64 (RFC 4648, no line breaks)") from None
+    if len(raw) != len(points) * DESCRIPTOR_SIZE:
+        raise Refused(
+            f"features: {len(raw)} descriptor bytes for {len(points)} points, "
+            f"expected {DESCRIPTOR_SIZE} a point"
+        )
+    descriptors = np.frombuffer(raw, np.uint8).reshape(-1, DESCRIPTOR_SIZE).copy()
+    norms = np.linalg.norm(descriptors.astype(np.float32), axis=1)
+    if len(norms) and not (
+        (norms >= DESCRIPTOR_NORM[0]).all() and (norms <= DESCRIPTOR_NORM[1]).all()
+    ):
+        raise Refused("features: a descriptor is not a SIFT descriptor (L2 norm near 512)")
+    return LocalFeatures(
+        np.array(points, dtype=np.float32).reshape(-1, 2), descriptors, width, height
+    )
 
 
 def _frames(value: object, most: int, duration: float) -> list[list[object]]:
@@ -149,6 +220,8 @@ def parse(request: HttpRequest) -> dict[str, Any]:
             # Looked up once among crawled images (as at staff registration), never stored.
             "retro_hashes": list(dict.fromkeys(_pdq(h) for h in retro)),
             "quality": _quality(data.get("quality")),
+            # Optional: a page cached before features were computed on the device sends none.
+            "features": _features(data["features"]) if "features" in data else None,
             "consent": consent,
         }
     if data.get("kind") == "video":
@@ -187,21 +260,24 @@ def register(client: Client, data: dict[str, Any], ip: str | None) -> dict[str, 
         if data["consent"] and not has_consent(client, Consent.Use.MONITORING):
             record_consent(client, Consent.Use.MONITORING, True, ip=ip)
         if data["kind"] == "photo":
+            features: LocalFeatures | None = data["features"]
+            # Sealed before anything is stored, as clients.photos.register_photo does.
+            sealed = seal(features, features_key()) if features is not None else None
             photo, _ = ClientPhoto.objects.update_or_create(
                 client=client,
                 label=data["label"],
                 defaults={
                     "pdq_hashes": data["hashes"],
                     "quality": data["quality"],
-                    # Local features are not computed on the device: PDQ matching only.
-                    "sealed_features": None,
+                    "sealed_features": sealed,
                 },
             )
             audit(
                 who,
                 "photo_registered_on_device",
                 who,
-                f"{data['label']}: {len(data['hashes'])} PDQ hashes, quality {data['quality']}",
+                f"{data['label']}: {len(data['hashes'])} PDQ hashes, quality {data['quality']}, "
+                f"{len(features) if features is not None else 'no'} local features",
             )
         else:
             video, _ = ClientVideo.objects.update_or_create(

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,18 @@ def browser() -> Iterator[Browser]:
 
 def new_context(browser: Browser, viewport: dict[str, int] = PHONE) -> BrowserContext:
     return browser.new_context(locale="fr-FR", viewport=viewport)  # type: ignore[arg-type]
+
+
+@contextmanager
+def scripts_page(browser: Browser, title: str, scripts: list[Path]) -> Iterator[Page]:
+    """A blank page running our own scripts only (the ports' tests call them directly)."""
+    context = new_context(browser)
+    opened = context.new_page()
+    opened.set_content(f"<!DOCTYPE html><title>{title}</title>")
+    for script in scripts:
+        opened.add_script_tag(content=script.read_text(encoding="utf-8"))
+    yield opened
+    context.close()
 
 
 @pytest.fixture

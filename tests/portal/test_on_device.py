@@ -1,9 +1,11 @@
 """Photos and videos hashed on her device (/espace/empreintes/): real Chromium computes the
-hashes, only JSON hashes reach the server, they equal the server's own registration hashes,
-and a crawl then finds an altered re-post of the photo."""
+hashes and the photo's local features (SIFT), only JSON reaches the server, they equal the
+server's own registration hashes and features, and a crawl then finds an altered re-post of
+the photo, a crop PDQ alone misses included."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import statistics
@@ -15,11 +17,14 @@ from django.test import Client as DjangoClient
 from PIL import Image, ImageEnhance, ImageOps
 from playwright.sync_api import Browser, Page, Request, expect
 
+from clients.keys import features_key
 from clients.models import Client, ClientPhoto, ClientVideo
 from crawlers.models import CrawlRun
 from hits.documents import MatchKind
+from matching.features import registration_features, unseal
 from matching.hashes import PdqHash
-from matching.images import decode, registration_hashes, retro_query_hashes
+from matching.images import decode, hashes_of, registration_hashes, retro_query_hashes
+from matching.photos import CANDIDATE_MAX_DISTANCE
 from matching.videos import fingerprint_video
 from operations.scheduler import configured_sources, run_cycle
 from portal.mandates import has_consent, record_consent
@@ -27,6 +32,7 @@ from portal.registration import MAX_PHOTO_BODY_BYTES
 from takedowns.models import AuditEvent
 from tests.conftest import DATA, write_source
 from tests.crawlers.static_site import Route, StaticSite, serve_site
+from tests.portal import test_sift_port
 from tests.portal.conftest import (
     ARTIFACTS,
     VIEWPORTS,
@@ -145,12 +151,14 @@ def test_her_photo_is_hashed_in_her_browser_and_a_crawl_finds_its_copy(
     body = registration.post_data_buffer or b""
     assert len(body) < MAX_PHOTO_BODY_BYTES
     sent = json.loads(body)
-    assert set(sent) == {"kind", "label", "hashes", "retro_hashes", "quality", "consent"}
+    assert set(sent) == {
+        "kind", "label", "hashes", "retro_hashes", "quality", "consent", "features",
+    }  # fmt: skip
     assert sent["kind"] == "photo" and sent["label"] == "photo 1" and sent["consent"] is True
 
     # The stored hashes are the server's own registration hashes of the same photo.
     photo = ClientPhoto.objects.get(client=jeanne)
-    assert photo.label == "photo 1" and photo.sealed_features is None
+    assert photo.label == "photo 1" and photo.sealed_features is not None
     server = [h.hex() for h in registration_hashes(decode(photo_bytes))]
     distances = _distances(photo.pdq_hashes, server)
     print("on-device vs server registration hashes: max", max(distances), "mean",
@@ -237,6 +245,67 @@ def test_her_video_is_hashed_in_her_browser_as_the_server_would(
 # -- the route: hashes only ----------------------------------------------------------------------
 
 
+def _crop_pdq_misses(path: Path) -> bytes:
+    """Her photo cut by 12% on the left and at the top, recompressed: no PDQ registration
+    variant comes near it, only local features can find it."""
+    image = Image.open(path).convert("RGB")
+    w, h = image.size
+    out = io.BytesIO()
+    image.crop((round(w * 0.12), round(h * 0.12), w, h)).save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+@pytest.mark.browser
+def test_a_crop_pdq_misses_is_found_by_the_features_her_browser_computed(
+    page: Page, live_server, jeanne: Client, hit_store, board
+):
+    crop = _crop_pdq_misses(PHOTO)
+    board.routes["/img/po/1546293948883.png"] = Route(crop, "image/jpeg")
+    seen: list[Request] = []
+    page.on("request", lambda request: seen.append(request))
+    record_consent(jeanne, "monitoring", True, ip=None)
+    browser_sign_in(page, live_server.url, jeanne)
+    _open(page, live_server.url)
+    page.set_input_files("#fp-files", str(PHOTO))
+    expect(page.locator("#fp-send")).to_be_enabled(timeout=30_000)
+    page.fill("#fp-label", "photo 3")
+    page.click("#fp-send")
+    expect(page.locator("#fp-done")).to_contain_text("Reçu")
+
+    # Still no image bytes in any request: JSON hashes and features only.
+    photo_bytes = PHOTO.read_bytes()
+    for request in seen:
+        body = request.post_data_buffer or b""
+        assert b"\xff\xd8\xff" not in body and b"\x89PNG" not in body, request.url
+        assert photo_bytes[1000:1100] not in body
+        assert "multipart" not in (request.headers.get("content-type") or "")
+    [registration] = [r for r in seen if r.method == "POST" and r.url.endswith(SUBMIT)]
+    sent = json.loads(registration.post_data_buffer or b"")
+    assert set(sent["features"]) == {"width", "height", "points", "descriptors"}
+    assert len(registration.post_data_buffer or b"") < MAX_PHOTO_BODY_BYTES
+
+    # Stored sealed, and what is stored is the server's own registration features.
+    photo = ClientPhoto.objects.get(client=jeanne, label="photo 3")
+    assert photo.sealed_features is not None and b"BGLF" not in bytes(photo.sealed_features)
+    stored = unseal(bytes(photo.sealed_features), features_key())
+    server = registration_features(decode(photo_bytes))
+    share = test_sift_port.agreement(stored, server)
+    assert len(stored) == len(server) and share >= test_sift_port.AGREEMENT, share
+
+    # PDQ alone cannot find the crop: every registration hash is beyond the search radius.
+    crop_hash, _, _ = hashes_of(decode(crop))
+    nearest = min(crop_hash - PdqHash.from_hex(h) for h in photo.pdq_hashes)
+    assert nearest > CANDIDATE_MAX_DISTANCE, nearest
+
+    # The crawl finds it by the features her browser computed.
+    run_cycle(list(configured_sources().values()))
+    assert CrawlRun.objects.get().status == CrawlRun.Status.OK
+    [hit] = hit_store.latest(client_id="jeanne-dupont")
+    assert hit.match_kind == MatchKind.IMAGE and hit.photo_label == "photo 3"
+    assert hit.image_url.endswith("/img/po/1546293948883.png")
+    assert hit.photo_distance is None and "local features" in hit.photo_why, hit.photo_why
+
+
 def _photo_body(**changes: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "kind": "photo",
@@ -305,6 +374,81 @@ def test_the_route_accepts_hashes_and_refuses_anything_else(signed_in, jeanne):
     response = _post(client, _photo_body(label="photo 2"))
     assert response.status_code == 302
     assert ClientPhoto.objects.count() == 1
+
+
+def _features_body() -> dict[str, Any]:
+    """The features field as sift.js sends it, from the server's own registration features."""
+    features = registration_features(decode(PHOTO.read_bytes()))
+    return {
+        "width": features.width,
+        "height": features.height,
+        "points": features.points.tolist(),
+        "descriptors": base64.b64encode(features.descriptors.tobytes()).decode(),
+    }
+
+
+def test_the_route_seals_a_photos_features_as_staff_registration_does(signed_in, jeanne):
+    sent = _features_body()
+    response = _post(signed_in, _photo_body(features=sent))
+    assert response.status_code == 200, response.content
+    photo = ClientPhoto.objects.get(client=jeanne)
+    assert photo.sealed_features is not None
+    sealed = bytes(photo.sealed_features)
+    # Sealed at rest: neither the record's magic nor a descriptor shows in the stored bytes.
+    assert sealed.startswith(b"BGS1") and b"BGLF" not in sealed
+    assert base64.b64decode(sent["descriptors"])[:64] not in sealed
+    stored = unseal(sealed, features_key())
+    assert stored == registration_features(decode(PHOTO.read_bytes()))
+    assert AuditEvent.objects.filter(
+        action="photo_registered_on_device", detail__contains="96 local features"
+    ).exists()
+    # Registered again without features (a page cached before this change): PDQ only.
+    response = _post(signed_in, _photo_body())
+    assert response.status_code == 200
+    assert ClientPhoto.objects.get(client=jeanne).sealed_features is None
+
+
+def _with(**changes: Any) -> dict[str, Any]:
+    return _photo_body(features={**_features_body(), **changes})
+
+
+def test_the_route_refuses_malformed_features_and_says_what_is_wrong(signed_in, jeanne):
+    good = _features_body()
+    n = len(good["points"])
+    descriptors = base64.b64decode(good["descriptors"])
+    zero = base64.b64encode(bytes(128 * n)).decode()
+    one_descriptor = base64.b64encode(descriptors[:128]).decode()
+    too_many = base64.b64encode(descriptors[:128] * 97).decode()
+    picture = base64.b64encode(PHOTO.read_bytes()[: 128 * n]).decode()
+    cases = [
+        (_photo_body(features="0" * 64), "an object with exactly"),
+        (_photo_body(features={k: v for k, v in good.items() if k != "width"}), "exactly"),
+        (_with(image="/9j/4AAQ"), "exactly"),
+        (_with(width=321), "width is the analysed image's, 1 to 320"),
+        (_with(height=0), "height is the analysed image's"),
+        (_with(width=True), "width"),
+        (_with(width=320.0), "width"),
+        (_with(points="1,2"), "at most 96"),
+        (_with(points=[[1.0, 2.0]] * 97, descriptors=too_many), "at most 96"),
+        (_with(points=[[1.0, 2.0, 3.0]] * n), "each point is [x, y]"),
+        (_with(points=[["1", 2.0]] * n), "each point is [x, y]"),
+        (_with(points=[[float("nan"), 2.0]] * n), "each point is [x, y]"),
+        (_with(points=[[-1.0, 2.0]] * n), "outside the analysed image"),
+        (_with(points=[[1.0, 999.0]] * n), "outside the analysed image"),
+        (_with(descriptors=good["descriptors"][:-4] + "!!!!"), "base64"),
+        (_with(descriptors=good["descriptors"][:100] + "\n" + good["descriptors"][100:]), "base64"),
+        (_with(descriptors=12), "base64"),
+        (_with(descriptors=one_descriptor), "descriptor bytes for 96 points, expected 128"),
+        (_with(descriptors=zero), "not a SIFT descriptor"),
+        # Raw bytes of a picture are not SIFT descriptors either.
+        (_with(descriptors=picture), "not a SIFT descriptor"),
+    ]
+    for body, reason in cases:
+        response = _post(signed_in, body)
+        assert response.status_code == 400, (reason, response.content)
+        assert reason in response.json()["error"], (reason, response.json())
+    assert not ClientPhoto.objects.exists()
+    assert AuditEvent.objects.filter(action="on_device_refused").count() == len(cases)
 
 
 def test_the_route_takes_a_videos_hashes(signed_in, jeanne):

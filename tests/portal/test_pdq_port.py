@@ -20,7 +20,7 @@ from config.environment import BASE_DIR
 from matching.hashes import PdqHash
 from matching.images import decode, hashes_of, registration_hashes, retro_query_hashes
 from tests.conftest import DATA
-from tests.portal.conftest import new_context
+from tests.portal.conftest import scripts_page
 
 pytestmark = [pytest.mark.browser]
 
@@ -94,12 +94,8 @@ _IN_BROWSER = """async ({data, mode}) => {
 
 @pytest.fixture(scope="module")
 def pdq_page(browser: Browser) -> Iterator[Page]:
-    context = new_context(browser)
-    page = context.new_page()
-    page.set_content("<!DOCTYPE html><title>pdq</title>")
-    page.add_script_tag(content=PDQ_JS.read_text(encoding="utf-8"))
-    yield page
-    context.close()
+    with scripts_page(browser, "pdq", [PDQ_JS]) as page:
+        yield page
 
 
 def in_browser(page: Page, path: Path, mode: str) -> Any:

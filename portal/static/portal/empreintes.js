@@ -2,18 +2,20 @@
 //
 // A photo: decoded here (pdq.js decode), known by the PDQ registration variants and quality
 // the server's matching.images.registration_hashes / hashes_of would give; with the hashes of
-// retro_query_hashes, which the server looks up once and does not keep.
+// retro_query_hashes, which the server looks up once and does not keep; and with its local
+// features (sift.js: the keypoints and SIFT descriptors of matching.features
+// registration_features), which find crops, collages and screenshots PDQ misses.
 // A video: its MD5 (md5.js), and one frame every `sampling()` seconds (the server's
 // registration sampling, matching.videos.sampling with REGISTRATION_DENSITY) seeked in a
 // <video> element, shrunk to at most 256 pixels a side as the server does, hashed with PDQ and
 // its quality, and hashed mirrored. Not done here (the server does at staff registration):
 // extra frames at scene changes, and variants without static edges.
-// Nothing but the JSON hashes, her label and her consent leaves the page.
+// Nothing but the JSON hashes and features, her label and her consent leaves the page.
 (function () {
   "use strict";
   var form = document.getElementById("fingerprints-form");
-  if (!form || !window.BodyguardPDQ || !window.BodyguardMD5) { return; }
-  var PDQ = window.BodyguardPDQ, MD5 = window.BodyguardMD5;
+  if (!form || !window.BodyguardPDQ || !window.BodyguardMD5 || !window.BodyguardSIFT) { return; }
+  var PDQ = window.BodyguardPDQ, MD5 = window.BodyguardMD5, SIFT = window.BodyguardSIFT;
   var files = document.getElementById("fp-files");
   var list = document.getElementById("fp-list");
   var labelInput = document.getElementById("fp-label");
@@ -67,10 +69,17 @@
     var image = await PDQ.decode(file);
     var result = PDQ.registrationHashes(image);
     var retro = PDQ.retroQueryHashes(image);
+    var features = null;
+    try {
+      features = SIFT.forRequest(SIFT.registrationFeatures(image));
+    } catch (e) {
+      // Registered by its PDQ hashes all the same (crops then depend on PDQ's variants).
+      features = null;
+    }
     image = null;
     return {
       kind: "photo", hashes: result.hashes, retro_hashes: retro, quality: result.quality,
-      count: result.hashes.length,
+      features: features, count: result.hashes.length,
     };
   }
 
@@ -189,6 +198,7 @@
       if (print.kind === "photo") {
         body.hashes = print.hashes; body.retro_hashes = print.retro_hashes;
         body.quality = print.quality;
+        if (print.features) { body.features = print.features; }
       } else {
         body.md5 = print.md5; body.duration_s = print.duration_s;
         body.frames = print.frames; body.variants = print.variants;
