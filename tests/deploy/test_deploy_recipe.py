@@ -564,7 +564,6 @@ def test_scrapyd_unit_and_conf_use_options_scrapyd_knows():
         unknown = set(conf[section]) - set(defaults[section])
         assert not unknown, f"scrapyd.conf [{section}]: options Scrapyd does not know: {unknown}"
     assert conf["scrapyd"]["http_port"] == "6800"
-    assert conf["scrapyd"]["max_proc_per_cpu"] == "1"
     state = {f"/var/lib/{d}" for d in service["StateDirectory"].split()}
     for key in ("logs_dir", "dbs_dir", "eggs_dir"):
         assert any(conf["scrapyd"][key].startswith(s + "/") for s in state), key
