@@ -37,6 +37,10 @@ class ScrapydError(Exception):
     """A Scrapyd node did not answer, or refused what we asked."""
 
 
+class ScrapydRefused(ScrapydError):
+    """The node answered, and said no (an unknown spider or project): it is not down."""
+
+
 @dataclass(frozen=True)
 class NodeLoad:
     node: ScrapydNode
@@ -93,7 +97,7 @@ class ScrapydNode:
         except (OSError, ValueError) as exc:
             raise ScrapydError(f"{self.url} did not answer {path}: {exc}") from None
         if body.get("status") != "ok":
-            raise ScrapydError(f"{self.url} refused {path}: {body.get('message', body)}")
+            raise ScrapydRefused(f"{self.url} refused {path}: {body.get('message', body)}")
         return dict(body)
 
     def load(self) -> NodeLoad:
@@ -170,13 +174,17 @@ class NodePool:
             candidates.sort(
                 key=lambda load: (load.busy, (order[load.node.url] - self._turn) % size)
             )
+            refused: list[str] = []
             for load in candidates:
                 try:
                     job_id = load.node.schedule(spider, args, settings)
+                except ScrapydRefused as exc:
+                    refused.append(str(exc))  # answering, but not running this release?
+                    continue
                 except ScrapydError as exc:
                     down[load.node.url] = str(exc)
                     continue
                 self._turn = (order[load.node.url] + 1) % size
                 return load.node, job_id, down
-        reasons = "; ".join(down.values()) or "every node was excluded"
+        reasons = "; ".join([*refused, *down.values()]) or "every node was excluded"
         raise ScrapydError(f"no Scrapyd node took the crawl ({reasons})")

@@ -164,3 +164,21 @@ def test_a_crawl_left_running_by_a_stopped_monitor_is_cancelled_before_the_next_
     assert run.job_id not in nodes[0].running_jobs()
     # The cycle's own crawl of the source ran after it, alone.
     assert [c.status for c in report.crawls] == ["ok"]
+
+
+def test_a_crawl_the_nodes_refuse_fails_with_their_reason_and_no_node_is_reported_down(
+    isolated, nodes, hit_store, mailbox
+):
+    import dataclasses
+
+    from crawlers.runner import run_crawl
+
+    _sites(isolated, 1)
+    (source,) = configured_sources().values()
+    # A spider this release of the nodes does not have (a node left on an older release).
+    outcome = run_crawl(dataclasses.replace(source, kind="newer"))
+
+    assert outcome.status == CrawlRun.Status.FAILED
+    assert "spider 'newer' not found" in outcome.message
+    assert not CrawlNode.objects.filter(answering=False).exists()
+    assert not [m for m in mailbox.messages if "ne répond plus" in m["Subject"]]
