@@ -33,7 +33,7 @@ finished_to_keep = 200
 # Scrapyd lists a project's spiders with `scrapy list` run in its own folder: Scrapy finds the
 # project through the closest scrapy.cfg (deploy/ runs nodes in the checkout, which has it).
 SCRAPY_CFG = """[settings]
-bodyguard = crawlers.settings
+bodyguard = {settings}
 """
 
 
@@ -60,13 +60,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_node(folder: Path, env: dict[str, str], max_proc: int = 2) -> Node:
+def start_node(
+    folder: Path, env: dict[str, str], max_proc: int = 2, settings: str = "crawlers.settings"
+) -> Node:
     folder.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     (folder / "scrapyd.conf").write_text(
         CONF.format(port=port, folder=folder, max_proc=max_proc), encoding="utf-8"
     )
-    (folder / "scrapy.cfg").write_text(SCRAPY_CFG, encoding="utf-8")
+    (folder / "scrapy.cfg").write_text(SCRAPY_CFG.format(settings=settings), encoding="utf-8")
     log = open(folder / "scrapyd.log", "wb")  # noqa: SIM115 (closed with the process)
     scrapyd = Path(sys.executable).with_name("scrapyd")
     process = subprocess.Popen(

@@ -166,6 +166,30 @@ def test_a_crawl_left_running_by_a_stopped_monitor_is_cancelled_before_the_next_
     assert [c.status for c in report.crawls] == ["ok"]
 
 
+def test_a_node_that_refuses_a_crawl_is_passed_over_not_reported_down(
+    isolated, settings, nodes, hit_store, mailbox
+):
+    from crawlers.runner import run_crawl
+
+    stale = start_node(
+        isolated / "node-stale", crawl_environment(), settings="tests.crawlers.no_spiders_settings"
+    )
+    try:
+        # The stale node first, and idle: it is asked first, refuses, the next node runs it.
+        settings.BODYGUARD_SCRAPYD_URLS = [stale.url, nodes[0].url]
+        _sites(isolated, 1)
+        (source,) = configured_sources().values()
+
+        outcome = run_crawl(source)
+    finally:
+        stale.stop()
+
+    assert outcome.status == CrawlRun.Status.OK, outcome.message
+    assert CrawlRun.objects.get().node == nodes[0].url
+    assert not CrawlNode.objects.filter(answering=False).exists()
+    assert not [m for m in mailbox.messages if "ne répond plus" in m["Subject"]]
+
+
 def test_a_crawl_the_nodes_refuse_fails_with_their_reason_and_no_node_is_reported_down(
     isolated, nodes, hit_store, mailbox
 ):

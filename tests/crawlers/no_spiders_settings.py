@@ -1,0 +1,6 @@
+"""Scrapy settings of a crawl node whose release has no spiders (a node left on another
+release): it answers, and refuses every crawl."""
+
+from crawlers.settings import *  # noqa: F403
+
+SPIDER_MODULES: list[str] = []
