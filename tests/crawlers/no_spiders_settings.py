@@ -2,5 +2,6 @@
 release): it answers, and refuses every crawl."""
 
 from crawlers.settings import *  # noqa: F403
+from crawlers.settings import SPIDER_MODULES
 
-SPIDER_MODULES: list[str] = []
+SPIDER_MODULES.clear()
