@@ -5,8 +5,8 @@ The browser decodes what she picks and computes what the server's registration w
 (portal/static/portal/pdq.js: the PDQ registration variants of matching.images with the same
 geometry and quality; portal/static/portal/sift.js: the local features of
 matching.features.registration_features, a port of OpenCV's SIFT with Pillow's "L" conversion
-and BILINEAR resizing; for a video the frames' PDQ hashes at the registration sampling times,
-mirrored too, and the file's MD5). Only JSON hashes, features and her label are sent. This
+and BILINEAR resizing; for a video, portal/static/portal/video.js: what
+clients.videos.register_video stores, below). Only JSON hashes, features and her label are sent. This
 route refuses a file part, a body over MAX_BODY_BYTES, an unknown field, a malformed hash or
 malformed features, then stores the photo or video as staff registration does (the features
 sealed with the features key, never kept in clear) and runs the same retro-match.
@@ -23,9 +23,14 @@ A photo also brings the hashes matching.images.retro_query_hashes gives (one-sid
 square centre, small rotations): looked up once among crawled images, never stored, as at
 staff registration.
 
-Not computed on the device: a video's extra frames at scene changes and its variants without
-static edges (its frames on the registration grid, 4 a second, and their mirrors are computed),
-nor a video's keyframe features.
+A video (portal/static/portal/video.js) brings what clients.videos.register_video stores:
+its MD5, its frames at the registration sampling (the time grid and scene changes), their
+variants (mirrored; trimmed of static edges and trimmed mirrored when the video has them), and
+its keyframes' local features as ``keyframes: [[tag, features], ...]`` (a still every
+KEYFRAME_EVERY_S, plain "12.00" and mirrored "12.00m", each checked as a photo's features),
+sealed together with seal_many as ClientVideo.sealed_features is at staff registration, so that
+the crawl's second stage (matching.videos.match_stills) finds cropped copies. A video sent
+without keyframes (a page cached before this change) is matched by its frames only.
 """
 
 from __future__ import annotations
@@ -56,22 +61,30 @@ from matching.features import (
     REGISTERED_FEATURES,
     LocalFeatures,
     seal,
+    seal_many,
 )
 from matching.hashes import PdqHash
-from matching.videos import MAX_DURATION_S, MAX_SAMPLED_FRAMES, REGISTRATION_DENSITY
+from matching.videos import MAX_DURATION_S, MAX_KEYFRAMES, MAX_SAMPLED_FRAMES, REGISTRATION_DENSITY
 from portal.mandates import has_consent, record_consent
 from portal.views import page, signed_in
 from takedowns.access import client_address
 from takedowns.services import audit
 
-# A photo's hashes and a label are ~2 KB of JSON; a 20-minute video's, at the registration
-# density, ~450 KB. Anything beyond is not hashes.
-MAX_BODY_BYTES = 768 * 1024
+# A photo's hashes, features and label are ~22 KB of JSON. A 20-minute video's frames at the
+# registration density with their three variants are ~0.8 MB, and its 60 keyframes' features,
+# plain and mirrored, ~21 KB each: ~3.4 MB at most. Anything beyond is not hashes.
+MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_PHOTO_BODY_BYTES = 64 * 1024
 # matching.images.registration_hashes gives at most 24 (8 dihedral, 8 crops each mirrored).
 MAX_PHOTO_HASHES = 32
 MAX_VIDEO_FRAMES = MAX_SAMPLED_FRAMES * REGISTRATION_DENSITY
-MAX_VARIANTS_PER_FRAME = 2
+# matching.videos.fingerprint_video at registration: mirrored, and when the video has static
+# edges, trimmed and trimmed mirrored.
+MAX_VARIANTS_PER_FRAME = 3
+# matching.videos.registration_keyframes of video_stills(data, KEYFRAME_EVERY_S, MAX_KEYFRAMES):
+# each keyframe plain ("12.00", its time) and mirrored ("12.00m").
+MAX_VIDEO_KEYFRAMES = 2 * MAX_KEYFRAMES
+_KEYFRAME_TAG = re.compile(r"(\d{1,4}\.\d\d)(m?)")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 PHOTO_FIELDS = {"kind", "label", "hashes", "retro_hashes", "quality", "consent", "features"}
@@ -84,12 +97,13 @@ MAX_DESCRIPTOR_CHARS = 4 * math.ceil(REGISTERED_FEATURES * DESCRIPTOR_SIZE / 3)
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 # matching.images.retro_query_hashes gives at most 15 (8 side crops, a square, 6 rotations).
 MAX_RETRO_HASHES = 16
-VIDEO_FIELDS = {"kind", "label", "md5", "duration_s", "frames", "variants", "consent"}
+VIDEO_FIELDS = {"kind", "label", "md5", "duration_s", "frames", "variants", "keyframes", "consent"}
 
 SCRIPTS = {
     "pdq.js": BASE_DIR / "portal" / "static" / "portal" / "pdq.js",
     "sift.js": BASE_DIR / "portal" / "static" / "portal" / "sift.js",
     "md5.js": BASE_DIR / "portal" / "static" / "portal" / "md5.js",
+    "video.js": BASE_DIR / "portal" / "static" / "portal" / "video.js",
     "empreintes.js": BASE_DIR / "portal" / "static" / "portal" / "empreintes.js",
 }
 
@@ -127,8 +141,18 @@ def _number(value: object) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
 
 
-def _features(value: object) -> LocalFeatures:
-    """The photo's SIFT features as sift.js sends them, checked field by field."""
+def _features(value: object, field: str = "features") -> LocalFeatures:
+    """A photo's (or a video keyframe's) SIFT features as sift.js sends them, checked field by
+    field; ``field`` names them in the refusal."""
+    try:
+        return _checked_features(value)
+    except Refused as refused:
+        if field == "features":
+            raise
+        raise Refused(f"{field}{str(refused).removeprefix('features')}") from None
+
+
+def _checked_features(value: object) -> LocalFeatures:
     if not isinstance(value, dict) or set(value) != FEATURE_FIELDS:
         raise Refused(f"features: an object with exactly {sorted(FEATURE_FIELDS)}")
     width, height = value["width"], value["height"]
@@ -166,20 +190,45 @@ def _features(value: object) -> LocalFeatures:
     )
 
 
-def _frames(value: object, most: int, duration: float) -> list[list[object]]:
+def _frames(value: object, most: int, duration: float, field: str = "frames") -> list[list[object]]:
     if not isinstance(value, list) or len(value) > most:
-        raise Refused(f"frames: a list of at most {most} [seconds, hash, quality]")
+        raise Refused(f"{field}: a list of at most {most} [seconds, hash, quality]")
     rows: list[list[object]] = []
     for row in value:
         if not isinstance(row, list) or len(row) != 3:
-            raise Refused("frames: each is [seconds, hash, quality]")
+            raise Refused(f"{field}: each is [seconds, hash, quality]")
         at, pdq, quality = row
         if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at):
-            raise Refused("frames: seconds must be a number")
+            raise Refused(f"{field}: seconds must be a number")
         if not 0 <= at <= duration + 1:
-            raise Refused("frames: seconds beyond the video's duration")
+            raise Refused(f"{field}: seconds beyond the video's duration")
         rows.append([round(float(at), 3), _pdq(pdq), _quality(quality)])
     return rows
+
+
+def _keyframes(value: object, duration: float) -> list[tuple[str, LocalFeatures]]:
+    """A video's keyframe features as video.js sends them: [[tag, features], ...], the tag
+    "%.2f" of the keyframe's time, "m" after it for the mirrored still, as
+    matching.videos.registration_keyframes names them."""
+    if not isinstance(value, list) or len(value) > MAX_VIDEO_KEYFRAMES:
+        raise Refused(f"keyframes: a list of at most {MAX_VIDEO_KEYFRAMES} [tag, features]")
+    keyframes: list[tuple[str, LocalFeatures]] = []
+    for index, item in enumerate(value):
+        if not isinstance(item, list) or len(item) != 2:
+            raise Refused(f"keyframes[{index}]: [tag, features]")
+        tag, features = item
+        found = _KEYFRAME_TAG.fullmatch(tag) if isinstance(tag, str) else None
+        if found is None:
+            raise Refused(
+                f"keyframes[{index}]: the tag is the keyframe's seconds as '12.00' or '12.00m'"
+            )
+        if float(found.group(1)) > duration + 1:
+            raise Refused(f"keyframes[{index}]: the tag is beyond the video's duration")
+        keyframes.append((tag, _features(features, f"keyframes[{index}] features")))
+    tags = [tag for tag, _ in keyframes]
+    if len(set(tags)) != len(tags):
+        raise Refused("keyframes: each tag once")
+    return keyframes
 
 
 def parse(request: HttpRequest) -> dict[str, Any]:
@@ -239,7 +288,10 @@ def parse(request: HttpRequest) -> dict[str, Any]:
         if not frames:
             raise Refused("frames: at least one")
         variants = _frames(
-            data.get("variants", []), MAX_VIDEO_FRAMES * MAX_VARIANTS_PER_FRAME, duration
+            data.get("variants", []),
+            MAX_VIDEO_FRAMES * MAX_VARIANTS_PER_FRAME,
+            duration,
+            "variants",
         )
         return {
             "kind": "video",
@@ -248,6 +300,8 @@ def parse(request: HttpRequest) -> dict[str, Any]:
             "duration_s": round(float(duration), 3),
             "frames": frames,
             "variants": variants,
+            # Optional: a page cached before keyframes were computed on the device sends none.
+            "keyframes": _keyframes(data.get("keyframes", []), duration),
             "consent": consent,
         }
     raise Refused("kind: photo or video")
@@ -280,6 +334,9 @@ def register(client: Client, data: dict[str, Any], ip: str | None) -> dict[str, 
                 f"{len(features) if features is not None else 'no'} local features",
             )
         else:
+            keyframes: list[tuple[str, LocalFeatures]] = data["keyframes"]
+            # Sealed before anything is stored, as clients.videos.register_video does.
+            sealed_many = seal_many(keyframes, features_key()) if keyframes else None
             video, _ = ClientVideo.objects.update_or_create(
                 client=client,
                 label=data["label"],
@@ -288,6 +345,7 @@ def register(client: Client, data: dict[str, Any], ip: str | None) -> dict[str, 
                     "frame_hashes": data["frames"],
                     "variant_hashes": data["variants"],
                     "duration_s": data["duration_s"],
+                    "sealed_features": sealed_many,
                 },
             )
             audit(
@@ -295,7 +353,8 @@ def register(client: Client, data: dict[str, Any], ip: str | None) -> dict[str, 
                 "video_registered_on_device",
                 who,
                 f"{data['label']}: {len(data['frames'])} frames, "
-                f"{len(data['variants'])} variants, {data['duration_s']} s",
+                f"{len(data['variants'])} variants, {len(keyframes)} keyframes' local features, "
+                f"{data['duration_s']} s",
             )
     answer: dict[str, Any] = {"registered": True, "label": data["label"], "found": 0}
     try:

@@ -28,7 +28,7 @@ from matching.photos import CANDIDATE_MAX_DISTANCE
 from matching.videos import fingerprint_video
 from operations.scheduler import configured_sources, run_cycle
 from portal.mandates import has_consent, record_consent
-from portal.registration import MAX_PHOTO_BODY_BYTES
+from portal.registration import MAX_BODY_BYTES, MAX_PHOTO_BODY_BYTES
 from takedowns.models import AuditEvent
 from tests.conftest import DATA, write_source
 from tests.crawlers.static_site import Route, StaticSite, serve_site
@@ -224,8 +224,8 @@ def test_her_video_is_hashed_in_her_browser_as_the_server_would(
     server = fingerprint_video(data, registration=True)
     assert video.md5 == server.md5
     assert abs(video.duration_s - server.duration) < 0.5
-    # The browser samples the server's regular grid (4 a second); the server adds frames at
-    # scene changes. Each browser frame against the server frame nearest in time:
+    # The browser samples the server's frames (4 a second; scene changes on videos longer than
+    # 10 minutes). Each browser frame against the server frame nearest in time:
     grid = list(server.frames)
     distances, qualities = [], []
     for at, pdq, quality in video.frame_hashes:
@@ -341,7 +341,7 @@ def test_the_route_accepts_hashes_and_refuses_anything_else(signed_in, jeanne):
     response = _post(client, _photo_body(label="x" * 300_000))
     assert response.status_code == 413
     response = client.post(
-        SUBMIT, b"{" + b" " * (800 * 1024) + b"}", content_type="application/json"
+        SUBMIT, b"{" + b" " * MAX_BODY_BYTES + b"}", content_type="application/json"
     )
     assert response.status_code == 413
     for bad in [

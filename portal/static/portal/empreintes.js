@@ -5,17 +5,17 @@
 // retro_query_hashes, which the server looks up once and does not keep; and with its local
 // features (sift.js: the keypoints and SIFT descriptors of matching.features
 // registration_features), which find crops, collages and screenshots PDQ misses.
-// A video: its MD5 (md5.js), and one frame every `sampling()` seconds (the server's
-// registration sampling, matching.videos.sampling with REGISTRATION_DENSITY) seeked in a
-// <video> element, shrunk to at most 256 pixels a side as the server does, hashed with PDQ and
-// its quality, and hashed mirrored. Not done here (the server does at staff registration):
-// extra frames at scene changes, and variants without static edges.
+// A video (video.js): what the server's registration (clients.videos.register_video) gives,
+// its MD5, its frames on the registration grid and at scene changes hashed with PDQ, their
+// variants (mirrored; without static edges such as a caption band, plain and mirrored), and
+// the local features of a still every 2 s, plain and mirrored, for cropped copies.
 // Nothing but the JSON hashes and features, her label and her consent leaves the page.
 (function () {
   "use strict";
   var form = document.getElementById("fingerprints-form");
-  if (!form || !window.BodyguardPDQ || !window.BodyguardMD5 || !window.BodyguardSIFT) { return; }
-  var PDQ = window.BodyguardPDQ, MD5 = window.BodyguardMD5, SIFT = window.BodyguardSIFT;
+  if (!form || !window.BodyguardPDQ || !window.BodyguardMD5 || !window.BodyguardSIFT ||
+      !window.BodyguardVideo) { return; }
+  var PDQ = window.BodyguardPDQ, SIFT = window.BodyguardSIFT, VIDEO = window.BodyguardVideo;
   var files = document.getElementById("fp-files");
   var list = document.getElementById("fp-list");
   var labelInput = document.getElementById("fp-label");
@@ -27,10 +27,6 @@
   var prints = [];
   var generation = 0;
 
-  // matching.videos constants (registration).
-  var SAMPLE_EVERY_S = 1.0, MIN_SAMPLES = 5, MAX_SAMPLED_FRAMES = 600, DENSITY = 4;
-  var VIDEO_HASH_SIDE = 256, MAX_DURATION_S = 20 * 60;
-
   function size(bytes) {
     if (bytes < 1024 * 1024) { return Math.max(1, Math.round(bytes / 1024)) + " " + text.kb; }
     return (bytes / (1024 * 1024)).toFixed(1).replace(".", ",") + " " + text.mb;
@@ -38,31 +34,6 @@
 
   function counted(n) {
     return n === 1 ? text.computedOne : text.computedMany.replace("{n}", String(n));
-  }
-
-  function sampling(duration) {
-    var every = SAMPLE_EVERY_S;
-    if (duration) {
-      every = Math.min(every, duration / MIN_SAMPLES);
-      every = Math.max(every, duration / MAX_SAMPLED_FRAMES);
-    }
-    return [every / DENSITY, MAX_SAMPLED_FRAMES * DENSITY];
-  }
-
-  function roundHalfEven(v) {
-    var r = Math.round(v);
-    if (Math.abs(v % 1) === 0.5 && r % 2 !== 0) { r -= 1; }
-    return r;
-  }
-
-  function once(target, ok, fail) {
-    return new Promise(function (resolve, reject) {
-      function clean() { target.removeEventListener(ok, good); target.removeEventListener(fail, bad); }
-      function good() { clean(); resolve(); }
-      function bad() { clean(); reject(new Error(fail)); }
-      target.addEventListener(ok, good);
-      target.addEventListener(fail, bad);
-    });
   }
 
   async function photoPrint(file) {
@@ -84,51 +55,12 @@
   }
 
   async function videoPrint(file) {
-    var url = URL.createObjectURL(file);
-    var video = document.createElement("video");
-    video.muted = true;
-    video.preload = "auto";
-    try {
-      var loaded = once(video, "loadeddata", "error");
-      video.src = url;
-      await loaded;
-      var duration = video.duration, w = video.videoWidth, h = video.videoHeight;
-      if (!isFinite(duration) || duration <= 0 || duration > MAX_DURATION_S || !w || !h) {
-        throw new Error("unsupported video");
-      }
-      var plan = sampling(duration), every = plan[0], most = plan[1];
-      var scale = Math.min(1, VIDEO_HASH_SIDE / Math.max(w, h));
-      var sw = Math.max(1, roundHalfEven(w * scale)), sh = Math.max(1, roundHalfEven(h * scale));
-      var canvas = document.createElement("canvas");
-      canvas.width = w; canvas.height = h;
-      var context = canvas.getContext("2d", { willReadFrequently: true });
-      var frames = [], variants = [];
-      for (var k = 0; frames.length < most; k++) {
-        var at = k * every;
-        if (at >= duration) { break; }
-        var seeked = once(video, "seeked", "error");
-        video.currentTime = at;
-        await seeked;
-        context.drawImage(video, 0, 0, w, h);
-        var rgb = PDQ.rgbFromRGBA(context.getImageData(0, 0, w, h).data, w, h);
-        var small = PDQ.resize(rgb, sw, sh), luma = PDQ.luma(small);
-        var plain = PDQ.pdqFromLuma(luma, sh, sw);
-        var flipped = PDQ.mirrored(luma, sw, sh);
-        var mirror = PDQ.pdqFromLuma(flipped[0], flipped[1], flipped[2]);
-        var t = Math.round(at * 1000) / 1000;
-        frames.push([t, plain.hash, plain.quality]);
-        variants.push([t, mirror.hash, mirror.quality]);
-      }
-      var md5 = await MD5.md5OfBlob(file);
-      return {
-        kind: "video", md5: md5, duration_s: Math.round(duration * 1000) / 1000,
-        frames: frames, variants: variants, count: frames.length + variants.length + 1,
-      };
-    } finally {
-      video.removeAttribute("src");
-      video.load();
-      URL.revokeObjectURL(url);
-    }
+    var print = await VIDEO.fingerprint(file);
+    var count = print.frames.length + print.variants.length + 1;
+    return {
+      kind: "video", md5: print.md5, duration_s: print.duration_s, frames: print.frames,
+      variants: print.variants, keyframes: print.keyframes, count: count,
+    };
   }
 
   function isVideo(file) { return /^video\//.test(file.type) || /\.(mp4|webm|mov|mkv|m4v|avi)$/i.test(file.name); }
@@ -202,6 +134,7 @@
       } else {
         body.md5 = print.md5; body.duration_s = print.duration_s;
         body.frames = print.frames; body.variants = print.variants;
+        if (print.keyframes && print.keyframes.length) { body.keyframes = print.keyframes; }
       }
       try {
         var response = await fetch(form.getAttribute("action"), {
