@@ -79,6 +79,13 @@ def new_context(browser: Browser, viewport: dict[str, int] = PHONE) -> BrowserCo
     return browser.new_context(locale="fr-FR", viewport=viewport)  # type: ignore[arg-type]
 
 
+@pytest.fixture
+def signed_in(client: Any, jeanne: Client, isolated: Path) -> Any:
+    """Django's test client, signed in to Jeanne's space."""
+    sign_in(client, jeanne)
+    return client
+
+
 @contextmanager
 def scripts_page(browser: Browser, title: str, scripts: list[Path]) -> Iterator[Page]:
     """A blank page running our own scripts only (the ports' tests call them directly)."""

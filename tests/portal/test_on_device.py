@@ -40,7 +40,6 @@ from tests.portal.conftest import (
     axe_violations,
     browser_sign_in,
     new_context,
-    sign_in,
 )
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -317,12 +316,6 @@ def _photo_body(**changes: Any) -> dict[str, Any]:
     }
     body.update(changes)
     return body
-
-
-@pytest.fixture
-def signed_in(client: DjangoClient, jeanne: Client, isolated: Path) -> DjangoClient:
-    sign_in(client, jeanne)
-    return client
 
 
 def _post(client: DjangoClient, body: Any, **extra: Any) -> Any:

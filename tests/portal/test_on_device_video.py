@@ -18,7 +18,6 @@ from typing import Any
 
 import ahocorasick
 import pytest
-from django.test import Client as DjangoClient
 from playwright.sync_api import FilePayload, Page, Request, expect
 
 from bench.eval_videos import Caption, Edit, render
@@ -52,7 +51,8 @@ from tests.crawlers.test_videos import (  # noqa: F401 (the fixture)
     _telegram_page,
     telegram,
 )
-from tests.portal.conftest import browser_sign_in, sign_in
+from tests.portal.conftest import browser_sign_in
+from tests.portal.test_on_device import _post
 from tests.portal.test_sift_port import agreement
 from tests.video_clips import blocks, excerpt, md5_hex, original, other
 
@@ -278,16 +278,6 @@ def _video_body(short_clip: Any, **changes: Any) -> dict[str, Any]:
     }
     body.update(changes)
     return body
-
-
-@pytest.fixture
-def signed_in(client: DjangoClient, jeanne: Client, isolated: Path) -> DjangoClient:
-    sign_in(client, jeanne)
-    return client
-
-
-def _post(client: DjangoClient, body: Any) -> Any:
-    return client.post(SUBMIT, json.dumps(body), content_type="application/json")
 
 
 def test_the_route_seals_a_videos_keyframes_as_staff_registration_does(
