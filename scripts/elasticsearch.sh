@@ -4,7 +4,10 @@
 #   scripts/elasticsearch.sh start|stop|status|url
 #
 # Environment:
-#   ELASTICSEARCH_URL  use this cluster instead; nothing is downloaded or started.
+#   ELASTICSEARCH_URL  use this cluster instead; nothing is downloaded or started. Several
+#                      comma-separated node URLs are tried in turn; ELASTICSEARCH_API_KEY, or
+#                      ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD, and
+#                      ELASTICSEARCH_CA_CERTS are used as Bodyguard uses them (README).
 #   ES_PORT            HTTP port of the local node (default 9200; transport is ES_PORT+100).
 #   BODYGUARD_CACHE    where the verified distribution and node data live
 #                      (default ~/.cache/bodyguard, or /var/cache/bodyguard when run as root,
@@ -34,6 +37,45 @@ die() { echo "elasticsearch.sh: $*" >&2; exit 1; }
 say() { echo "elasticsearch.sh: $*" >&2; }
 
 http_get() { curl -fsS --max-time 5 "$1" 2>/dev/null; }
+
+# The configured cluster's URLs without credentials, for messages.
+shown_urls() { sed -E 's#//[^/@,]*@#//#g' <<<"${ELASTICSEARCH_URL:-}"; }
+
+# GET $1 (a path) from the first configured node that answers, with the configured credentials
+# and CA. Credentials go to curl on its standard input, never on its command line.
+curl_quoted() { local v=${1//\\/\\\\}; printf '%s' "${v//\"/\\\"}"; }
+
+cluster_get() {
+    local url auth args=(-fsS --max-time 5)
+    [[ -n "${ELASTICSEARCH_CA_CERTS:-}" ]] && args+=(--cacert "$ELASTICSEARCH_CA_CERTS")
+    if [[ -n "${ELASTICSEARCH_API_KEY:-}" ]]; then
+        auth="header = \"Authorization: ApiKey $(curl_quoted "$ELASTICSEARCH_API_KEY")\""
+    elif [[ -n "${ELASTICSEARCH_USERNAME:-}" ]]; then
+        auth="user = \"$(curl_quoted "$ELASTICSEARCH_USERNAME:${ELASTICSEARCH_PASSWORD:-}")\""
+    else
+        auth=""
+    fi
+    local IFS=,
+    for url in $ELASTICSEARCH_URL; do
+        url="${url## }"; url="${url%% }"; url="${url%/}"
+        [[ -n "$url" ]] || continue
+        if printf '%s\n' "$auth" | curl -K - "${args[@]}" "$url$1" 2>/dev/null; then
+            return 0
+        fi
+    done
+    return 1
+}
+
+cluster_yellow() {
+    local deadline=$((SECONDS + ${ES_START_TIMEOUT:-120}))
+    while (( SECONDS < deadline )); do
+        if cluster_get "/_cluster/health?wait_for_status=yellow&timeout=5s" | grep -qE '"status":"(yellow|green)"'; then
+            return 0
+        fi
+        sleep 1
+    done
+    return 1
+}
 
 # What answers on our port: "ours" (an Elasticsearch 8 node), "other" or "free".
 port_owner() {
@@ -131,8 +173,8 @@ JVM
 
 start() {
     if [[ -n "${ELASTICSEARCH_URL:-}" ]]; then
-        wait_yellow "$ELASTICSEARCH_URL" || die "ELASTICSEARCH_URL=$ELASTICSEARCH_URL does not answer with a yellow or green cluster; check the URL or unset it to use a local node."
-        say "using the cluster at $ELASTICSEARCH_URL (nothing provisioned)"
+        cluster_yellow || die "ELASTICSEARCH_URL=$(shown_urls) does not answer with a yellow or green cluster (with the configured credentials and CA); check the URLs, ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME/PASSWORD and ELASTICSEARCH_CA_CERTS, or unset ELASTICSEARCH_URL to use a local node."
+        say "using the cluster at $(shown_urls) (nothing provisioned)"
         return 0
     fi
     case $(port_owner) in
@@ -173,8 +215,8 @@ stop() {
 
 status() {
     if [[ -n "${ELASTICSEARCH_URL:-}" ]]; then
-        http_get "$ELASTICSEARCH_URL/_cluster/health" && echo && return 0
-        die "ELASTICSEARCH_URL=$ELASTICSEARCH_URL does not answer"
+        cluster_get "/_cluster/health" && echo && return 0
+        die "ELASTICSEARCH_URL=$(shown_urls) does not answer (with the configured credentials and CA)"
     fi
     case $(port_owner) in
         ours) http_get "$LOCAL_URL/_cluster/health"; echo ;;

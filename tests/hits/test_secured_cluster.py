@@ -208,3 +208,35 @@ def test_a_key_without_the_privileges_is_reported_as_such(
     assert "403" in str(caught.value)
     assert created["encoded"] not in str(caught.value)
     assert created["api_key"] not in str(caught.value)
+
+
+def _script(env: dict[str, str]) -> Any:
+    import os
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "elasticsearch.sh"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("ELASTICSEARCH_")}
+    return subprocess.run(
+        [str(script), "start"], env={**clean, **env, "ES_START_TIMEOUT": "10"},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_make_test_reaches_a_secured_cluster_of_several_nodes(secured_node: SecuredNode) -> None:
+    # What `make test` runs first (scripts/elasticsearch.sh start) with a configured cluster:
+    # a dead node listed first, then the secured one, its user and its CA.
+    env = {
+        "ELASTICSEARCH_URL": f"https://127.0.0.1:{free_port()},{secured_node.url}",
+        "ELASTICSEARCH_USERNAME": secured_node.username,
+        "ELASTICSEARCH_PASSWORD": secured_node.password,
+        "ELASTICSEARCH_CA_CERTS": str(secured_node.ca_file),
+    }
+    used = _script(env)
+    assert used.returncode == 0, used.stderr
+    assert "using the cluster" in used.stderr
+
+    refused = _script({**env, "ELASTICSEARCH_PASSWORD": "not-the-password"})
+    assert refused.returncode == 1
+    assert "ELASTICSEARCH_USERNAME/PASSWORD" in refused.stderr
+    assert "not-the-password" not in refused.stderr + refused.stdout
