@@ -4,7 +4,8 @@ the same run on the same index: the one-chunk lookup (exhaustive to 31, what ret
 before) and a brute-force script scan of every document.
 
 BENCH_IMAGES sets the number of crawled images (default 1,000,000), BENCH_VARIANTS the hashes
-per image (default 5: the mean `make eval` measures on ordinary photos is 4.3-5.0);
+per image (default 5: the mean `make eval` measures on ordinary photos is 4.3-5.0), BENCH_PARTS
+its pieces (default 9: `make eval` measures 8.7-9.0, at most 9);
 BENCH_KEEP=1 keeps the index for the next run (which then skips indexing).
 """
 
@@ -23,17 +24,19 @@ import numpy as np
 from elasticsearch import helpers
 
 from config.environment import load
-from hits.images import _FIELDS, CrawledImage, ImageStore, _signed
+from hits.images import _FIELDS, _PART_FIELDS, CrawledImage, ImageStore, _signed
 from matching.images import (
     crawled_fingerprint,
     decode,
     registration_hashes,
+    retro_part_hashes,
     retro_query_hashes,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = int(os.environ.get("BENCH_IMAGES", "1000000"))
 VARIANTS = int(os.environ.get("BENCH_VARIANTS", "5"))
+PARTS = int(os.environ.get("BENCH_PARTS", "9"))
 ROUNDS = 10
 
 
@@ -43,6 +46,8 @@ def _documents(index: str) -> Iterator[dict[str, Any]]:
     for start in range(0, IMAGES, 10000):
         count = min(10000, IMAGES - start)
         block = rng.integers(0, top, size=(count, VARIANTS, 4), dtype=np.uint64, endpoint=True)
+        part_block = rng.integers(0, top, size=(count, PARTS, 4), dtype=np.uint64, endpoint=True)
+        kinds = ["part"] * PARTS
         for i in range(count):
             words = [[int(x) for x in variant] for variant in block[i]]
             doc: dict[str, Any] = {
@@ -61,6 +66,17 @@ def _documents(index: str) -> Iterator[dict[str, Any]]:
                     for j in range(4):
                         chunks[4 * k + j].add(f"{(w >> (48 - 16 * j)) & 0xFFFF:04x}")
             doc |= {f"c{k}": sorted(values) for k, values in enumerate(chunks)}
+            if PARTS:
+                parts = [[int(x) for x in part] for part in part_block[i]]
+                doc["part_count"] = PARTS
+                doc["part_kinds"] = kinds
+                part_chunks: list[set[str]] = [set() for _ in range(16)]
+                for v, part in enumerate(parts):
+                    for k, w in enumerate(part):
+                        doc[_PART_FIELDS[v][k]] = _signed(w)
+                        for j in range(4):
+                            part_chunks[4 * k + j].add(f"{(w >> (48 - 16 * j)) & 0xFFFF:04x}")
+                doc |= {f"p{k}": sorted(values) for k, values in enumerate(part_chunks)}
             yield {"_index": index, "_id": str(start + i), "_source": doc}
 
 
@@ -79,7 +95,13 @@ def main() -> int:
     es = store._es
     keep = os.environ.get("BENCH_KEEP") == "1"
     kept = (
-        es.indices.exists(index=store.index) and es.count(index=store.index)["count"] == IMAGES + 1
+        es.indices.exists(index=store.index)
+        and es.count(index=store.index)["count"] == IMAGES + 1
+        # An index made before pieces (or with another number of them) is rebuilt.
+        and es.count(index=store.index, query={"term": {"part_count": PARTS}})["count"]
+        >= (IMAGES if PARTS else 0)
+        and es.count(index=store.index, query={"term": {"variant_count": VARIANTS}})["count"]
+        >= IMAGES
     )
     if not (keep and kept):
         store.delete_index()
@@ -116,11 +138,13 @@ def main() -> int:
         count = es.count(index=store.index)["count"]
         image = decode(photo)
         queries = [*registration_hashes(image), *retro_query_hashes(image)]
+        pieces = retro_part_hashes(image)
 
-        found = store.similar(queries)
+        found = store.similar(queries, parts=pieces)
         assert any(f.image_url.endswith("baboon.jpg") and f.distance == 0 for f in found), found
-        ours = _median_ms(lambda: store.similar(queries))
-        one_chunk = _median_ms(lambda: store.similar(queries, min_shared=1))
+        ours = _median_ms(lambda: store.similar(queries, parts=pieces))
+        without = _median_ms(lambda: store.similar(queries))
+        one_chunk = _median_ms(lambda: store.similar(queries, min_shared=1, parts=pieces))
 
         script = {
             "source": "int n = (int) doc['variant_count'].value; int best = 256;"
@@ -142,11 +166,12 @@ def main() -> int:
         brute_one = (time.perf_counter() - t) * 1000
         print(
             f"retro-match: {count:,} crawled images in Elasticsearch, {VARIANTS} hashes each "
-            f"({count * VARIANTS:,} hashes), indexed in {indexed:.0f} s"
+            f"({count * VARIANTS:,} hashes) and {PARTS} pieces, indexed in {indexed:.0f} s"
         )
         print(
-            f"  one photo ({len(queries)} query hashes), two-chunk multi-index lookup: "
-            f"{ours:.1f} ms median (target < 100 ms)"
+            f"  one photo ({len(queries)} query hashes, {len(pieces)} pieces), two-chunk "
+            f"multi-index lookup: {ours:.1f} ms median (target < 100 ms); without the pieces "
+            f"{without:.1f} ms"
         )
         print(
             f"  baseline, one-chunk lookup (retro-match before, exhaustive to 31): {one_chunk:.1f} ms "

@@ -15,7 +15,13 @@ from hits.retro import RetroMatch, retro_match
 from hits.store import HitStore
 from matching.features import registration_features, seal
 from matching.hashes import PdqHash
-from matching.images import decode, hashes_of, registration_hashes, retro_query_hashes
+from matching.images import (
+    decode,
+    hashes_of,
+    registration_hashes,
+    retro_part_hashes,
+    retro_query_hashes,
+)
 
 
 class PhotoError(ValueError):
@@ -40,6 +46,7 @@ def register_photo(client: Client, label: str, data: bytes) -> Registration:
     variants = registration_hashes(image)
     # Looked up among crawled images now, not kept: the photo is never seen again after this.
     retro_only = retro_query_hashes(image)
+    parts = retro_part_hashes(image)
     _, quality, _ = hashes_of(image)
     # Sealed before anything is stored: the clear features only ever live in this frame.
     sealed = seal(registration_features(image), features_key())
@@ -54,16 +61,19 @@ def register_photo(client: Client, label: str, data: bytes) -> Registration:
         },
     )
     try:
-        retro = run_retro_match(photo, retro_only)
+        retro = run_retro_match(photo, retro_only, parts)
     except HitStoreError as exc:
         # The photo is registered either way; the crawls will find new copies.
         return Registration(photo.pk, label, len(variants), None, str(exc))
     return Registration(photo.pk, label, len(variants), retro)
 
 
-def run_retro_match(photo: ClientPhoto, extra: Sequence[PdqHash] = ()) -> RetroMatch:
-    """Crawled images against the photo's stored hashes and ``extra`` ones (computed at
-    registration, while the photo was in memory)."""
+def run_retro_match(
+    photo: ClientPhoto, extra: Sequence[PdqHash] = (), parts: Sequence[PdqHash] = ()
+) -> RetroMatch:
+    """Crawled images against the photo's stored hashes and ``extra`` ones, and its pieces
+    against crawled images' pieces (both computed at registration, while the photo was in
+    memory: a later run, e.g. after a clean-up, has the stored hashes only)."""
     es_url, prefix = settings.BODYGUARD_ELASTICSEARCH_URL, settings.BODYGUARD_INDEX_PREFIX
     hits = HitStore(es_url, prefix, timeout_s=settings.BODYGUARD_ES_TIMEOUT_S)
     images = ImageStore.connect(es_url, prefix, timeout_s=settings.BODYGUARD_ES_TIMEOUT_S)
@@ -75,6 +85,7 @@ def run_retro_match(photo: ClientPhoto, extra: Sequence[PdqHash] = ()) -> RetroM
             photo.client.reference,
             photo.label,
             [*(PdqHash.from_hex(h) for h in photo.pdq_hashes), *extra],
+            parts,
         )
     finally:
         hits.close()

@@ -20,9 +20,16 @@ class RetroMatch:
 
 
 def retro_match(
-    images: ImageStore, hits: HitStore, client_id: str, label: str, hashes: Sequence[PdqHash]
+    images: ImageStore,
+    hits: HitStore,
+    client_id: str,
+    label: str,
+    hashes: Sequence[PdqHash],
+    parts: Sequence[PdqHash] = (),
 ) -> RetroMatch:
-    similar = images.similar(hashes)
+    """``parts``: the photo's pieces (matching.images.retro_part_hashes), compared with the same
+    pieces of crawled images only (a stickered copy keeps most of them)."""
+    similar = images.similar(hashes, parts=parts)
     now = datetime.now(UTC)
     found = []
     for image in similar:

@@ -248,8 +248,9 @@ REGION_MIN_STD = 8.0
 SEGMENT_SIZE = 256
 SEGMENT_DEPTH = 3
 # At most this many regions per image (a 3x3 collage); with the full image, the trimmed frame,
-# two caption bands and the centre crop, a crawled image is known by at most 14 hashes (mean
-# 4.3-5.2 for plain re-posts, 9-11 for screenshots and collages in `make eval`).
+# two caption bands, the centre crop, the framed photo and a square collage's 13 grid cells, a
+# crawled image is known by at most 28 hashes (mean 4.4-5.2 for plain re-posts, 10 for
+# screenshots and 16 for collages in `make eval`), plus its pieces (crawled_parts).
 MAX_REGIONS = 9
 
 
@@ -257,7 +258,7 @@ MAX_REGIONS = 9
 class Variant:
     """One PDQ hash of a crawled image: of the whole image, or of a part of it named by ``kind``."""
 
-    kind: str  # full, trimmed, no_top, no_bottom, centre, region
+    kind: str  # full, trimmed, no_top, no_bottom, centre, region, framed, tile; part
     pdq: PdqHash
 
 
@@ -310,6 +311,55 @@ def _split(grey: np.ndarray, box: tuple[int, int, int, int], depth: int) -> list
                 leaves.extend(_split(grey, child, depth - 1))
             return leaves
     return [box]
+
+
+# An app's frame (a screenshot) is mostly one flat colour around the photo, with a title bar,
+# an avatar and lines of text on it; seams miss the photo's edge where it is of the frame's
+# tone. The frame's colour is the commonest on the image's border (grey levels to within
+# FRAME_TOLERANCE) when at least FRAME_BORDER_SHARE of the border has it; the photo is then the
+# longest run of rows, and within it of columns, where at least FRAME_PHOTO_SHARE of the pixels
+# differ from it (text and avatars cover less of a line; a title bar is a short run). Measured
+# on seed 762125 (pixels only): a frame found in 43 of 46 drawn screenshots (36 matching alone
+# within 31), 32 collages, 5 of 138 plain photos; nearest negative 90. Screenshots 65% -> 85%.
+FRAME_TOLERANCE = 10
+FRAME_BORDER_SHARE = 0.6
+FRAME_PHOTO_SHARE = 0.5
+
+
+def _longest_run(flags: np.ndarray) -> tuple[int, int]:
+    best, start = (0, 0), None
+    for i, flag in enumerate([*flags.tolist(), False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            if i - start > best[1] - best[0]:
+                best = (start, i)
+            start = None
+    return best
+
+
+def framed_photo(image: Image.Image) -> Image.Image | None:
+    """The photo inside an app's frame (FRAME_BORDER_SHARE), or None if there is no frame."""
+    small = image.convert("L")
+    small.thumbnail((SEGMENT_SIZE, SEGMENT_SIZE), Image.Resampling.BILINEAR)
+    grey = np.asarray(small, dtype=np.int16)
+    h, w = grey.shape
+    if h < 32 or w < 32:
+        return None
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    values, counts = np.unique(border // FRAME_TOLERANCE, return_counts=True)
+    tone = int(values[counts.argmax()]) * FRAME_TOLERANCE + FRAME_TOLERANCE // 2
+    if np.mean(np.abs(border - tone) <= FRAME_TOLERANCE) < FRAME_BORDER_SHARE:
+        return None
+    differs = np.abs(grey - tone) > FRAME_TOLERANCE
+    y0, y1 = _longest_run(differs.mean(axis=1) >= FRAME_PHOTO_SHARE)
+    if y1 - y0 < h * 0.2:
+        return None
+    x0, x1 = _longest_run(differs[y0:y1].mean(axis=0) >= FRAME_PHOTO_SHARE)
+    if x1 - x0 < w * 0.2 or (x1 - x0) * (y1 - y0) > 0.9 * w * h:
+        return None
+    sx, sy = image.width / w, image.height / h
+    return image.crop((round(x0 * sx), round(y0 * sy), round(x1 * sx), round(y1 * sy)))
 
 
 def photo_regions(image: Image.Image) -> list[Image.Image]:
@@ -365,6 +415,11 @@ def crawled_variants(image: Image.Image, fp: Fingerprint) -> tuple[Variant, ...]
     content = trim_borders(image) or image
     variants.append(Variant("centre", _pdq(_hash_input(_centre(content, CENTRE_KEEP)))))
     variants.extend(Variant("region", _pdq(_hash_input(r))) for r in photo_regions(image))
+    framed = framed_photo(image)
+    if framed is not None:
+        variants.append(Variant("framed", _pdq(_hash_input(framed))))
+    variants.extend(Variant("tile", h) for h in _tile_hashes(collage_tiles(image)))
+    variants.extend(crawled_parts(image))
     seen: set[PdqHash] = set()
     unique = []
     for v in variants:
@@ -410,3 +465,149 @@ def retro_query_hashes(image: Image.Image) -> list[PdqHash]:
     # Not mirrored: a mirrored AND cropped or tilted re-post is rarer, and each hash costs
     # ~2.5 ms of lookup against 1,000,000 crawled images (bench/bench_retro.py).
     return list(dict.fromkeys(_pdq(piece) for piece in pieces))
+
+
+# -- Parts: hashes of pieces of a picture, kept on both sides -------------------------------------
+# Every PDQ above hashes the whole frame, and a change anywhere in it moves the hash: stickers
+# over 5-25% of a photo left 83% of such copies out of reach (`make eval`). A piece of the photo
+# that no sticker touches hashes the same on both sides, so a crawled image also keeps the PDQ of
+# its quadrants, halves and centre (kind "part"), and registration looks up the same pieces of
+# the registered photo (retro_part_hashes). Measured on the 46 real photos x 8 drawn families
+# (seeds 762125 and 11, pixels only): pieces found 80-85% of stickered copies within 24 (median
+# distance 2); the nearest negative piece was 82. (Crops of the crawled image in the
+# registration's geometry, compared with all registration hashes, found 2-3.5% more copies
+# overall but cost +20 ms per lookup against 1,000,000 images: not kept, see ADR 0024.)
+#
+# Pieces are hashed from a copy at most this many pixels a side: a quadrant of it is 128 px, as
+# much as PDQ's 64x64 downsample uses, and PDQ of 256 px costs 0.3 ms against 4.9 ms at 512.
+PART_INPUT = 256
+# Pieces as (left, top, right, bottom) shares of the frame: four quadrants, four halves, centre.
+PART_BOXES = (
+    (0.0, 0.0, 0.5, 0.5),
+    (0.5, 0.0, 1.0, 0.5),
+    (0.0, 0.5, 0.5, 1.0),
+    (0.5, 0.5, 1.0, 1.0),
+    (0.0, 0.0, 0.5, 1.0),
+    (0.5, 0.0, 1.0, 1.0),
+    (0.0, 0.0, 1.0, 0.5),
+    (0.0, 0.5, 1.0, 1.0),
+    (0.25, 0.25, 0.75, 0.75),
+)
+# A piece whose PDQ quality is below this (Meta's floor for a hash that says something: a
+# patch of sky, a wall, a blank band) is not kept on either side: flat pieces of two different
+# photos hash alike.
+PART_MIN_QUALITY = 50
+# Collage apps lay photos out on a uniform grid of square-cropped tiles; seams (SEAM_SHARE)
+# between tiles of similar tones, or with no gutter, are often too faint for photo_regions. A
+# crawled image whose shape is a grid's (COLLAGE_GRIDS, columns x rows of squares, within
+# COLLAGE_RATIO_TOLERANCE) and that shows an edge near every line of that grid (at least
+# GRID_EDGE_SHARE of the pixels jumping by SEAM_STEP, within GRID_EDGE_WINDOW of the side) is
+# also kept cell by cell, each cell without its flat gutter (kind "tile": like a region,
+# looked up with one-bit neighbours up to 31 against the registration's hashes, among them the
+# square centre a tile is cut to). Measured on seed 762125 (pixels only): collages found 37% ->
+# 93%, nearest negative 66 over 46 x 140 pairs; 5 of 356 other images had a grid (13 cells).
+COLLAGE_GRIDS = ((2, 1), (1, 2), (2, 2), (3, 2), (2, 3), (3, 3))
+COLLAGE_RATIO_TOLERANCE = 0.04
+GRID_EDGE_SHARE = 0.3
+GRID_EDGE_WINDOW = 0.03
+# A gutter line is flatter than this (grey standard deviation); a tile keeps at least half its
+# side once gutters are peeled.
+GUTTER_FLATNESS = 6.0
+# Kinds of crawled hashes that are looked up exactly (see hits.images) with their own radius.
+PART_KINDS = ("part",)
+
+
+def _pieces(
+    image: Image.Image, boxes: tuple[tuple[float, float, float, float], ...]
+) -> list[PdqHash]:
+    small = image.copy()
+    # No reducing gap (a box reduction before the resize): the victim's browser resizes as
+    # Pillow's resize does (portal/static/portal/pdq.js), so both sides cut the same pieces.
+    small.thumbnail((PART_INPUT, PART_INPUT), Image.Resampling.BILINEAR, reducing_gap=None)
+    w, h = small.size
+    out = []
+    for x0, y0, x1, y1 in boxes:
+        piece = small.crop((round(w * x0), round(h * y0), round(w * x1), round(h * y1)))
+        if piece.width < 8 or piece.height < 8:
+            continue
+        bits, quality = pdqhash.compute(np.asarray(piece))
+        if quality >= PART_MIN_QUALITY:
+            out.append(PdqHash.from_bits(bits))
+    return out
+
+
+def _tile_hashes(tiles: list[Image.Image]) -> list[PdqHash]:
+    """PDQ of each tile at up to HASH_INPUT_MAX (a 3x3 collage's tile is small already; at
+    PART_INPUT it lost 10-90 bits in the measure above), flat ones (an empty cell) left out."""
+    found = []
+    for tile in tiles:
+        bits, quality = pdqhash.compute(np.asarray(_hash_input(tile)))
+        if quality >= PART_MIN_QUALITY:
+            found.append(PdqHash.from_bits(bits))
+    return found
+
+
+def _edge_near(share: np.ndarray, at: int, window: int) -> bool:
+    lo, hi = max(0, at - window), min(len(share), at + window + 1)
+    return lo < hi and float(share[lo:hi].max()) >= GRID_EDGE_SHARE
+
+
+def _peel_gutters(cell: np.ndarray) -> tuple[int, int, int, int]:
+    """The box of ``cell`` (grey) without flat lines on its sides."""
+    h, w = cell.shape
+
+    def flat(lines: np.ndarray) -> int:
+        n = 0
+        for line in lines:
+            if line.std() >= GUTTER_FLATNESS:
+                break
+            n += 1
+        return n
+
+    t, b, left, r = flat(cell), flat(cell[::-1]), flat(cell.T), flat(cell.T[::-1])
+    if w - left - r < w * 0.5 or h - t - b < h * 0.5:
+        return 0, 0, w, h
+    return left, t, w - r, h - b
+
+
+def collage_tiles(image: Image.Image) -> list[Image.Image]:
+    """The cells of the collage grid the image is laid out on (COLLAGE_GRIDS), or none."""
+    small = image.convert("L")
+    small.thumbnail((SEGMENT_SIZE, SEGMENT_SIZE), Image.Resampling.BILINEAR)
+    grey = np.asarray(small, dtype=np.float32)
+    h, w = grey.shape
+    if w < 32 or h < 32:
+        return []
+    columns = (np.abs(np.diff(grey, axis=1)) > SEAM_STEP).mean(axis=0)
+    rows = (np.abs(np.diff(grey, axis=0)) > SEAM_STEP).mean(axis=1)
+    sx, sy = image.width / w, image.height / h
+    tiles = []
+    for cols, nrows in COLLAGE_GRIDS:
+        if abs((w / h) / (cols / nrows) - 1) > COLLAGE_RATIO_TOLERANCE:
+            continue
+        xs = [round(w * i / cols) for i in range(cols + 1)]
+        ys = [round(h * j / nrows) for j in range(nrows + 1)]
+        if not all(_edge_near(columns, x - 1, round(w * GRID_EDGE_WINDOW)) for x in xs[1:-1]):
+            continue
+        if not all(_edge_near(rows, y - 1, round(h * GRID_EDGE_WINDOW)) for y in ys[1:-1]):
+            continue
+        for x0, x1 in itertools.pairwise(xs):
+            for y0, y1 in itertools.pairwise(ys):
+                left, top, right, bottom = _peel_gutters(grey[y0:y1, x0:x1])
+                box = (x0 + left, y0 + top, x0 + right, y0 + bottom)
+                x0s, y0s, x1s, y1s = box
+                tiles.append(
+                    image.crop((round(x0s * sx), round(y0s * sy), round(x1s * sx), round(y1s * sy)))
+                )
+    return tiles
+
+
+def retro_part_hashes(image: Image.Image) -> list[PdqHash]:
+    """The registered photo's pieces (PART_BOXES), looked up once among crawled images' pieces."""
+    return list(dict.fromkeys(_pieces(image, PART_BOXES)))
+
+
+def crawled_parts(image: Image.Image) -> tuple[Variant, ...]:
+    """The crawled image's pieces (PART_BOXES), of its trimmed frame."""
+    content = trim_borders(image) or image
+    return tuple(Variant("part", h) for h in _pieces(content, PART_BOXES))

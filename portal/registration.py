@@ -20,8 +20,9 @@ never logged, and are sealed before anything is stored (docs/adr/0025-sift-on-de
 change) is matched by its PDQ variants only, as before.
 
 A photo also brings the hashes matching.images.retro_query_hashes gives (one-sided crops, the
-square centre, small rotations): looked up once among crawled images, never stored, as at
-staff registration.
+square centre, small rotations) and its pieces (matching.images.retro_part_hashes: quadrants,
+halves, centre, compared with crawled images' pieces): looked up once among crawled images,
+never stored, as at staff registration.
 
 A video (portal/static/portal/video.js) brings what clients.videos.register_video stores:
 its MD5, its frames at the registration sampling (the time grid and scene changes), their
@@ -64,6 +65,7 @@ from matching.features import (
     seal_many,
 )
 from matching.hashes import PdqHash
+from matching.images import PART_BOXES
 from matching.videos import MAX_DURATION_S, MAX_KEYFRAMES, MAX_SAMPLED_FRAMES, REGISTRATION_DENSITY
 from portal.mandates import has_consent, record_consent
 from portal.views import page, signed_in
@@ -87,7 +89,9 @@ MAX_VIDEO_KEYFRAMES = 2 * MAX_KEYFRAMES
 _KEYFRAME_TAG = re.compile(r"(\d{1,4}\.\d\d)(m?)")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX32 = re.compile(r"[0-9a-f]{32}")
-PHOTO_FIELDS = {"kind", "label", "hashes", "retro_hashes", "quality", "consent", "features"}
+PHOTO_FIELDS = {
+    "kind", "label", "hashes", "retro_hashes", "retro_parts", "quality", "consent", "features",
+}  # fmt: skip
 FEATURE_FIELDS = {"width", "height", "points", "descriptors"}
 # SIFT descriptors are normalised to 512 before rounding to bytes (128 roundings move the norm by
 # at most 5.7); measured 510.5-513.5 over 6,198 descriptors of 66 real photos. Anything else is
@@ -262,12 +266,16 @@ def parse(request: HttpRequest) -> dict[str, Any]:
         retro = data.get("retro_hashes", [])
         if not isinstance(retro, list) or len(retro) > MAX_RETRO_HASHES:
             raise Refused(f"retro_hashes: a list of at most {MAX_RETRO_HASHES} PDQ hashes")
+        parts = data.get("retro_parts", [])
+        if not isinstance(parts, list) or len(parts) > len(PART_BOXES):
+            raise Refused(f"retro_parts: a list of at most {len(PART_BOXES)} PDQ hashes")
         return {
             "kind": "photo",
             "label": _label(data.get("label")),
             "hashes": list(dict.fromkeys(_pdq(h) for h in hashes)),
             # Looked up once among crawled images (as at staff registration), never stored.
             "retro_hashes": list(dict.fromkeys(_pdq(h) for h in retro)),
+            "retro_parts": list(dict.fromkeys(_pdq(h) for h in parts)),
             "quality": _quality(data.get("quality")),
             # Optional: a page cached before features were computed on the device sends none.
             "features": _features(data["features"]) if "features" in data else None,
@@ -360,7 +368,8 @@ def register(client: Client, data: dict[str, Any], ip: str | None) -> dict[str, 
     try:
         if data["kind"] == "photo":
             extra = [PdqHash.from_hex(h) for h in data["retro_hashes"]]
-            answer["found"] = run_photo_retro_match(photo, extra).hits_created
+            parts = [PdqHash.from_hex(h) for h in data["retro_parts"]]
+            answer["found"] = run_photo_retro_match(photo, extra, parts).hits_created
         else:
             answer["found"] = run_video_retro_match(video).hits_created
     except HitStoreError:

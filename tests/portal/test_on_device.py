@@ -506,3 +506,33 @@ def test_no_serious_or_critical_violation_on_the_page(
     finally:
         context.close()
     assert not found, found
+
+
+def test_her_photos_pieces_find_a_stickered_copy_crawled_before_she_registered_it(
+    signed_in, jeanne, settings
+):
+    from hits.images import ImageStore
+    from matching.images import retro_part_hashes
+    from tests.hits.test_retro_parts import _crawled, _stickered
+
+    images = ImageStore.connect(
+        settings.BODYGUARD_ELASTICSEARCH_URL, settings.BODYGUARD_INDEX_PREFIX
+    )
+    try:
+        images.ensure_index()
+        images.add(
+            [_crawled(_stickered(decode(PHOTO.read_bytes())), "https://forum.example/s.jpg")]
+        )
+    finally:
+        images.close()
+    parts = [h.hex() for h in retro_part_hashes(decode(PHOTO.read_bytes()))]
+
+    without = _post(signed_in, _photo_body(label="sans morceaux"))
+    assert without.status_code == 200 and without.json()["found"] == 0
+    response = _post(signed_in, _photo_body(retro_parts=parts))
+
+    assert response.status_code == 200 and response.json()["found"] == 1
+    # Never stored: looked up once, as the other registration-time hashes.
+    assert not [h for h in jeanne.photos.get(label="photo 1").pdq_hashes if h in parts]
+    refused = _post(signed_in, _photo_body(label="trop", retro_parts=parts + ["0" * 64] * 9))
+    assert refused.status_code == 400 and "retro_parts" in refused.json()["error"]

@@ -18,7 +18,13 @@ from playwright.sync_api import Browser, Page
 
 from config.environment import BASE_DIR
 from matching.hashes import PdqHash
-from matching.images import decode, hashes_of, registration_hashes, retro_query_hashes
+from matching.images import (
+    decode,
+    hashes_of,
+    registration_hashes,
+    retro_part_hashes,
+    retro_query_hashes,
+)
 from tests.conftest import DATA
 from tests.portal.conftest import scripts_page
 
@@ -88,6 +94,7 @@ _IN_BROWSER = """async ({data, mode}) => {
   if (mode === "full") { return BodyguardPDQ.pdqOfImage(image); }
   if (mode === "small") { return BodyguardPDQ.pdqOfImage(BodyguardPDQ.hashInput(image)); }
   if (mode === "retro") { return BodyguardPDQ.retroQueryHashes(image); }
+  if (mode === "parts") { return BodyguardPDQ.retroPartHashes(image); }
   return BodyguardPDQ.registrationHashes(image);
 }"""
 
@@ -161,4 +168,14 @@ def test_the_retro_match_hashes_are_the_servers(pdq_page: Page, path: Path) -> N
     distances = [distance(a, b) for a, b in zip(browser, server, strict=True)]
     print(path.name, "retro-match hashes JS vs server: max", max(distances), "mean",
           round(statistics.mean(distances), 2))  # fmt: skip
+    assert max(distances) <= TOLERANCE, distances
+
+
+@pytest.mark.parametrize("path", SERVER_PHOTOS, ids=lambda p: p.name)
+def test_the_pieces_looked_up_at_registration_are_the_servers(pdq_page: Page, path: Path) -> None:
+    """Quadrants, halves and centre: compared with crawled images' pieces (stickered copies)."""
+    server = [h.hex() for h in retro_part_hashes(decode(path.read_bytes()))]
+    browser = in_browser(pdq_page, path, "parts")
+    assert server and len(browser) == len(server)
+    distances = [distance(a, b) for a, b in zip(browser, server, strict=True)]
     assert max(distances) <= TOLERANCE, distances

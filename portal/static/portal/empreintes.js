@@ -40,6 +40,7 @@
     var image = await PDQ.decode(file);
     var result = PDQ.registrationHashes(image);
     var retro = PDQ.retroQueryHashes(image);
+    var parts = PDQ.retroPartHashes(image);
     var features = null;
     try {
       features = SIFT.forRequest(SIFT.registrationFeatures(image));
@@ -49,7 +50,8 @@
     }
     image = null;
     return {
-      kind: "photo", hashes: result.hashes, retro_hashes: retro, quality: result.quality,
+      kind: "photo", hashes: result.hashes, retro_hashes: retro, retro_parts: parts,
+      quality: result.quality,
       features: features, count: result.hashes.length,
     };
   }
@@ -129,6 +131,7 @@
         consent: consent ? consent.checked : false };
       if (print.kind === "photo") {
         body.hashes = print.hashes; body.retro_hashes = print.retro_hashes;
+        body.retro_parts = print.retro_parts;
         body.quality = print.quality;
         if (print.features) { body.features = print.features; }
       } else {

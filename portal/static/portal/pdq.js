@@ -372,6 +372,28 @@
     return hashes.filter(function (value, index) { return hashes.indexOf(value) === index; });
   }
 
+  var PART_INPUT = 256; // matching.images.PART_INPUT
+  var PART_MIN_QUALITY = 50; // matching.images.PART_MIN_QUALITY
+  // matching.images.PART_BOXES: quadrants, halves, centre quarter (x0, y0, x1, y1 shares).
+  var PART_BOXES = [
+    [0, 0, 0.5, 0.5], [0.5, 0, 1, 0.5], [0, 0.5, 0.5, 1], [0.5, 0.5, 1, 1],
+    [0, 0, 0.5, 1], [0.5, 0, 1, 1], [0, 0, 1, 0.5], [0, 0.5, 1, 1], [0.25, 0.25, 0.75, 0.75],
+  ];
+
+  // matching.images.retro_part_hashes: the photo's pieces, compared at registration with the
+  // same pieces of crawled images (a stickered copy keeps most of them); flat pieces left out.
+  function retroPartHashes(image) {
+    var small = hashInput(image, PART_INPUT), w = small.width, h = small.height, hashes = [];
+    PART_BOXES.forEach(function (b) {
+      var x0 = roundHalfEven(w * b[0]), y0 = roundHalfEven(h * b[1]);
+      var x1 = roundHalfEven(w * b[2]), y1 = roundHalfEven(h * b[3]);
+      if (x1 - x0 < 8 || y1 - y0 < 8) { return; }
+      var pdq = pdqOfImage(crop(small, x0, y0, x1, y1));
+      if (pdq.quality >= PART_MIN_QUALITY && hashes.indexOf(pdq.hash) < 0) { hashes.push(pdq.hash); }
+    });
+    return hashes;
+  }
+
   // Pillow's JPEG draft mode (matching.images.decode asks for 1024x1024): a JPEG at least
   // twice that size is decoded at 1/2, 1/4 or 1/8 scale. Emulated by averaging blocks.
   var DECODE_SIDE = 1024;
@@ -414,6 +436,7 @@
     mirrored: mirrored,
     registrationHashes: registrationHashes,
     retroQueryHashes: retroQueryHashes,
+    retroPartHashes: retroPartHashes,
     draftScale: draftScale,
     reduceBy: reduceBy,
   };
