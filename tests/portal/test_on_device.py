@@ -23,7 +23,13 @@ from crawlers.models import CrawlRun
 from hits.documents import MatchKind
 from matching.features import registration_features, unseal
 from matching.hashes import PdqHash
-from matching.images import decode, hashes_of, registration_hashes, retro_query_hashes
+from matching.images import (
+    decode,
+    hashes_of,
+    registration_hashes,
+    retro_part_hashes,
+    retro_query_hashes,
+)
 from matching.photos import CANDIDATE_MAX_DISTANCE
 from matching.videos import fingerprint_video
 from operations.scheduler import configured_sources, run_cycle
@@ -151,8 +157,12 @@ def test_her_photo_is_hashed_in_her_browser_and_a_crawl_finds_its_copy(
     assert len(body) < MAX_PHOTO_BODY_BYTES
     sent = json.loads(body)
     assert set(sent) == {
-        "kind", "label", "hashes", "retro_hashes", "quality", "consent", "features",
+        "kind", "label", "hashes", "retro_hashes", "retro_parts", "quality", "consent",
+        "features",
     }  # fmt: skip
+    # Her photo's pieces (looked up among crawled images' pieces) are the server's.
+    server_parts = retro_part_hashes(decode(PHOTO.read_bytes()))
+    assert len(sent["retro_parts"]) == len(server_parts) > 0
     assert sent["kind"] == "photo" and sent["label"] == "photo 1" and sent["consent"] is True
 
     # The stored hashes are the server's own registration hashes of the same photo.
