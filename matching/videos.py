@@ -253,15 +253,8 @@ def _sample(data: bytes, registration: bool = False) -> tuple[list[_Sampled], fl
         previous: np.ndarray | None = None
         next_at = 0.0
         last_at = -1.0
-        decoded = 0
         at = 0.0
-        for frame in _frames(container, stream):
-            decoded += 1
-            if decoded > MAX_DECODED_FRAMES:
-                raise VideoError(f"video has more than {MAX_DECODED_FRAMES} frames")
-            at = float(frame.time) if frame.time is not None else decoded / 25.0
-            if at > MAX_DURATION_S:
-                raise VideoError(f"video is longer than the {MAX_DURATION_S} s limit")
+        for at, frame in _frames(container, stream):
             thumb = _thumbnail(frame)
             cut = previous is not None and float(np.abs(thumb - previous).mean()) > SCENE_CHANGE
             previous = thumb
@@ -320,9 +313,18 @@ def _thumbnail(frame: av.VideoFrame) -> np.ndarray:
 
 def _frames(
     container: av.container.InputContainer, stream: av.video.stream.VideoStream
-) -> Iterator[av.VideoFrame]:
+) -> Iterator[tuple[float, av.VideoFrame]]:
+    """(seconds, frame) of every decoded frame, within the frame and duration limits."""
+    decoded = 0
     for packet in container.demux(stream):
-        yield from packet.decode()
+        for frame in packet.decode():
+            decoded += 1
+            if decoded > MAX_DECODED_FRAMES:
+                raise VideoError(f"video has more than {MAX_DECODED_FRAMES} frames")
+            at = float(frame.time) if frame.time is not None else decoded / 25.0
+            if at > MAX_DURATION_S:
+                raise VideoError(f"video is longer than the {MAX_DURATION_S} s limit")
+            yield at, frame
 
 
 def _pdq(rgb: np.ndarray) -> tuple[PdqHash, int]:
@@ -626,14 +628,7 @@ def video_stills(
         scale = min(1.0, STILL_SIDE / max(width, height, 1))
         size_w, size_h = max(1, round(width * scale)), max(1, round(height * scale))
         stills: list[tuple[float, Image.Image]] = []
-        decoded = 0
-        for frame in _frames(container, stream):
-            decoded += 1
-            if decoded > MAX_DECODED_FRAMES:
-                raise VideoError(f"video has more than {MAX_DECODED_FRAMES} frames")
-            at = float(frame.time) if frame.time is not None else decoded / 25.0
-            if at > MAX_DURATION_S:
-                raise VideoError(f"video is longer than the {MAX_DURATION_S} s limit")
+        for at, frame in _frames(container, stream):
             if at + 1e-6 < targets[len(stills)]:
                 continue
             stills.append((at, frame.to_image(width=size_w, height=size_h)))

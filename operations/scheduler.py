@@ -114,12 +114,17 @@ def process_alerts(*, digest: bool = False) -> AlertsOutcome:
     return outcome
 
 
-def run_cycle(sources: list[Source], *, full: bool = False) -> CycleReport:
-    report = CycleReport()
+def _settle_remote_orphans() -> None:
+    # Crawls a stopped monitor left on Scrapyd nodes: cancelled before any new one starts.
     if settings.BODYGUARD_SCRAPYD_URLS:
         from crawlers.remote import settle_orphans
 
         settle_orphans()
+
+
+def run_cycle(sources: list[Source], *, full: bool = False) -> CycleReport:
+    report = CycleReport()
+    _settle_remote_orphans()
     # Back-scans first: the crawls below are then the new names' first-sight crawls.
     report.backscans = run_pending_backscans()
     if settings.BODYGUARD_SCRAPYD_URLS and len(sources) > 1:
@@ -154,10 +159,7 @@ def _job(func, *args, **kwargs):
 
 
 def build_scheduler(sources: list[Source]) -> BlockingScheduler:
-    if settings.BODYGUARD_SCRAPYD_URLS:
-        from crawlers.remote import settle_orphans
-
-        settle_orphans()
+    _settle_remote_orphans()
     executors = {}
     if settings.BODYGUARD_SCRAPYD_URLS:
         # Following a crawl on a node costs a thread, not a core: as many as the nodes take.

@@ -66,17 +66,6 @@ cluster_get() {
     return 1
 }
 
-cluster_yellow() {
-    local deadline=$((SECONDS + ${ES_START_TIMEOUT:-120}))
-    while (( SECONDS < deadline )); do
-        if cluster_get "/_cluster/health?wait_for_status=yellow&timeout=5s" | grep -qE '"status":"(yellow|green)"'; then
-            return 0
-        fi
-        sleep 1
-    done
-    return 1
-}
-
 # What answers on our port: "ours" (an Elasticsearch 8 node), "other" or "free".
 port_owner() {
     local body
@@ -92,10 +81,12 @@ port_owner() {
     echo free
 }
 
+# wait_yellow GET PREFIX: until "GET PREFIX/_cluster/health" says yellow or green (GET is
+# http_get with the node's URL as PREFIX, or cluster_get with an empty one).
 wait_yellow() {
     local deadline=$((SECONDS + ${ES_START_TIMEOUT:-120}))
     while (( SECONDS < deadline )); do
-        if http_get "$1/_cluster/health?wait_for_status=yellow&timeout=5s" | grep -qE '"status":"(yellow|green)"'; then
+        if "$1" "$2/_cluster/health?wait_for_status=yellow&timeout=5s" | grep -qE '"status":"(yellow|green)"'; then
             return 0
         fi
         sleep 1
@@ -173,13 +164,13 @@ JVM
 
 start() {
     if [[ -n "${ELASTICSEARCH_URL:-}" ]]; then
-        cluster_yellow || die "ELASTICSEARCH_URL=$(shown_urls) does not answer with a yellow or green cluster (with the configured credentials and CA); check the URLs, ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME/PASSWORD and ELASTICSEARCH_CA_CERTS, or unset ELASTICSEARCH_URL to use a local node."
+        wait_yellow cluster_get "" || die "ELASTICSEARCH_URL=$(shown_urls) does not answer with a yellow or green cluster (with the configured credentials and CA); check the URLs, ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME/PASSWORD and ELASTICSEARCH_CA_CERTS, or unset ELASTICSEARCH_URL to use a local node."
         say "using the cluster at $(shown_urls) (nothing provisioned)"
         return 0
     fi
     case $(port_owner) in
         ours)
-            wait_yellow "$LOCAL_URL" || die "an Elasticsearch node answers on $LOCAL_URL but is not healthy; stop it (scripts/elasticsearch.sh stop) and retry."
+            wait_yellow http_get "$LOCAL_URL" || die "an Elasticsearch node answers on $LOCAL_URL but is not healthy; stop it (scripts/elasticsearch.sh stop) and retry."
             say "reusing the Elasticsearch node already running at $LOCAL_URL"
             return 0 ;;
         other)
@@ -196,7 +187,7 @@ start() {
         || die "Elasticsearch failed to start:
 $(grep -E 'ERROR|Exception|error' "$NODE_DIR/startup.log" | head -5)
 Full output: $NODE_DIR/startup.log and $NODE_DIR/logs/"
-    wait_yellow "$LOCAL_URL" || die "Elasticsearch did not become ready on $LOCAL_URL; see $NODE_DIR/logs/bodyguard-local.log"
+    wait_yellow http_get "$LOCAL_URL" || die "Elasticsearch did not become ready on $LOCAL_URL; see $NODE_DIR/logs/bodyguard-local.log"
     say "ready at $LOCAL_URL"
 }
 
