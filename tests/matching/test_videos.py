@@ -366,11 +366,11 @@ def test_decoding_opens_no_file(monkeypatch):
     sys.addaudithook(hook)  # cannot be removed: it goes quiet when ``watching`` is False
     frames = videos._frames
 
-    def watched(container, stream) -> Iterator[av.VideoFrame]:
-        for n, frame in enumerate(frames(container, stream)):
+    def watched(container, stream) -> Iterator[tuple[float, av.VideoFrame]]:
+        for n, timed in enumerate(frames(container, stream)):
             if n % 100 == 50:
                 during.append(_open_files())
-            yield frame
+            yield timed
 
     monkeypatch.setattr(videos, "_frames", watched)
     try:
