@@ -418,10 +418,15 @@ def test_an_expired_token_is_refreshed_and_the_request_sent_again(crawled):
     expired = [s for s in run if s.status == 400]
     assert expired and all(s.authorization == "Bearer eyJhY2Nlc3Mi.s1.access" for s in expired)
     after = run[run.index(refreshed[0]) + 1 :]
-    assert after and all(s.authorization == "Bearer eyJhY2Nlc3Mi.s1-r.access" for s in after)
+    renewed = "Bearer eyJhY2Nlc3Mi.s1-r.access"
+    assert after and all(s.authorization == renewed for s in after if s.status == 200)
+    # A request already queued in the downloader when the refresh was answered may still leave
+    # with the old token: refused once, like those before it, never a second time.
+    expired_targets = [s.target for s in expired]
+    assert len(expired_targets) == len(set(expired_targets))
     # What found the token expired was asked again with the new one, and answered.
     answered = {s.target for s in after if s.status == 200}
-    assert {s.target for s in expired} <= answered
+    assert set(expired_targets) <= answered
     # Two pages of searches and two of the feed, each answered once in the end.
     assert len({s.target for s in run if s.status == 200 and "/app.bsky." in s.target}) == 4
 
