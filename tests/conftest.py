@@ -50,18 +50,32 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"database: {database_vendor()} ({db.get('HOST') or db.get('NAME')})"
 
 
+# Every index prefix this session handed out: swept again once the session ends.
+_PREFIXES: set[str] = set()
+
+
+def new_index_prefix() -> str:
+    """A prefix of Elasticsearch indexes of the test's own, deleted at the latest with the session."""
+    prefix = f"bodyguard-test-{uuid.uuid4().hex[:10]}"
+    _PREFIXES.add(prefix)
+    return prefix
+
+
 @pytest.fixture(scope="session")
-def elasticsearch_url() -> str:
+def elasticsearch_url() -> Iterator[str]:
     """The local node, started (or reused) by the project's script; never skipped."""
     subprocess.run([str(ROOT / "scripts" / "elasticsearch.sh"), "start"], check=True, cwd=ROOT)
-    return str(django_settings.BODYGUARD_ELASTICSEARCH_URL)
+    url = str(django_settings.BODYGUARD_ELASTICSEARCH_URL)
+    yield url
+    # A crawl a test started can still create its indexes after the test's own clean-up ran.
+    delete_test_indexes(url, *sorted(_PREFIXES))
 
 
 @pytest.fixture
 def isolated(settings: Any, tmp_path: Path, elasticsearch_url: str) -> Iterator[Path]:
     """Own index prefix, journal, sources and var folders for one test; the test's indexes
     and templates are deleted after it (a node holds 1,000 shards: the suite would fill it)."""
-    prefix = f"bodyguard-test-{uuid.uuid4().hex[:10]}"
+    prefix = new_index_prefix()
     settings.BODYGUARD_INDEX_PREFIX = prefix
     settings.BODYGUARD_ELASTICSEARCH_URL = elasticsearch_url
     settings.BODYGUARD_JOURNAL_DIR = tmp_path / "journal"
@@ -78,28 +92,36 @@ def isolated(settings: Any, tmp_path: Path, elasticsearch_url: str) -> Iterator[
         "BODYGUARD_ONLY_HOSTS": "127.0.0.1,localhost",
     }
     yield tmp_path
-    _delete_indexes(elasticsearch_url, prefix)
+    delete_test_indexes(elasticsearch_url, prefix)
 
 
-def _delete_indexes(url: str, prefix: str) -> None:
+def delete_test_indexes(url: str, *prefixes: str) -> None:
     from elasticsearch import NotFoundError
 
     from hits.connection import connect
 
+    if not prefixes:
+        return
+    pattern = f"{prefixes[0]}*" if len(prefixes) == 1 else "bodyguard-test-*"
+    ours = tuple(prefixes)
     es = connect(url, 30)
     try:
         # Names, not a wildcard: Elasticsearch 8 refuses wildcard deletes by default.
-        names = list(es.indices.get(index=f"{prefix}*", ignore_unavailable=True))
-        if names:
-            es.indices.delete(index=",".join(names), ignore_unavailable=True)
+        names = [
+            n for n in es.indices.get(index=pattern, ignore_unavailable=True) if n.startswith(ours)
+        ]
+        # In slices: a URL naming hundreds of indexes is longer than a node accepts.
+        for start in range(0, len(names), 50):
+            es.indices.delete(index=",".join(names[start : start + 50]), ignore_unavailable=True)
         try:
-            templates = es.indices.get_index_template(name=f"{prefix}*")["index_templates"]
+            templates = es.indices.get_index_template(name=pattern)["index_templates"]
         except NotFoundError:
             templates = []
         for template in templates:
-            es.indices.delete_index_template(name=template["name"])
+            if template["name"].startswith(ours):
+                es.indices.delete_index_template(name=template["name"])
     except Exception as exc:  # a test that stopped Elasticsearch on purpose
-        warnings.warn(f"indexes of {prefix} not deleted: {exc}", stacklevel=1)
+        warnings.warn(f"indexes of {', '.join(prefixes)[:200]} not deleted: {exc}", stacklevel=1)
     finally:
         es.close()
 

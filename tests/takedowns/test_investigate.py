@@ -4,7 +4,6 @@ crawl of real forum pages put in the corpus and the hits index (real Elasticsear
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -25,7 +24,13 @@ from hits.documents import Hit, MatchedTerm, MatchKind
 from hits.store import HitStore
 from operations.scheduler import configured_sources, run_cycle
 from takedowns.models import AuditEvent
-from tests.conftest import DATA, real_discourse_site, write_source
+from tests.conftest import (
+    DATA,
+    delete_test_indexes,
+    new_index_prefix,
+    real_discourse_site,
+    write_source,
+)
 from tests.crawlers.static_site import serve_site
 from tests.takedowns.workbench import PASSWORD, TOPIC, forum_site, make_user
 
@@ -103,7 +108,7 @@ def build_world(tmp: Path, es_url: str) -> Iterator[World]:
     index), plus one post of anonymous45 in another thread, kept with its markup, published
     at 00:30 in Paris on 27 September 2025 (still the 26th in UTC). Needs the database."""
     (tmp / "sources").mkdir()
-    prefix = f"bodyguard-test-{uuid.uuid4().hex[:10]}"
+    prefix = new_index_prefix()
     discourse = serve(real_discourse_site())
     phpbb = serve_site(forum_site())
     base = f"http://127.0.0.1:{discourse.server_port}"
@@ -144,8 +149,7 @@ def build_world(tmp: Path, es_url: str) -> Iterator[World]:
             hits=hits.latest(size=100),
         )
     finally:
-        corpus.delete_index()
-        hits.delete_index()
+        delete_test_indexes(es_url, prefix)  # the crawls' image and video indexes too
         corpus.close()
         hits.close()
         discourse.shutdown()
