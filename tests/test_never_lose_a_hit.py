@@ -148,6 +148,12 @@ def test_a_crawl_killed_at_its_time_limit_keeps_every_hit_it_had_matched(
     crawl = _start_crawl("cf-forum")
     try:
         _wait_until_idle(site)
+        # Written as matched, not held for the crawl's end: all ten arrive while it still runs
+        # (a slow write on a busy machine is waited for, a write kept back until the close is not).
+        deadline = time.monotonic() + 30
+        while hit_store.count() < 10 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            hit_store._es.indices.refresh(index=hit_store.index)
     finally:
         crawl.send_signal(signal.SIGKILL)  # what the runner does when SIGTERM is not enough
         crawl.wait()

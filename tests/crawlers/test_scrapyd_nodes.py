@@ -40,11 +40,24 @@ def nodes(isolated: Path, settings: Any, hit_store, mailbox) -> Iterator[list[No
         node.stop()
 
 
-def _sites(isolated: Path, count: int, delay: float = 0.0) -> list[str]:
+def _sites(
+    isolated: Path, count: int, delay: float = 0.0, hold: threading.Event | None = None
+) -> list[str]:
+    """``hold``, once set, keeps every request waiting (up to a minute) until it is cleared."""
     bases = []
     for i in range(count):
         site = real_discourse_site()
         site.delay = delay
+        if hold is not None:
+            answer = site.respond
+
+            def held(path: str, query: dict[str, list[str]], answer: Any = answer) -> Any:
+                deadline = time.monotonic() + 60
+                while hold.is_set() and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                return answer(path, query)
+
+            site.respond = held  # type: ignore[method-assign]
         server = serve(site)
         base = f"http://127.0.0.1:{server.server_port}"
         write_source(isolated / "sources", f"forum-{i}", base)
@@ -79,7 +92,10 @@ def test_a_cycle_shares_its_crawls_between_two_nodes_and_records_each(isolated, 
 def test_a_node_stopped_mid_crawl_is_reported_and_its_crawl_runs_again_without_duplicates(
     isolated, nodes, hit_store, mailbox
 ):
-    (base,) = _sites(isolated, 1, delay=0.8)
+    # Once the hit is stored, the forum stops answering until the node is stopped: the crawl is
+    # still running then, however busy the machine.
+    hold = threading.Event()
+    (base,) = _sites(isolated, 1, delay=0.8, hold=hold)
     reports: list[CycleReport] = []
 
     def cycle() -> None:
@@ -94,11 +110,13 @@ def test_a_node_stopped_mid_crawl_is_reported_and_its_crawl_runs_again_without_d
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not _hit_urls(hit_store):
         time.sleep(0.2)
+    hold.set()
     assert _hit_urls(hit_store) == [base + POST_440]
     first = CrawlRun.objects.get()
     doomed = next(node for node in nodes if node.url == first.node)
     assert doomed.running_jobs() == [first.job_id]
     doomed.stop()
+    hold.clear()
     thread.join(timeout=180)
     assert not thread.is_alive()
 
@@ -122,11 +140,13 @@ def test_a_crawl_over_its_time_limit_is_cancelled_on_its_node_and_recorded_as_su
 ):
     from crawlers.runner import run_crawl
 
-    _sites(isolated, 1, delay=2.0)
+    # 10 s per answer: the crawl cannot end by itself within the limit, and has long opened its
+    # spider when it is cancelled, even on a busy node.
+    _sites(isolated, 1, delay=10.0)
     (source,) = configured_sources().values()
 
     # The spider's own closing timer off: only the monitor's cancel.json can stop it.
-    outcome = run_crawl(source, time_limit_s=6, extra_settings={"CLOSESPIDER_TIMEOUT": "0"})
+    outcome = run_crawl(source, time_limit_s=15, extra_settings={"CLOSESPIDER_TIMEOUT": "0"})
 
     run = CrawlRun.objects.get()
     assert outcome.status == CrawlRun.Status.TIMEOUT, run.message

@@ -86,10 +86,13 @@ def test_a_crash_in_the_middle_of_a_rewrite_loses_no_entry(tmp_path: Path):
     # Kill it while it writes: the journal shrank, or a new file is being written next to it.
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
-        current = journal.path.stat().st_size if journal.path.exists() else 0
-        if current < size or any(
-            p.suffix == ".tmp" and p.stat().st_size for p in tmp_path.iterdir()
-        ):
+        try:
+            current = journal.path.stat().st_size if journal.path.exists() else 0
+            if current < size or any(
+                p.suffix == ".tmp" and p.stat().st_size for p in tmp_path.iterdir()
+            ):
+                break
+        except FileNotFoundError:  # renamed between the listing and the look at it
             break
     process.send_signal(signal.SIGKILL)
     process.wait()

@@ -13,12 +13,16 @@ from typing import Any
 
 import pytest
 from django.core import mail
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from clients.models import Client
 from config.environment import BASE_DIR
 from crawlers.screenshots import CHROMIUM_ARGS
 from portal import access
+
+# Playwright waits 5 s for an expectation; what a click starts on the server (a retro-match,
+# a crawl) can take longer than that on a busy CI machine.
+expect.set_options(timeout=20_000)
 
 ARTIFACTS = BASE_DIR / "test-artifacts" / "portal"
 PHONE = {"width": 390, "height": 844}

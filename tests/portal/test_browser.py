@@ -155,7 +155,7 @@ def test_quick_exit_leaves_no_page_of_the_space_in_history(page, live_server, je
     expect(page.locator("h1")).to_have_text("Meteo du jour")
     # Replaced, not added: the history is as long as before, the report page is gone from it.
     assert page.evaluate("() => history.length") == length
-    for _ in range(50):  # the session is ended on the way out (a beacon)
+    for _ in range(150):  # the session is ended on the way out (a beacon)
         if not PortalSession.objects.exists():
             break
         page.wait_for_timeout(100)

@@ -6,10 +6,14 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from config.environment import BASE_DIR
 from crawlers.screenshots import CHROMIUM_ARGS
+
+# Playwright waits 5 s for an expectation; what a click starts on the server (a retro-match,
+# a crawl) can take longer than that on a busy CI machine.
+expect.set_options(timeout=20_000)
 
 ARTIFACTS = BASE_DIR / "test-artifacts" / "browser"
 
