@@ -90,7 +90,7 @@ def test_hits_survive_an_elasticsearch_stop_in_the_middle_of_a_crawl(
             stopped.wait(60)
         return answer(path, query)
 
-    site.respond = held_until_stopped  # type: ignore[method-assign]
+    site.respond = held_until_stopped
 
     def stop_after_first_hits() -> None:
         deadline = time.monotonic() + 60
