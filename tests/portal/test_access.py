@@ -95,6 +95,9 @@ def test_requests_are_limited_per_ip(client, jeanne):
     assert refused.status_code == 429
     elsewhere = client.post("/espace/", {"email": "jeanne@example.org"}, REMOTE_ADDR="10.0.0.8")
     assert elsewhere.status_code == 200
+    # Her link is sent (and waited for here, not left to arrive during the next test).
+    (sent,) = wait_for_mail(1)
+    assert sent.to == ["jeanne@example.org"]
 
 
 def test_the_window_moves_on(jeanne, rf):
