@@ -17,6 +17,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.statscollectors import StatsCollector
 
 from clients.keys import features_key
+from config.sources import Source
 from crawlers.fingerprints import FingerprintWriter
 from crawlers.items import ForumPost, ImageMatch
 from hits.images import CrawledImage, ImageJournal, ImageStore
@@ -66,6 +67,22 @@ def fetch_priority(url: str, declared_area: int | None = None) -> tuple[int, int
         elif found := _WIDTH_IN_URL.search(lowered):
             area = int(found.group(1)) ** 2
     return kind, -area
+
+
+def image_hosts(source: Source | None, page_url: str) -> set[str]:
+    """Where a post's images may be fetched from: the forum itself and the image hosts its
+    source lists (``options.image_hosts``); for a search engine's result, that page's own host."""
+    hosts = {urlsplit(page_url).hostname or ""}
+    if source is not None:
+        hosts |= {
+            source.host,
+            *source.options.get("image_hosts", []),
+            *source.options.get("extra_domains", []),
+        }
+        image_host = source.options.get("image_host")
+        if image_host:
+            hosts.add(urlsplit(image_host).hostname or "")
+    return hosts
 
 
 @dataclass
@@ -138,24 +155,8 @@ class ImagePipeline:
                 self.features.add(f"{target.client_ref}{_SEP}{label}", unseal(sealed, key))
         self.writer.open()
 
-    def _allowed_hosts(self, item: ForumPost) -> set[str]:
-        """Images are fetched from the forum itself and the image hosts its source lists
-        (``options.image_hosts``); for a search engine's result, from that page's own host."""
-        source = getattr(self.crawler.spider, "source", None)
-        hosts = {urlsplit(item.url).hostname or ""}
-        if source is not None:
-            hosts |= {
-                source.host,
-                *source.options.get("image_hosts", []),
-                *source.options.get("extra_domains", []),
-            }
-            image_host = source.options.get("image_host")
-            if image_host:
-                hosts.add(urlsplit(image_host).hostname or "")
-        return hosts
-
     async def process_item(self, item: ForumPost) -> ForumPost:
-        allowed = self._allowed_hosts(item)
+        allowed = image_hosts(getattr(self.crawler.spider, "source", None), item.url)
         post_budget = _Budget(self.post_bytes)
         urls = sorted(
             dict.fromkeys(item.image_urls),

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 
@@ -62,3 +65,43 @@ def serve_site(site: StaticSite, host: str = "127.0.0.1", port: int = 0) -> Thre
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+JSON = "application/json; charset=utf-8"
+
+
+def po_thread(images: dict[str, Route]) -> dict[str, Route | list[Route]]:
+    """The real /po/ thread of 4chan's API docs (catalog and thread), with ``images`` served
+    under /img (its three posts' images are /img/po/1546293948883.png, 1546294496751.png and
+    1546294889019.jpg)."""
+    from tests.conftest import DATA
+
+    return {
+        "/po/catalog.json": Route(
+            (DATA / "fourchan" / "4chan-API_docs_catalog_example0.json").read_bytes(), JSON
+        ),
+        "/po/thread/570368.json": Route(
+            (DATA / "fourchan" / "4chan-API_docs_threads_example0.json").read_bytes(), JSON
+        ),
+        **images,
+    }
+
+
+@contextmanager
+def fourchan(
+    sources: Path, board: str, routes: dict[str, Route | list[Route]]
+) -> Iterator[tuple[StaticSite, str]]:
+    """A local 4chan serving ``routes``, and the source of its ``board`` (images from /img)."""
+    from tests.conftest import write_source
+
+    site = StaticSite(routes)
+    server = serve_site(site)
+    base = f"http://127.0.0.1:{server.server_port}"
+    write_source(
+        sources, board, base, kind="fourchan",
+        options={"boards": [board], "image_host": f"{base}/img"},
+    )  # fmt: skip
+    try:
+        yield site, base
+    finally:
+        server.shutdown()

@@ -20,11 +20,10 @@ from hits.documents import MatchKind
 from hits.images import ImageStore
 from operations.scheduler import configured_sources, run_cycle
 from tests.conftest import DATA, real_discourse_site, write_source
-from tests.crawlers.static_site import Route, StaticSite, serve_site
+from tests.crawlers.static_site import JSON, Route, fourchan, po_thread
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
-JSON = "application/json; charset=utf-8"
 PHOTOS = DATA / "photos"
 
 
@@ -45,34 +44,17 @@ def _bomb() -> bytes:
 @pytest.fixture
 def board(isolated: Path, hit_store, mailbox, settings):
     """The real /po/ thread of 4chan's API docs; its three images are served by us."""
-    site = StaticSite(
-        {
-            "/po/catalog.json": Route(
-                (DATA / "fourchan" / "4chan-API_docs_catalog_example0.json").read_bytes(), JSON
-            ),
-            "/po/thread/570368.json": Route(
-                (DATA / "fourchan" / "4chan-API_docs_threads_example0.json").read_bytes(), JSON
-            ),
-            "/img/po/1546293948883.png": Route(_reposted("opencv_baboon.jpg"), "image/jpeg"),
-            "/img/po/1546294496751.png": Route(
-                (PHOTOS / "skimage_camera.png").read_bytes(), "image/png"
-            ),
-            "/img/po/1546294889019.jpg": Route(
-                (PHOTOS / "opencv_messi5.jpg").read_bytes()[:6000], "image/jpeg"
-            ),
-        }
-    )
-    server = serve_site(site)
-    base = f"http://127.0.0.1:{server.server_port}"
-    write_source(
-        isolated / "sources",
-        "po",
-        base,
-        kind="fourchan",
-        options={"boards": ["po"], "image_host": f"{base}/img"},
-    )
-    yield site, base
-    server.shutdown()
+    images = {
+        "/img/po/1546293948883.png": Route(_reposted("opencv_baboon.jpg"), "image/jpeg"),
+        "/img/po/1546294496751.png": Route(
+            (PHOTOS / "skimage_camera.png").read_bytes(), "image/png"
+        ),
+        "/img/po/1546294889019.jpg": Route(
+            (PHOTOS / "opencv_messi5.jpg").read_bytes()[:6000], "image/jpeg"
+        ),
+    }
+    with fourchan(isolated / "sources", "po", po_thread(images)) as (site, base):
+        yield site, base
 
 
 def _client(reference: str) -> Client:

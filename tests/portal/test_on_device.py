@@ -36,8 +36,8 @@ from operations.scheduler import configured_sources, run_cycle
 from portal.mandates import has_consent, record_consent
 from portal.registration import MAX_BODY_BYTES, MAX_PHOTO_BODY_BYTES
 from takedowns.models import AuditEvent
-from tests.conftest import DATA, write_source
-from tests.crawlers.static_site import Route, StaticSite, serve_site
+from tests.conftest import DATA
+from tests.crawlers.static_site import Route, fourchan, po_thread
 from tests.portal import test_sift_port
 from tests.portal.conftest import (
     ARTIFACTS,
@@ -52,7 +52,6 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 
 PHOTO = DATA / "photos" / "opencv_fruits.jpg"
 VIDEO = DATA / "video" / "moviepy_big_buck_bunny_0_30.webm"
-JSON_TYPE = "application/json; charset=utf-8"
 TOLERANCE = 10
 SUBMIT = "/espace/empreintes/envoyer/"
 
@@ -69,30 +68,9 @@ def _altered(path: Path) -> bytes:
 @pytest.fixture
 def board(isolated: Path, mailbox: Any):
     """The real /po/ thread of 4chan's API docs; its first image is the altered copy."""
-    site = StaticSite(
-        {
-            "/po/catalog.json": Route(
-                (DATA / "fourchan" / "4chan-API_docs_catalog_example0.json").read_bytes(),
-                JSON_TYPE,
-            ),
-            "/po/thread/570368.json": Route(
-                (DATA / "fourchan" / "4chan-API_docs_threads_example0.json").read_bytes(),
-                JSON_TYPE,
-            ),
-            "/img/po/1546293948883.png": Route(_altered(PHOTO), "image/jpeg"),
-        }
-    )
-    server = serve_site(site)
-    base = f"http://127.0.0.1:{server.server_port}"
-    write_source(
-        isolated / "sources",
-        "po",
-        base,
-        kind="fourchan",
-        options={"boards": ["po"], "image_host": f"{base}/img"},
-    )
-    yield site
-    server.shutdown()
+    images = {"/img/po/1546293948883.png": Route(_altered(PHOTO), "image/jpeg")}
+    with fourchan(isolated / "sources", "po", po_thread(images)) as (site, _):
+        yield site
 
 
 def _ready(page: Page) -> None:
