@@ -29,6 +29,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
 from alerts.services import hit_store
+from clients.keys import FeatureKeyMissing
 from clients.models import Client, ClientPhoto, WatchTerm
 from clients.services import watch_target, watchlist
 from config.sources import Source, load_sources
@@ -43,7 +44,7 @@ from hits.errors import HitStoreError
 from hits.store import HitStore
 from matching.features import FeatureKeyError
 from matching.names import Mention, NameMatcher
-from operations.backscan_images import ClientPhotos, ImageCheck, check_images
+from operations.backscan_images import IMAGE_BUDGET_S, ClientPhotos, ImageCheck, check_images
 from operations.models import BackScan
 
 logger = logging.getLogger(__name__)
@@ -247,7 +248,10 @@ def backscan_client(
     sources: dict[str, Source],
     evidence_dir: Path | None,
     fresh_capture: bool = True,
+    images_until: float | None = None,
 ) -> BackScanOutcome:
+    """``images_until``: a ``time.monotonic()`` instant after which her posts' images are left
+    for a later back-scan (IMAGE_BUDGET_S from her names' scan if None)."""
     outcome = BackScanOutcome(client=client.reference)
     if not client.active:
         return outcome
@@ -263,13 +267,14 @@ def backscan_client(
         # Her photos in the posts that name her, found as a crawl would have found them.
         try:
             photos = ClientPhotos(target)
-        except FeatureKeyError as exc:
+        except (FeatureKeyError, FeatureKeyMissing) as exc:
             # Her names are still scanned; the photos wait for the right key (the crawls stop
             # with the same message).
             logger.error("back-scan of %s: images not checked: %s", client.reference, exc)
             outcome.images = ImageCheck(error=str(exc))
         else:
-            outcome.images = check_images((item for _, item in matched), photos, sources)
+            items = (item for _, item in matched)
+            outcome.images = check_images(items, photos, sources, images_until)
     now = datetime.now(UTC)
     writer = EvidenceWriter(evidence_dir, f"backscan-{client.reference}") if evidence_dir else None
     found: list[Hit] = []
@@ -349,6 +354,9 @@ def run_pending_backscans() -> list[BackScanOutcome]:
         return outcomes
     sources = load_sources(Path(settings.BODYGUARD_SOURCES_DIR), KNOWN_KINDS)
     corpus, hits = corpus_store(), hit_store()
+    # One budget for the images of every scan of this run: back-scans run before the alerts
+    # are collected and sent (operations.scheduler), which must not wait on many of them.
+    images_until = time.monotonic() + IMAGE_BUDGET_S
     first_sight: set[str] = set()
     try:
         try:
@@ -369,6 +377,7 @@ def run_pending_backscans() -> list[BackScanOutcome]:
                     hits=hits,
                     sources=sources,
                     evidence_dir=Path(settings.BODYGUARD_EVIDENCE_DIR),
+                    images_until=images_until,
                 )
             except HitStoreError as exc:
                 logger.error("back-scan of %s failed: %s", scan.client.reference, exc)
@@ -383,13 +392,24 @@ def run_pending_backscans() -> list[BackScanOutcome]:
             scan.posts_matched = outcome.posts_matched
             scan.hits_created = outcome.hits_created
             scan.first_sight_sources = outcome.first_sight
-            if outcome.images.error:
-                scan.message = f"images not checked: {outcome.images.error}"[:2000]
-            elif outcome.images.fetched:
+            images = outcome.images
+            if images.error:
+                scan.message = f"images not checked: {images.error}"[:2000]
+            elif images.fetched or images.over_budget:
                 scan.message = (
-                    f"images of the posts found: {outcome.images.fetched} fetched again, "
-                    f"{outcome.images.matched} of them her registered photos"
+                    f"images of the posts found: {images.fetched} fetched again, "
+                    f"{images.matched} of them her registered photos"
+                    + (
+                        f", {images.over_budget} not fetched (the time or count budget was spent)"
+                        if images.over_budget
+                        else ""
+                    )
                 )
+            if images.over_budget and not images.fetched:
+                # Earlier scans of this run spent the time: hers get their own turn. (A scan
+                # that spent it all itself is not queued again: it would fetch the same first
+                # images each time.)
+                queue_backscan(scan.client_id, "images left")
             scan.save()
             first_sight.update(outcome.first_sight)
             outcomes.append(outcome)

@@ -45,8 +45,9 @@ MAX_IMAGE_BYTES = 10 * 1024 * 1024
 @dataclass
 class ImageCheck:
     fetched: int = 0
-    matched: int = 0
-    skipped: int = 0  # off the source's hosts, over the budget, not an image
+    matched: int = 0  # images that are one of her photos
+    skipped: int = 0  # off the source's hosts, not an image, refused by the decoder
+    over_budget: int = 0  # left for a later back-scan: the time or count budget was spent
     error: str = ""  # why none was checked (her photos' features could not be unsealed)
 
 
@@ -92,13 +93,14 @@ def check_images(
     items: Iterable[ForumPost],
     photos: ClientPhotos,
     sources: dict[str, Source],
-    budget_s: float = IMAGE_BUDGET_S,
+    until: float | None = None,
 ) -> ImageCheck:
-    """Adds to each post's ``image_matches`` those of its images that are one of ``photos``."""
+    """Adds to each post's ``image_matches`` those of its images that are one of ``photos``,
+    fetching until ``until`` (a ``time.monotonic()`` instant; IMAGE_BUDGET_S from now if None)."""
     check = ImageCheck()
     if not photos:
         return check
-    ends = time.monotonic() + budget_s
+    ends = time.monotonic() + IMAGE_BUDGET_S if until is None else until
     seen: dict[str, ImageMatch | None] = {}
     for item in items:
         source = sources.get(item.source_id)
@@ -111,17 +113,16 @@ def check_images(
                 match = seen[url]
             else:
                 left = ends - time.monotonic()
-                if (
-                    (urlsplit(url).hostname or "") not in allowed
-                    or left < 1
-                    or check.fetched >= MAX_IMAGES
-                ):
+                if (urlsplit(url).hostname or "") not in allowed:
                     check.skipped += 1
                     continue
+                if left < 1 or check.fetched >= MAX_IMAGES:
+                    check.over_budget += 1
+                    continue
                 match = seen[url] = _fetched_match(photos, source, url, left, check)
+                check.matched += match is not None
             if match is not None:
                 item.image_matches.append(match)
-                check.matched += 1
     return check
 
 
@@ -150,4 +151,10 @@ def _fetched_match(
     except ValueError as exc:
         check.skipped += 1
         logger.info("back-scan: image %s refused: %s", url, exc)
+        return None
+    except Exception:
+        # Written by whoever posted it: whatever the decoders make of it, the back-scan (and
+        # the alerts after it) goes on.
+        check.skipped += 1
+        logger.exception("back-scan: image %s could not be matched", url)
         return None

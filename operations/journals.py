@@ -30,6 +30,9 @@ class Drained:
     path: Path
     outcome: ReplayOutcome  # remaining: what still waits in the journal
     error: str = ""
+    # Refused by Elasticsearch, now or by earlier crawls: on this machine only, for staff.
+    dead_letters: int = 0
+    dead_letters_dir: Path | None = None
 
 
 @contextmanager
@@ -65,15 +68,17 @@ def drain_journals(
     drained: list[Drained] = []
     for kind in KINDS:
         with _opened(kind, es, prefix, Path(directory), timeout_s) as (store, journal, write):
-            if not journal.path.exists() or not journal.path.stat().st_size:
-                drained.append(Drained(kind, journal.path, _NOTHING))
-                continue
-            try:
-                store.ensure_index()
-                outcome = journal.replay(write)
-            except HitStoreError as exc:
-                waiting = ReplayOutcome(0, len(journal.pending()))
-                drained.append(Drained(kind, journal.path, waiting, str(exc)))
-                continue
-            drained.append(Drained(kind, journal.path, outcome))
+            outcome, error = _NOTHING, ""
+            if journal.path.exists() and journal.path.stat().st_size:
+                try:
+                    store.ensure_index()
+                    outcome = journal.replay(write)
+                except HitStoreError as exc:
+                    outcome, error = ReplayOutcome(0, len(journal.pending())), str(exc)
+            letters = journal.dead_letters
+            drained.append(
+                Drained(
+                    kind, journal.path, outcome, error, len(letters.entries()), letters.directory
+                )
+            )
     return drained

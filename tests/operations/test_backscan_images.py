@@ -97,8 +97,9 @@ def test_a_client_without_photos_costs_no_image_fetch(board, hit_store):
     assert len(board.requests) == requests
 
 
+@pytest.mark.parametrize("wrong", ["another key", "not a key"])
 def test_a_wrong_features_key_leaves_her_names_scanned_and_says_why_images_were_not(
-    board, hit_store, settings
+    board, hit_store, settings, wrong
 ):
     import base64
     import os
@@ -109,7 +110,9 @@ def test_a_wrong_features_key_leaves_her_names_scanned_and_says_why_images_were_
     jeanne.terms.create(kind="alias", value="origami")
     run_cycle(list(configured_sources().values()))
     register_photo(jeanne, "photo 1", (PHOTOS / "opencv_fruits.jpg").read_bytes())
-    settings.BODYGUARD_FEATURES_KEY = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    settings.BODYGUARD_FEATURES_KEY = (
+        base64.urlsafe_b64encode(os.urandom(32)).decode() if wrong == "another key" else "0123"
+    )
 
     [outcome] = run_pending_backscans()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -77,3 +78,20 @@ def test_while_elasticsearch_cannot_be_reached_nothing_is_lost_and_the_command_f
         call_command("drain_journals")
 
     assert (hits.path.read_bytes(), images.path.read_bytes()) == before
+
+
+def test_what_elasticsearch_refused_earlier_is_pointed_out_before_the_node_goes(
+    isolated, settings, hit_store, capsys
+):
+    from tests.hits.test_store import IMMENSE
+
+    journal = HitJournal(Path(settings.BODYGUARD_JOURNAL_DIR), hit_store.index)
+    journal.append([_hit(1)])
+    journal.append([replace(_hit(2), author=IMMENSE)])
+    journal.replay(hit_store.upsert)  # an earlier crawl: one written, one refused
+
+    call_command("drain_journals")
+
+    out = capsys.readouterr().out
+    assert "hits: 1 record(s) Elasticsearch refused are kept in" in out
+    assert str(journal.dead_letters.directory) in out

@@ -35,9 +35,9 @@ class Command(BaseCommand):
                 f"{', '.join(str(d.path) for d in waiting)}: nothing was lost; run the command "
                 "again once Elasticsearch answers, before retiring this machine"
             )
-        refused = sum(d.outcome.dead_lettered for d in drained)
-        if refused:
-            self.stdout.write(
-                f"{refused} record(s) Elasticsearch refused are in the dead letters next to "
-                "the journals: copy them off this machine before retiring it"
-            )
+        for d in drained:
+            if d.dead_letters:
+                self.stdout.write(
+                    f"{d.kind}: {d.dead_letters} record(s) Elasticsearch refused are kept in "
+                    f"{d.dead_letters_dir}: copy them off this machine before retiring it"
+                )
