@@ -122,3 +122,27 @@ def test_a_wrong_features_key_leaves_her_names_scanned_and_says_why_images_were_
     assert (
         scan.message.startswith("images not checked") and "BODYGUARD_FEATURES_KEY" in scan.message
     )
+
+
+def test_images_left_by_a_spent_budget_are_checked_at_the_next_run(board, hit_store, monkeypatch):
+    import operations.backscan
+
+    jeanne = Client.objects.create(
+        reference="jeanne", display_name="Jeanne", email="jeanne@example.org"
+    )
+    jeanne.terms.create(kind="alias", value="origami")
+    run_cycle(list(configured_sources().values()))
+    register_photo(jeanne, "photo 1", (PHOTOS / "opencv_fruits.jpg").read_bytes())
+    # Spent by the back-scans before hers in the same run.
+    monkeypatch.setattr(operations.backscan, "IMAGE_BUDGET_S", 0.0)
+
+    [spent] = run_pending_backscans()
+
+    assert (spent.images.fetched, spent.images.over_budget) == (0, 2)
+    assert _image_hits(hit_store, "jeanne") == []
+    assert BackScan.objects.get(client=jeanne, status=BackScan.Status.QUEUED).reason == (
+        "images left"
+    )
+    monkeypatch.undo()
+    [again] = run_pending_backscans()
+    assert again.images.matched == 1 and len(_image_hits(hit_store, "jeanne")) == 1
