@@ -24,7 +24,7 @@ from hits.images import CrawledImage, ImageJournal, ImageStore
 from matching.features import FeatureIndex, query_features, unseal
 from matching.hashes import PdqHash
 from matching.images import CrawledPrint, crawled_variants, decode, fingerprint_image
-from matching.photos import PhotoIndex, match_photo
+from matching.photos import PhotoIndex, PhotoMatch, match_photo
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,36 @@ def image_hosts(source: Source | None, page_url: str) -> set[str]:
         if image_host:
             hosts.add(urlsplit(image_host).hostname or "")
     return hosts
+
+
+def index_photos(
+    target: Any, hashes: PhotoIndex, features: FeatureIndex, label_prefix: str = ""
+) -> None:
+    """A watched client's registered photos into ``hashes`` and ``features``, each labelled
+    ``label_prefix`` + its label. Unsealing raises FeatureKeyError (wrong key) or
+    FeatureKeyMissing (no usable key)."""
+    for label, pdqs in target.photos:
+        hashes.add(f"{label_prefix}{label}", [PdqHash.from_hex(h) for h in pdqs])
+    sealed_features = getattr(target, "photo_features", ())
+    if sealed_features:
+        key = features_key()
+        for label, sealed in sealed_features:
+            features.add(f"{label_prefix}{label}", unseal(sealed, key))
+
+
+def image_match(client_id: str, label: str, url: str, match: PhotoMatch) -> ImageMatch:
+    """The record a post keeps of one of its images that is a registered photo."""
+    assert match.tier is not None
+    return ImageMatch(
+        client_id,
+        label,
+        url,
+        match.distance,
+        str(match.tier),
+        str(match.stage),
+        match.inliers,
+        match.why,
+    )
 
 
 @dataclass
@@ -144,15 +174,9 @@ class ImagePipeline:
 
     def open_spider(self) -> None:
         for target in getattr(self.crawler.spider, "watch", []):
-            for label, hashes in target.photos:
-                self.index.add(
-                    f"{target.client_ref}{_SEP}{label}", [PdqHash.from_hex(h) for h in hashes]
-                )
             # A wrong key raises FeatureKeyError here: the crawl stops with that message rather
             # than silently matching nothing.
-            for label, sealed in getattr(target, "photo_features", ()):
-                key = features_key()
-                self.features.add(f"{target.client_ref}{_SEP}{label}", unseal(sealed, key))
+            index_photos(target, self.index, self.features, f"{target.client_ref}{_SEP}")
         self.writer.open()
 
     async def process_item(self, item: ForumPost) -> ForumPost:
@@ -173,18 +197,7 @@ class ImagePipeline:
             match = match_photo(self.index, self.features, fp, self.local.get(url))
             if match.photo is not None and match.tier is not None:
                 client_id, label = match.photo.split(_SEP, 1)
-                item.image_matches.append(
-                    ImageMatch(
-                        client_id,
-                        label,
-                        url,
-                        match.distance,
-                        str(match.tier),
-                        str(match.stage),
-                        match.inliers,
-                        match.why,
-                    )
-                )
+                item.image_matches.append(image_match(client_id, label, url, match))
                 self.stats.inc_value("bodyguard/image_matches")
             image = CrawledImage(
                 url,

@@ -16,14 +16,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from clients.keys import features_key
 from clients.services import WatchTarget
 from config.sources import Source
 from crawlers.fetch import Fetched, FetchPolicy, fetch
-from crawlers.images import fetch_priority, image_hosts
+from crawlers.images import fetch_priority, image_hosts, image_match, index_photos
 from crawlers.items import ForumPost, ImageMatch
-from matching.features import FeatureIndex, query_features, unseal
-from matching.hashes import PdqHash
+from matching.features import FeatureIndex, query_features
 from matching.images import decode, fingerprint_image
 from matching.photos import PhotoIndex, match_photo
 
@@ -59,12 +57,7 @@ class ClientPhotos:
         self.client = target.client_ref
         self.hashes = PhotoIndex()
         self.features = FeatureIndex()
-        for label, hashes in target.photos:
-            self.hashes.add(label, [PdqHash.from_hex(h) for h in hashes])
-        if target.photo_features:
-            key = features_key()  # a wrong key stops the scan with that message
-            for label, sealed in target.photo_features:
-                self.features.add(label, unseal(sealed, key))
+        index_photos(target, self.hashes, self.features)  # a wrong key stops the scan here
 
     def __bool__(self) -> bool:
         return bool(len(self.hashes) or len(self.features))
@@ -77,16 +70,7 @@ class ClientPhotos:
         found = match_photo(self.hashes, self.features, fp, local)
         if found.photo is None or found.tier is None:
             return None
-        return ImageMatch(
-            self.client,
-            found.photo,
-            url,
-            found.distance,
-            str(found.tier),
-            str(found.stage),
-            found.inliers,
-            found.why,
-        )
+        return image_match(self.client, found.photo, url, found)
 
 
 def check_images(
