@@ -15,6 +15,7 @@ from django.conf import settings as django_settings
 
 from demo.discourse_server import DiscourseSite, serve
 from demo.smtp_sink import MailSink, start_sink
+from hits.images import ImageStore
 from hits.store import HitStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,6 +130,18 @@ def delete_test_indexes(url: str, *prefixes: str) -> None:
 @pytest.fixture
 def hit_store(isolated: Path, settings: Any) -> Iterator[HitStore]:
     store = HitStore(settings.BODYGUARD_ELASTICSEARCH_URL, settings.BODYGUARD_INDEX_PREFIX)
+    store.ensure_index()
+    yield store
+    store.delete_index()
+    store.close()
+
+
+@pytest.fixture
+def image_store(isolated: Path, settings: Any) -> Iterator[ImageStore]:
+    """The crawled images' fingerprints (retro-match's side)."""
+    store = ImageStore.connect(
+        settings.BODYGUARD_ELASTICSEARCH_URL, settings.BODYGUARD_INDEX_PREFIX
+    )
     store.ensure_index()
     yield store
     store.delete_index()

@@ -67,17 +67,6 @@ def test_a_journaled_fingerprint_reads_back_with_every_variant(tmp_path: Path):
     assert [j.index for j in journals_in(tmp_path)] == ["bodyguard-hits"]
 
 
-@pytest.fixture
-def image_store(isolated: Path, settings) -> Iterator[ImageStore]:
-    store = ImageStore.connect(
-        settings.BODYGUARD_ELASTICSEARCH_URL, settings.BODYGUARD_INDEX_PREFIX
-    )
-    store.ensure_index()
-    yield store
-    store.delete_index()
-    store.close()
-
-
 def _count(store: ImageStore) -> int:
     store._es.indices.refresh(index=store.index)
     return int(store._es.count(index=store.index)["count"])

@@ -94,14 +94,8 @@ def _lookup(store: ImageStore, image: Image.Image, pieces: bool = True) -> dict[
 
 
 @pytest.fixture
-def store(isolated, settings):
-    images = ImageStore.connect(
-        settings.BODYGUARD_ELASTICSEARCH_URL, settings.BODYGUARD_INDEX_PREFIX
-    )
-    images.ensure_index()
-    yield images
-    images.delete_index()
-    images.close()
+def store(image_store):
+    return image_store
 
 
 def test_a_stickered_copy_crawled_before_registration_is_found_by_its_pieces(store):
